@@ -1,0 +1,9 @@
+//! igdemu: a simulator of an Intel integrated graphics device (IGD) for testing
+//! graphics device assignment without the hardware.
+//!
+//! Data flows one way (DESIGN.md): guest → [`passthrough`] (the layer under
+//! test) → [`igd`] (the device, host side) → memory through the IOMMU, while the
+//! checker watches every address the device would touch.
+pub mod addr;
+pub mod igd;
+pub mod pci;
