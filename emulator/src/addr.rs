@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn newtypes_print_their_space() {
-        assert_eq!(format!("{:?}", HostPhys(0x8b00_0000)), "HostPhys(0x8b000000)");
+        assert_eq!(
+            format!("{:?}", HostPhys(0x8b00_0000)),
+            "HostPhys(0x8b000000)"
+        );
         assert_eq!(GuestPhys(0x10).to_string(), "0x10");
     }
 }

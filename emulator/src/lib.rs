@@ -6,4 +6,5 @@
 //! checker watches every address the device would touch.
 pub mod addr;
 pub mod igd;
+pub mod machine;
 pub mod pci;

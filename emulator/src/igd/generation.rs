@@ -233,12 +233,22 @@ impl PlatformInfo {
                 0..=0x10 => u64::from(gms) * 32 * MIB,
                 0x11..=0x16 => u64::from(gms - 0x11) * 4 * MIB + 8 * MIB,
                 0x17..=0x1D => u64::from(gms - 0x17) * 4 * MIB + 36 * MIB,
-                _ => return Err(GenError::ReservedGms { platform: self.platform, gms }),
+                _ => {
+                    return Err(GenError::ReservedGms {
+                        platform: self.platform,
+                        gms,
+                    })
+                }
             },
             GgcLayout::Gen9 => match gms {
                 0..=0xEF => u64::from(gms) * 32 * MIB,
                 0xF0..=0xFE => u64::from(gms - 0xF0 + 1) * 4 * MIB,
-                0xFF => return Err(GenError::ReservedGms { platform: self.platform, gms }),
+                0xFF => {
+                    return Err(GenError::ReservedGms {
+                        platform: self.platform,
+                        gms,
+                    })
+                }
             },
         };
         let gtt = match self.ggc {
@@ -251,7 +261,12 @@ impl PlatformInfo {
                 }
             }
         };
-        Ok(GgcDecode { gms, ggms: ggms as u8, stolen_size: stolen, gtt_size: gtt })
+        Ok(GgcDecode {
+            gms,
+            ggms: ggms as u8,
+            stolen_size: stolen,
+            gtt_size: gtt,
+        })
     }
 
     /// Encode a GGC value for the given GMS and GGMS field values (fields only;
@@ -259,7 +274,9 @@ impl PlatformInfo {
     #[must_use]
     pub const fn encode_ggc(&self, gms: u8, ggms: u8) -> u16 {
         match self.ggc {
-            GgcLayout::Snb | GgcLayout::Chv => ((gms as u16 & 0x1F) << 3) | ((ggms as u16 & 3) << 8),
+            GgcLayout::Snb | GgcLayout::Chv => {
+                ((gms as u16 & 0x1F) << 3) | ((ggms as u16 & 3) << 8)
+            }
             GgcLayout::Bdw | GgcLayout::Gen9 => ((gms as u16) << 8) | ((ggms as u16 & 3) << 6),
         }
     }
@@ -269,14 +286,18 @@ impl PlatformInfo {
     pub fn gms_for_size(&self, size: u64) -> Option<u8> {
         (0..=255u8).find(|&g| {
             let ggc = self.encode_ggc(g, 0);
-            self.decode_ggc(ggc).is_ok_and(|d| d.stolen_size == size && d.gms == g)
+            self.decode_ggc(ggc)
+                .is_ok_and(|d| d.stolen_size == size && d.gms == g)
         })
     }
 
     /// The GGMS encoding for a GTT size.
     #[must_use]
     pub fn ggms_for_size(&self, size: u64) -> Option<u8> {
-        (0..=3u8).find(|&v| self.decode_ggc(self.encode_ggc(0, v)).is_ok_and(|d| d.gtt_size == size))
+        (0..=3u8).find(|&v| {
+            self.decode_ggc(self.encode_ggc(0, v))
+                .is_ok_and(|d| d.gtt_size == size)
+        })
     }
 
     /// Number of PTEs a GTT of `gtt_size` bytes holds.
@@ -346,47 +367,309 @@ macro_rules! row {
 /// 0x9D58, CFL 0x3EC4 + 0xA30E, ICL 0x8A12 + 0x3482, TGL 0x9A14 + 0xA082,
 /// ADL 0x4641 + 0x5182; values recalled from public lspci dumps).
 pub static PLATFORMS: &[PlatformInfo] = &[
-    row!(SandyBridge, Gen6, "SNB", &[0x0102, 0x0106, 0x010A, 0x0112, 0x0116, 0x0122, 0x0126],
-         Snb, Snb, Config5C, KIB4, true, 39, AdvancedFeatures, 0x0104, 0x1C49),
-    row!(IvyBridge, Gen7, "IVB", &[0x0152, 0x0156, 0x015A, 0x0162, 0x0166, 0x016A],
-         Snb, Snb, Config5C, KIB4, true, 39, AdvancedFeatures, 0x0154, 0x1E55),
-    row!(Valleyview, Gen7, "VLV", &[0x0F30, 0x0F31, 0x0F32, 0x0F33],
-         Snb, Vlv, Config5C, KIB4, true, 39, AdvancedFeatures, 0x0F00, 0x0F1C),
-    row!(Haswell, Gen7_5, "HSW", &[0x0402, 0x0406, 0x040A, 0x0412, 0x0416, 0x041A, 0x0422, 0x0426,
-         0x0A06, 0x0A16, 0x0A26, 0x0A2E, 0x0D22, 0x0D26],
-         Snb, Hsw, Config5C, KIB4, true, 38, AdvancedFeatures, 0x0C04, 0x8C4F),
-    row!(Broadwell, Gen8, "BDW", &[0x1602, 0x1606, 0x160A, 0x1612, 0x1616, 0x161E, 0x1622, 0x1626, 0x162B],
-         Bdw, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x1604, 0x9CC3),
-    row!(Cherryview, Gen8, "CHV", &[0x22B0, 0x22B1, 0x22B2, 0x22B3],
-         Chv, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x2280, 0x229C),
-    row!(Skylake, Gen9, "SKL", &[0x1902, 0x1906, 0x1912, 0x1916, 0x191B, 0x191E, 0x1926, 0x1927],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x1904, 0x9D48),
-    row!(Broxton, Gen9, "BXT", &[0x0A84, 0x1A84, 0x1A85, 0x5A84, 0x5A85],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x5AF0, 0x5AE8),
-    row!(KabyLake, Gen9, "KBL", &[0x5902, 0x5906, 0x5912, 0x5916, 0x591B, 0x591E, 0x5926, 0x87C0],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x5904, 0x9D58),
-    row!(GeminiLake, Gen9, "GLK", &[0x3184, 0x3185],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x31F0, 0x31E8),
-    row!(CoffeeLake, Gen9, "CFL", &[0x3E90, 0x3E91, 0x3E92, 0x3E96, 0x3E98, 0x3E9B, 0x3EA0, 0x3EA5],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x3EC4, 0xA30E),
-    row!(CometLake, Gen9, "CML", &[0x9B21, 0x9B41, 0x9BA4, 0x9BC4, 0x9BC5, 0x9BC8, 0x9BE6],
-         Gen9, Gen8, Config5C, MIB16, true, 38, AdvancedFeatures, 0x9B61, 0x0284),
-    row!(IceLake, Gen11, "ICL", &[0x8A50, 0x8A51, 0x8A52, 0x8A53, 0x8A56, 0x8A5A, 0x8A5C],
-         Gen9, Gen8, ConfigC0, MIB16, false, 38, AdvancedFeaturesAndPcie, 0x8A12, 0x3482),
-    row!(ElkhartLake, Gen11, "EHL", &[0x4541, 0x4551, 0x4555, 0x4557, 0x4570, 0x4571],
-         Gen9, Gen8, ConfigC0, MIB16, false, 38, AdvancedFeaturesAndPcie, 0x4522, 0x4B00),
-    row!(JasperLake, Gen11, "JSL", &[0x4E51, 0x4E55, 0x4E57, 0x4E61, 0x4E71],
-         Gen9, Gen8, ConfigC0, MIB16, false, 38, AdvancedFeaturesAndPcie, 0x4E22, 0x4D87),
-    row!(TigerLake, Gen12, "TGL", &[0x9A40, 0x9A49, 0x9A60, 0x9A68, 0x9A70, 0x9A78],
-         Gen9, Gen12, ConfigC0, MIB16, false, 45, AdvancedFeaturesAndPcie, 0x9A14, 0xA082),
-    row!(RocketLake, Gen12, "RKL", &[0x4C80, 0x4C8A, 0x4C8B, 0x4C8C, 0x4C90, 0x4C9A],
-         Gen9, Gen12, ConfigC0, MIB16, false, 45, AdvancedFeaturesAndPcie, 0x4C43, 0x4385),
-    row!(AlderLakeS, Gen12, "ADL-S", &[0x4680, 0x4682, 0x4688, 0x468A, 0x4690, 0x4692, 0x4693],
-         Gen9, Gen12, ConfigC0, MIB16, false, 45, AdvancedFeaturesAndPcie, 0x4660, 0x7A84),
-    row!(AlderLakeP, Gen12, "ADL-P", &[0x46A0, 0x46A1, 0x46A6, 0x46A8, 0x46AA, 0x4626, 0x4628],
-         Gen9, Gen12, ConfigC0, MIB16, false, 45, AdvancedFeaturesAndPcie, 0x4641, 0x5182),
-    row!(RaptorLake, Gen12, "RPL", &[0xA780, 0xA781, 0xA782, 0xA788, 0xA7A0, 0xA7A1, 0xA720],
-         Gen9, Gen12, ConfigC0, MIB16, false, 45, AdvancedFeaturesAndPcie, 0xA706, 0x519D),
+    row!(
+        SandyBridge,
+        Gen6,
+        "SNB",
+        &[0x0102, 0x0106, 0x010A, 0x0112, 0x0116, 0x0122, 0x0126],
+        Snb,
+        Snb,
+        Config5C,
+        KIB4,
+        true,
+        39,
+        AdvancedFeatures,
+        0x0104,
+        0x1C49
+    ),
+    row!(
+        IvyBridge,
+        Gen7,
+        "IVB",
+        &[0x0152, 0x0156, 0x015A, 0x0162, 0x0166, 0x016A],
+        Snb,
+        Snb,
+        Config5C,
+        KIB4,
+        true,
+        39,
+        AdvancedFeatures,
+        0x0154,
+        0x1E55
+    ),
+    row!(
+        Valleyview,
+        Gen7,
+        "VLV",
+        &[0x0F30, 0x0F31, 0x0F32, 0x0F33],
+        Snb,
+        Vlv,
+        Config5C,
+        KIB4,
+        true,
+        39,
+        AdvancedFeatures,
+        0x0F00,
+        0x0F1C
+    ),
+    row!(
+        Haswell,
+        Gen7_5,
+        "HSW",
+        &[
+            0x0402, 0x0406, 0x040A, 0x0412, 0x0416, 0x041A, 0x0422, 0x0426, 0x0A06, 0x0A16, 0x0A26,
+            0x0A2E, 0x0D22, 0x0D26
+        ],
+        Snb,
+        Hsw,
+        Config5C,
+        KIB4,
+        true,
+        38,
+        AdvancedFeatures,
+        0x0C04,
+        0x8C4F
+    ),
+    row!(
+        Broadwell,
+        Gen8,
+        "BDW",
+        &[0x1602, 0x1606, 0x160A, 0x1612, 0x1616, 0x161E, 0x1622, 0x1626, 0x162B],
+        Bdw,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x1604,
+        0x9CC3
+    ),
+    row!(
+        Cherryview,
+        Gen8,
+        "CHV",
+        &[0x22B0, 0x22B1, 0x22B2, 0x22B3],
+        Chv,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x2280,
+        0x229C
+    ),
+    row!(
+        Skylake,
+        Gen9,
+        "SKL",
+        &[0x1902, 0x1906, 0x1912, 0x1916, 0x191B, 0x191E, 0x1926, 0x1927],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x1904,
+        0x9D48
+    ),
+    row!(
+        Broxton,
+        Gen9,
+        "BXT",
+        &[0x0A84, 0x1A84, 0x1A85, 0x5A84, 0x5A85],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x5AF0,
+        0x5AE8
+    ),
+    row!(
+        KabyLake,
+        Gen9,
+        "KBL",
+        &[0x5902, 0x5906, 0x5912, 0x5916, 0x591B, 0x591E, 0x5926, 0x87C0],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x5904,
+        0x9D58
+    ),
+    row!(
+        GeminiLake,
+        Gen9,
+        "GLK",
+        &[0x3184, 0x3185],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x31F0,
+        0x31E8
+    ),
+    row!(
+        CoffeeLake,
+        Gen9,
+        "CFL",
+        &[0x3E90, 0x3E91, 0x3E92, 0x3E96, 0x3E98, 0x3E9B, 0x3EA0, 0x3EA5],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x3EC4,
+        0xA30E
+    ),
+    row!(
+        CometLake,
+        Gen9,
+        "CML",
+        &[0x9B21, 0x9B41, 0x9BA4, 0x9BC4, 0x9BC5, 0x9BC8, 0x9BE6],
+        Gen9,
+        Gen8,
+        Config5C,
+        MIB16,
+        true,
+        38,
+        AdvancedFeatures,
+        0x9B61,
+        0x0284
+    ),
+    row!(
+        IceLake,
+        Gen11,
+        "ICL",
+        &[0x8A50, 0x8A51, 0x8A52, 0x8A53, 0x8A56, 0x8A5A, 0x8A5C],
+        Gen9,
+        Gen8,
+        ConfigC0,
+        MIB16,
+        false,
+        38,
+        AdvancedFeaturesAndPcie,
+        0x8A12,
+        0x3482
+    ),
+    row!(
+        ElkhartLake,
+        Gen11,
+        "EHL",
+        &[0x4541, 0x4551, 0x4555, 0x4557, 0x4570, 0x4571],
+        Gen9,
+        Gen8,
+        ConfigC0,
+        MIB16,
+        false,
+        38,
+        AdvancedFeaturesAndPcie,
+        0x4522,
+        0x4B00
+    ),
+    row!(
+        JasperLake,
+        Gen11,
+        "JSL",
+        &[0x4E51, 0x4E55, 0x4E57, 0x4E61, 0x4E71],
+        Gen9,
+        Gen8,
+        ConfigC0,
+        MIB16,
+        false,
+        38,
+        AdvancedFeaturesAndPcie,
+        0x4E22,
+        0x4D87
+    ),
+    row!(
+        TigerLake,
+        Gen12,
+        "TGL",
+        &[0x9A40, 0x9A49, 0x9A60, 0x9A68, 0x9A70, 0x9A78],
+        Gen9,
+        Gen12,
+        ConfigC0,
+        MIB16,
+        false,
+        45,
+        AdvancedFeaturesAndPcie,
+        0x9A14,
+        0xA082
+    ),
+    row!(
+        RocketLake,
+        Gen12,
+        "RKL",
+        &[0x4C80, 0x4C8A, 0x4C8B, 0x4C8C, 0x4C90, 0x4C9A],
+        Gen9,
+        Gen12,
+        ConfigC0,
+        MIB16,
+        false,
+        45,
+        AdvancedFeaturesAndPcie,
+        0x4C43,
+        0x4385
+    ),
+    row!(
+        AlderLakeS,
+        Gen12,
+        "ADL-S",
+        &[0x4680, 0x4682, 0x4688, 0x468A, 0x4690, 0x4692, 0x4693],
+        Gen9,
+        Gen12,
+        ConfigC0,
+        MIB16,
+        false,
+        45,
+        AdvancedFeaturesAndPcie,
+        0x4660,
+        0x7A84
+    ),
+    row!(
+        AlderLakeP,
+        Gen12,
+        "ADL-P",
+        &[0x46A0, 0x46A1, 0x46A6, 0x46A8, 0x46AA, 0x4626, 0x4628],
+        Gen9,
+        Gen12,
+        ConfigC0,
+        MIB16,
+        false,
+        45,
+        AdvancedFeaturesAndPcie,
+        0x4641,
+        0x5182
+    ),
+    row!(
+        RaptorLake,
+        Gen12,
+        "RPL",
+        &[0xA780, 0xA781, 0xA782, 0xA788, 0xA7A0, 0xA7A1, 0xA720],
+        Gen9,
+        Gen12,
+        ConfigC0,
+        MIB16,
+        false,
+        45,
+        AdvancedFeaturesAndPcie,
+        0xA706,
+        0x519D
+    ),
 ];
 
 /// Look a device ID up in the table.
@@ -401,14 +684,20 @@ pub fn lookup(device_id: u16) -> Result<&'static PlatformInfo, GenError> {
 #[must_use]
 pub fn info(platform: Platform) -> &'static PlatformInfo {
     // Every Platform variant has exactly one row (checked by a test).
-    PLATFORMS.iter().find(|p| p.platform == platform).unwrap_or(&PLATFORMS[0])
+    PLATFORMS
+        .iter()
+        .find(|p| p.platform == platform)
+        .unwrap_or(&PLATFORMS[0])
 }
 
 /// The first platform of a generation, with its first device ID: what `--gen N`
 /// picks.
 #[must_use]
 pub fn default_for_gen(gen: Gen) -> &'static PlatformInfo {
-    PLATFORMS.iter().find(|p| p.gen == gen).unwrap_or(&PLATFORMS[0])
+    PLATFORMS
+        .iter()
+        .find(|p| p.gen == gen)
+        .unwrap_or(&PLATFORMS[0])
 }
 
 #[cfg(test)]
@@ -436,12 +725,20 @@ mod tests {
         assert_eq!(lookup(0x0126).unwrap().platform, Platform::SandyBridge);
         assert_eq!(lookup(0x0166).unwrap().gen, Gen::Gen7);
         assert_eq!(lookup(0x0416).unwrap().gen, Gen::Gen7_5);
-        assert_eq!(lookup(0x0A84).unwrap().platform, Platform::Broxton, "not HSW-ULT 0x0Axx");
+        assert_eq!(
+            lookup(0x0A84).unwrap().platform,
+            Platform::Broxton,
+            "not HSW-ULT 0x0Axx"
+        );
         assert_eq!(lookup(0x0A16).unwrap().platform, Platform::Haswell);
         assert_eq!(lookup(0x5912).unwrap().gen, Gen::Gen9);
         assert_eq!(lookup(0x8A52).unwrap().bdsm, BdsmLocation::ConfigC0);
         assert_eq!(lookup(0x1234), Err(GenError::UnknownDeviceId(0x1234)));
-        assert_eq!(lookup(0x7D55), Err(GenError::UnknownDeviceId(0x7D55)), "MTL has no BDSM");
+        assert_eq!(
+            lookup(0x7D55),
+            Err(GenError::UnknownDeviceId(0x7D55)),
+            "MTL has no BDSM"
+        );
     }
 
     /// GGC values and sizes checked against early-quirks.c / intel_ggtt.c formulas.
@@ -466,29 +763,68 @@ mod tests {
         let d = p(Platform::Broadwell).decode_ggc(0x01C0).unwrap();
         assert_eq!((d.stolen_size, d.gtt_size), (32 * MIB, 8 * MIB));
         // GGMS=0 on gen8+ means no GTT (QEMU 03828b00 fix).
-        assert_eq!(p(Platform::Broadwell).decode_ggc(0x0100).unwrap().gtt_size, 0);
+        assert_eq!(
+            p(Platform::Broadwell).decode_ggc(0x0100).unwrap().gtt_size,
+            0
+        );
         // SKL GMS=0x02 (64 MiB), GGMS=3.
         let d = p(Platform::Skylake).decode_ggc(0x02C0).unwrap();
         assert_eq!((d.stolen_size, d.gtt_size), (64 * MIB, 8 * MIB));
         // gen9 4 MiB encodings: 0xF0 = 4 MiB, 0xF1 = 8 MiB, 0xFE = 60 MiB.
-        assert_eq!(p(Platform::KabyLake).decode_ggc(0xF0C0).unwrap().stolen_size, 4 * MIB);
-        assert_eq!(p(Platform::KabyLake).decode_ggc(0xF1C0).unwrap().stolen_size, 8 * MIB);
-        assert_eq!(p(Platform::IceLake).decode_ggc(0xFEC0).unwrap().stolen_size, 60 * MIB);
+        assert_eq!(
+            p(Platform::KabyLake)
+                .decode_ggc(0xF0C0)
+                .unwrap()
+                .stolen_size,
+            4 * MIB
+        );
+        assert_eq!(
+            p(Platform::KabyLake)
+                .decode_ggc(0xF1C0)
+                .unwrap()
+                .stolen_size,
+            8 * MIB
+        );
+        assert_eq!(
+            p(Platform::IceLake).decode_ggc(0xFEC0).unwrap().stolen_size,
+            60 * MIB
+        );
         assert!(p(Platform::TigerLake).decode_ggc(0xFFC0).is_err());
         // BDW has no 4 MiB encodings: 0xF0 is 0xF0 * 32 MiB.
-        assert_eq!(p(Platform::Broadwell).decode_ggc(0xF0C0).unwrap().stolen_size, 0xF0 * 32 * MIB);
+        assert_eq!(
+            p(Platform::Broadwell)
+                .decode_ggc(0xF0C0)
+                .unwrap()
+                .stolen_size,
+            0xF0 * 32 * MIB
+        );
     }
 
     #[test]
     fn ggc_decode_chv_uses_snb_positions_and_its_own_table() {
         let chv = p(Platform::Cherryview);
         // GMS 0x11 = 8 MiB, 0x16 = 28 MiB, 0x17 = 36 MiB, 0x1D = 60 MiB.
-        assert_eq!(chv.decode_ggc(chv.encode_ggc(0x11, 1)).unwrap().stolen_size, 8 * MIB);
-        assert_eq!(chv.decode_ggc(chv.encode_ggc(0x16, 1)).unwrap().stolen_size, 28 * MIB);
-        assert_eq!(chv.decode_ggc(chv.encode_ggc(0x17, 1)).unwrap().stolen_size, 36 * MIB);
-        assert_eq!(chv.decode_ggc(chv.encode_ggc(0x1D, 3)).unwrap().stolen_size, 60 * MIB);
+        assert_eq!(
+            chv.decode_ggc(chv.encode_ggc(0x11, 1)).unwrap().stolen_size,
+            8 * MIB
+        );
+        assert_eq!(
+            chv.decode_ggc(chv.encode_ggc(0x16, 1)).unwrap().stolen_size,
+            28 * MIB
+        );
+        assert_eq!(
+            chv.decode_ggc(chv.encode_ggc(0x17, 1)).unwrap().stolen_size,
+            36 * MIB
+        );
+        assert_eq!(
+            chv.decode_ggc(chv.encode_ggc(0x1D, 3)).unwrap().stolen_size,
+            60 * MIB
+        );
         // GGMS in bits 9:8, 1 << (20 + v).
-        assert_eq!(chv.decode_ggc(chv.encode_ggc(0x2, 3)).unwrap().gtt_size, 8 * MIB);
+        assert_eq!(
+            chv.decode_ggc(chv.encode_ggc(0x2, 3)).unwrap().gtt_size,
+            8 * MIB
+        );
         assert!(chv.decode_ggc(chv.encode_ggc(0x1E, 1)).is_err());
     }
 
@@ -496,9 +832,15 @@ mod tests {
     fn size_inverses() {
         for row in PLATFORMS {
             let gms = row.gms_for_size(64 * MIB).unwrap();
-            assert_eq!(row.decode_ggc(row.encode_ggc(gms, 0)).unwrap().stolen_size, 64 * MIB);
+            assert_eq!(
+                row.decode_ggc(row.encode_ggc(gms, 0)).unwrap().stolen_size,
+                64 * MIB
+            );
             let ggms = row.ggms_for_size(2 * MIB).unwrap();
-            assert_eq!(row.decode_ggc(row.encode_ggc(0, ggms)).unwrap().gtt_size, 2 * MIB);
+            assert_eq!(
+                row.decode_ggc(row.encode_ggc(0, ggms)).unwrap().gtt_size,
+                2 * MIB
+            );
         }
         assert_eq!(p(Platform::Skylake).gms_for_size(4 * MIB), Some(0xF0));
         assert_eq!(p(Platform::Broadwell).gms_for_size(4 * MIB), None);

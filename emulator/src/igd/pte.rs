@@ -80,7 +80,9 @@ impl PteFormat {
     #[must_use]
     pub const fn flag_mask(self) -> u64 {
         match self {
-            PteFormat::Snb | PteFormat::Vlv | PteFormat::Hsw => 0xFFFF_FFFF & !self.addr_field_mask(),
+            PteFormat::Snb | PteFormat::Vlv | PteFormat::Hsw => {
+                0xFFFF_FFFF & !self.addr_field_mask()
+            }
             PteFormat::Gen8 | PteFormat::Gen12 => !self.addr_field_mask(),
         }
     }
@@ -100,13 +102,15 @@ impl PteFormat {
     #[must_use]
     pub const fn decode(self, raw: u64) -> Pte {
         let addr = match self {
-            PteFormat::Snb | PteFormat::Vlv => {
-                (raw & 0xFFFF_F000) | ((raw & 0xFF0) << 28)
-            }
+            PteFormat::Snb | PteFormat::Vlv => (raw & 0xFFFF_F000) | ((raw & 0xFF0) << 28),
             PteFormat::Hsw => (raw & 0xFFFF_F000) | ((raw & 0x7F0) << 28),
             PteFormat::Gen8 | PteFormat::Gen12 => raw & self.addr_field_mask(),
         };
-        Pte { valid: raw & PTE_VALID != 0, addr, flags: raw & self.flag_mask() }
+        Pte {
+            valid: raw & PTE_VALID != 0,
+            addr,
+            flags: raw & self.flag_mask(),
+        }
     }
 
     /// Encode a page address and flag bits into a raw entry.
@@ -118,7 +122,10 @@ impl PteFormat {
             return Err(PteError::TooHigh { addr, format: self });
         }
         if flags & !self.flag_mask() != 0 {
-            return Err(PteError::FlagsOverlap { flags, format: self });
+            return Err(PteError::FlagsOverlap {
+                flags,
+                format: self,
+            });
         }
         let field = match self {
             PteFormat::Snb | PteFormat::Vlv => (addr & 0xFFFF_F000) | ((addr >> 28) & 0xFF0),
@@ -147,13 +154,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL: [PteFormat; 5] =
-        [PteFormat::Snb, PteFormat::Vlv, PteFormat::Hsw, PteFormat::Gen8, PteFormat::Gen12];
+    const ALL: [PteFormat; 5] = [
+        PteFormat::Snb,
+        PteFormat::Vlv,
+        PteFormat::Hsw,
+        PteFormat::Gen8,
+        PteFormat::Gen12,
+    ];
 
     #[test]
     fn snb_carries_pa_39_32_in_bits_11_4() {
         // i915 GEN6_GTT_ADDR_ENCODE(0x12_3456_7000) = 0x34567000 | 0x120.
-        let raw = PteFormat::Snb.encode(0x12_3456_7000, PTE_VALID | GEN6_PTE_CACHE_LLC).unwrap();
+        let raw = PteFormat::Snb
+            .encode(0x12_3456_7000, PTE_VALID | GEN6_PTE_CACHE_LLC)
+            .unwrap();
         assert_eq!(raw, 0x3456_7125);
         let pte = PteFormat::Snb.decode(raw);
         assert_eq!(pte.addr, 0x12_3456_7000);
@@ -163,11 +177,16 @@ mod tests {
 
     #[test]
     fn hsw_carries_pa_38_32_in_bits_10_4_and_cache_bit_11() {
-        let raw = PteFormat::Hsw.encode(0x7F_0000_0000, PTE_VALID | HSW_WB_ELLC_LLC_AGE3).unwrap();
+        let raw = PteFormat::Hsw
+            .encode(0x7F_0000_0000, PTE_VALID | HSW_WB_ELLC_LLC_AGE3)
+            .unwrap();
         assert_eq!(raw, 0x0000_0FF1);
         let pte = PteFormat::Hsw.decode(raw);
         assert_eq!((pte.addr, pte.flags), (0x7F_0000_0000, 0x801));
-        assert!(PteFormat::Hsw.encode(0x80_0000_0000, 1).is_err(), "PA bit 39 does not fit");
+        assert!(
+            PteFormat::Hsw.encode(0x80_0000_0000, 1).is_err(),
+            "PA bit 39 does not fit"
+        );
     }
 
     #[test]
@@ -181,10 +200,16 @@ mod tests {
 
     #[test]
     fn errors_are_typed() {
-        assert_eq!(PteFormat::Snb.encode(0x1001, 0), Err(PteError::Unaligned(0x1001)));
+        assert_eq!(
+            PteFormat::Snb.encode(0x1001, 0),
+            Err(PteError::Unaligned(0x1001))
+        );
         assert_eq!(
             PteFormat::Snb.encode(0x1000, 0x10),
-            Err(PteError::FlagsOverlap { flags: 0x10, format: PteFormat::Snb })
+            Err(PteError::FlagsOverlap {
+                flags: 0x10,
+                format: PteFormat::Snb
+            })
         );
     }
 

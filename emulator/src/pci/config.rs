@@ -121,8 +121,14 @@ pub struct ConfigSpace {
 impl std::fmt::Debug for ConfigSpace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConfigSpace")
-            .field("vendor", &format_args!("{:#06x}", self.read_u16(reg::VENDOR_ID)))
-            .field("device", &format_args!("{:#06x}", self.read_u16(reg::DEVICE_ID)))
+            .field(
+                "vendor",
+                &format_args!("{:#06x}", self.read_u16(reg::VENDOR_ID)),
+            )
+            .field(
+                "device",
+                &format_args!("{:#06x}", self.read_u16(reg::DEVICE_ID)),
+            )
             .field("len", &self.bytes.len())
             .finish_non_exhaustive()
     }
@@ -135,7 +141,11 @@ impl ConfigSpace {
     /// [`CONFIG_SPACE_SIZE`] or [`EXTENDED_CONFIG_SPACE_SIZE`].
     #[must_use]
     pub fn new(vendor: u16, device: u16, class_code: u32, revision: u8, len: usize) -> Self {
-        let len = if len > CONFIG_SPACE_SIZE { EXTENDED_CONFIG_SPACE_SIZE } else { CONFIG_SPACE_SIZE };
+        let len = if len > CONFIG_SPACE_SIZE {
+            EXTENDED_CONFIG_SPACE_SIZE
+        } else {
+            CONFIG_SPACE_SIZE
+        };
         let mut cs = Self {
             bytes: vec![0; len],
             wmask: vec![0; len],
@@ -181,11 +191,17 @@ impl ConfigSpace {
             _ => 16,
         };
         if !spec.size.is_power_of_two() || spec.size < min {
-            return Err(PciError::BadBarSize { size: spec.size, min });
+            return Err(PciError::BadBarSize {
+                size: spec.size,
+                min,
+            });
         }
         let wide = matches!(spec.kind, BarKind::Memory64 { .. });
         if index > 5 || (wide && index > 4) || (!wide && spec.size > 1 << 32) {
-            return Err(PciError::BadBarIndex { index, kind: spec.kind });
+            return Err(PciError::BadBarIndex {
+                index,
+                kind: spec.kind,
+            });
         }
         let off = reg::BAR0 + 4 * index as u16;
         let mask = spec.address_mask();
@@ -226,7 +242,9 @@ impl ConfigSpace {
     /// Write a BAR's address as firmware would (bypassing the write mask for the
     /// type bits, keeping them).
     pub fn set_bar_address(&mut self, index: usize, addr: u64) {
-        let Some(spec) = self.bar_spec(index) else { return };
+        let Some(spec) = self.bar_spec(index) else {
+            return;
+        };
         let off = reg::BAR0 + 4 * index as u16;
         let addr = addr & spec.address_mask();
         self.set_u32(off, (addr as u32) | spec.type_bits());
@@ -296,7 +314,11 @@ impl ConfigSpace {
     /// as all-ones, as an absent register does.
     pub fn read(&self, offset: u16, data: &mut [u8]) {
         for (i, d) in data.iter_mut().enumerate() {
-            *d = self.bytes.get(usize::from(offset) + i).copied().unwrap_or(0xFF);
+            *d = self
+                .bytes
+                .get(usize::from(offset) + i)
+                .copied()
+                .unwrap_or(0xFF);
         }
     }
 
@@ -433,7 +455,6 @@ pub mod cap_body {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,11 +462,32 @@ mod tests {
 
     fn dev() -> ConfigSpace {
         let mut cs = ConfigSpace::new(0x8086, 0x0126, 0x030000, 9, CONFIG_SPACE_SIZE);
-        cs.add_bar(0, BarSpec { kind: BarKind::Memory64 { prefetchable: false }, size: 4 << 20 })
-            .unwrap();
-        cs.add_bar(2, BarSpec { kind: BarKind::Memory64 { prefetchable: true }, size: 256 << 20 })
-            .unwrap();
-        cs.add_bar(4, BarSpec { kind: BarKind::Io, size: 64 }).unwrap();
+        cs.add_bar(
+            0,
+            BarSpec {
+                kind: BarKind::Memory64 {
+                    prefetchable: false,
+                },
+                size: 4 << 20,
+            },
+        )
+        .unwrap();
+        cs.add_bar(
+            2,
+            BarSpec {
+                kind: BarKind::Memory64 { prefetchable: true },
+                size: 256 << 20,
+            },
+        )
+        .unwrap();
+        cs.add_bar(
+            4,
+            BarSpec {
+                kind: BarKind::Io,
+                size: 64,
+            },
+        )
+        .unwrap();
         cs
     }
 
@@ -501,7 +543,11 @@ mod tests {
         let mut cs = dev();
         cs.set_u16(reg::STATUS, 0x8010 | 0x2000);
         cs.write(reg::STATUS, &0x8000u16.to_le_bytes());
-        assert_eq!(cs.read_u16(reg::STATUS), 0x2010, "only bit 15 cleared, cap bit is RO");
+        assert_eq!(
+            cs.read_u16(reg::STATUS),
+            0x2010,
+            "only bit 15 cleared, cap bit is RO"
+        );
     }
 
     #[test]
@@ -548,8 +594,26 @@ mod tests {
     #[test]
     fn bad_bars_are_refused() {
         let mut cs = dev();
-        assert!(cs.add_bar(5, BarSpec { kind: BarKind::Memory64 { prefetchable: false }, size: 16 }).is_err());
-        assert!(cs.add_bar(1, BarSpec { kind: BarKind::Io, size: 3 }).is_err());
+        assert!(cs
+            .add_bar(
+                5,
+                BarSpec {
+                    kind: BarKind::Memory64 {
+                        prefetchable: false
+                    },
+                    size: 16
+                }
+            )
+            .is_err());
+        assert!(cs
+            .add_bar(
+                1,
+                BarSpec {
+                    kind: BarKind::Io,
+                    size: 3
+                }
+            )
+            .is_err());
     }
 
     proptest::proptest! {

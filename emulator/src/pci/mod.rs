@@ -99,7 +99,11 @@ impl Bdf {
     /// A BDF, with device and function masked to their field widths.
     #[must_use]
     pub const fn new(bus: u8, device: u8, function: u8) -> Self {
-        Self { bus, device: device & 0x1F, function: function & 7 }
+        Self {
+            bus,
+            device: device & 0x1F,
+            function: function & 7,
+        }
     }
 
     /// The BDF packed as BIOSes pass it (bus in bits 15:8, devfn in 7:0).

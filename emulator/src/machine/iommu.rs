@@ -1,0 +1,1 @@
+//! IOMMU model (placeholder until the passthrough issue lands).
