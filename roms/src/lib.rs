@@ -15,6 +15,7 @@ pub mod personality;
 pub use personality::{
     build, build_with_symbols, BuildError, BuiltRom, Options, Personality, StolenSource,
 };
+pub mod broken;
 pub mod discover;
 pub mod listing;
 
