@@ -1,0 +1,124 @@
+//! `igdemu rom ...`: list, build and disassemble the built-in personalities.
+
+use clap::Subcommand;
+use igdemu_roms::{build_with_symbols, listing, Options, Personality, StolenSource};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum RomAction {
+    /// List the personalities and what each models.
+    List,
+    /// Build a personality's image.
+    Build {
+        /// Personality name (see `igdemu rom list`).
+        name: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        opts: BuildOpts,
+    },
+    /// Print a personality's disassembly with labels.
+    Listing {
+        /// Personality name.
+        name: String,
+        #[command(flatten)]
+        opts: BuildOpts,
+    },
+}
+
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct BuildOpts {
+    /// Device ID to build for, e.g. 0x0126.
+    #[arg(long, value_parser = parse_u16)]
+    pub device_id: Option<u16>,
+    /// Where the ROM takes its stolen base: baked, config-bdsm, bar4-mirror, bar0-unreal.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<StolenSource>,
+    /// Host BDSM baked into the image (for --source baked).
+    #[arg(long, value_parser = parse_u64)]
+    pub baked_bdsm: Option<u64>,
+}
+
+impl BuildOpts {
+    pub fn options(&self) -> Options {
+        let mut o = Options {
+            device_id: self.device_id,
+            stolen_source: self.source,
+            ..Options::default()
+        };
+        if let Some(b) = self.baked_bdsm {
+            o.baked_host_bdsm = b;
+        }
+        o
+    }
+}
+
+pub fn parse_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let r = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16)
+    } else {
+        t.parse()
+    };
+    r.map_err(|e| format!("{s:?} is not a number ({e}); write hex as 0x8b800000"))
+}
+
+pub fn parse_u16(s: &str) -> Result<u16, String> {
+    let v = parse_u64(s)?;
+    u16::try_from(v).map_err(|_| format!("{s} does not fit 16 bits"))
+}
+
+fn parse_source(s: &str) -> Result<StolenSource, String> {
+    StolenSource::parse(s).ok_or_else(|| {
+        let names: Vec<_> = StolenSource::ALL.iter().map(|v| v.name()).collect();
+        format!(
+            "unknown stolen-base source {s:?}; one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+pub fn personality(name: &str) -> Result<Personality, String> {
+    Personality::parse(name).ok_or_else(|| {
+        let names: Vec<_> = Personality::ALL.iter().map(|p| p.name()).collect();
+        format!(
+            "unknown ROM personality {name:?}; try one of: {}",
+            names.join(", ")
+        )
+    })
+}
+
+pub fn run(action: RomAction) -> Result<ExitCode, String> {
+    match action {
+        RomAction::List => {
+            for p in Personality::ALL {
+                println!(
+                    "{:<18} {:#06x}  {}",
+                    p.name(),
+                    p.default_device_id(),
+                    p.description()
+                );
+            }
+        }
+        RomAction::Build { name, output, opts } => {
+            let p = personality(&name)?;
+            let rom = build_with_symbols(p, &opts.options()).map_err(|e| e.to_string())?;
+            std::fs::write(&output, &rom.image)
+                .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            println!(
+                "wrote {} ({} bytes, {})",
+                output.display(),
+                rom.image.len(),
+                p.description()
+            );
+        }
+        RomAction::Listing { name, opts } => {
+            let p = personality(&name)?;
+            let rom = build_with_symbols(p, &opts.options()).map_err(|e| e.to_string())?;
+            print!("{}", listing(&rom));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
