@@ -3,8 +3,9 @@
 //!
 //! Register offsets and bits from Linux i915 `i915_reg.h` /
 //! `display/intel_display_power_well.c` (`HSW_PWR_WELL_CTL1/2` = 0x45400/0x45404,
-//! request bit 31 → state bit 30 on HSW/BDW; SKL+ `HSW_PWR_WELL_CTL_REQ(pw)` =
-//! `2 << 2pw`, `STATE(pw)` = `1 << 2pw`), `display/intel_pps_regs.h`
+//! request bit 31 → state bit 30 on HSW/BDW; SKL+ `HSW_PWR_WELL_CTL_REQ(idx)` =
+//! bit 2·idx+1, `STATE(idx)` = bit 2·idx, `SKL_PW_CTL_IDX_PW_1/2` = 14/15,
+//! `ICL_PW_CTL_IDX_PW_1..4` = 0..3), `display/intel_pps_regs.h`
 //! (`PCH_PP_STATUS` 0xC7200 bit 31 `PP_ON`, `PCH_PP_CONTROL` 0xC7204 bit 0
 //! `PANEL_POWER_ON`; VLV/CHV per-pipe PPS at `VLV_DISPLAY_BASE` + 0x61200) and
 //! `GEN6_DSMBASE`/GGC mirrors at 0x1080C0/0x108040 (QEMU `hw/vfio/igd.c`,
@@ -153,6 +154,27 @@ const MIRRORS: &[(u32, RegisterBehaviour)] = &[
     (GGC_MIRROR, RegisterBehaviour::ReadOnly),
 ];
 
+/// `HSW_PWR_WELL_CTL_REQ(idx)` = bit 2·idx+1, `HSW_PWR_WELL_CTL_STATE(idx)` = bit 2·idx.
+const fn well(offset: u32, idx: u32) -> (u32, RegisterBehaviour) {
+    follows(offset, 1 << (idx * 2 + 1), 1 << (idx * 2))
+}
+
+/// ICL+: `ICL_PW_CTL_IDX_PW_1..PW_4` = 0..3 (TGL adds PW_5 = 4).
+const ICL_POWER_WELLS: &[(u32, RegisterBehaviour)] = &[
+    well(HSW_PWR_WELL_CTL1, 0),
+    well(HSW_PWR_WELL_CTL1, 1),
+    well(HSW_PWR_WELL_CTL1, 2),
+    well(HSW_PWR_WELL_CTL1, 3),
+    well(HSW_PWR_WELL_CTL2, 0),
+    well(HSW_PWR_WELL_CTL2, 1),
+    well(HSW_PWR_WELL_CTL2, 2),
+    well(HSW_PWR_WELL_CTL2, 3),
+];
+
+/// TGL+: `TGL_PW_CTL_IDX_PW_5` = 4.
+const TGL_POWER_WELL_5: &[(u32, RegisterBehaviour)] =
+    &[well(HSW_PWR_WELL_CTL1, 4), well(HSW_PWR_WELL_CTL2, 4)];
+
 const PCH_SPLIT: &[Platform] = &[
     P::SandyBridge,
     P::IvyBridge,
@@ -174,13 +196,16 @@ const PCH_SPLIT: &[Platform] = &[
     P::RaptorLake,
 ];
 
-const SKL_PLUS: &[Platform] = &[
+const GEN9: &[Platform] = &[
     P::Skylake,
     P::Broxton,
     P::KabyLake,
     P::GeminiLake,
     P::CoffeeLake,
     P::CometLake,
+];
+
+const GEN11_PLUS: &[Platform] = &[
     P::IceLake,
     P::ElkhartLake,
     P::JasperLake,
@@ -191,9 +216,17 @@ const SKL_PLUS: &[Platform] = &[
     P::RaptorLake,
 ];
 
-/// The behaviour tables. Approximations, documented: BXT/GLK keep their first
-/// panel sequencer at 0xC7200 (`BXT_PP_STATUS(0)`); ICL+ power wells are
-/// modelled with the SKL PW1/PW2 bit pairs.
+const GEN12: &[Platform] = &[
+    P::TigerLake,
+    P::RocketLake,
+    P::AlderLakeS,
+    P::AlderLakeP,
+    P::RaptorLake,
+];
+
+/// The behaviour tables. BXT/GLK keep their first panel sequencer at 0xC7200
+/// (`BXT_PP_STATUS(0)`). Only the power wells a vBIOS waits on are modelled:
+/// SKL PW1/PW2 (indices 14/15), ICL+ PW1-PW4 (indices 0-3), TGL+ PW5.
 pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     BehaviourTable {
         name: "PCH panel power sequencer",
@@ -211,9 +244,19 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
         rows: HSW_POWER_WELL,
     },
     BehaviourTable {
-        name: "SKL+ power wells 1 and 2",
-        platforms: SKL_PLUS,
+        name: "SKL power wells 1 and 2",
+        platforms: GEN9,
         rows: SKL_POWER_WELLS,
+    },
+    BehaviourTable {
+        name: "ICL+ power wells 1-4",
+        platforms: GEN11_PLUS,
+        rows: ICL_POWER_WELLS,
+    },
+    BehaviourTable {
+        name: "TGL+ power well 5",
+        platforms: GEN12,
+        rows: TGL_POWER_WELL_5,
     },
 ];
 
@@ -462,6 +505,18 @@ mod tests {
             r.read32(HSW_PWR_WELL_CTL2),
             SKL_PW1_REQ | SKL_PW1_STATE | SKL_PW2_REQ | SKL_PW2_STATE
         );
+    }
+
+    #[test]
+    fn icl_power_wells_use_low_bit_pairs() {
+        let mut r = regs(Platform::IceLake);
+        w32(&mut r, HSW_PWR_WELL_CTL2, 0b10_1010);
+        assert_eq!(r.read32(HSW_PWR_WELL_CTL2), 0b11_1111);
+        w32(&mut r, HSW_PWR_WELL_CTL2, 0b10_0000);
+        assert_eq!(r.read32(HSW_PWR_WELL_CTL2), 0b11_0000);
+        let mut t = regs(Platform::TigerLake);
+        w32(&mut t, HSW_PWR_WELL_CTL1, 1 << 9);
+        assert_eq!(t.read32(HSW_PWR_WELL_CTL1), 0b11 << 8, "PW5");
     }
 
     #[test]

@@ -238,7 +238,9 @@ impl IgdDevice {
     }
 
     /// Guest read of BAR0: registers in the lower half, the GTT in the upper.
-    /// Widths other than 1, 2, 4, 8 and offsets outside the GTT or BAR0 read 0.
+    /// An access is routed by its first byte; register bytes past the lower
+    /// half, widths other than 1, 2, 4, 8, and offsets beyond the GTT or BAR0
+    /// read 0 (reported through `tracing::debug`).
     pub fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
         data.fill(0);
         if !matches!(data.len(), 1 | 2 | 4 | 8) {
@@ -255,7 +257,8 @@ impl IgdDevice {
         }
     }
 
-    /// Guest write of BAR0. A write to the GTT half returns the PTE change.
+    /// Guest write of BAR0, routed like [`IgdDevice::mmio_read`]. A write to
+    /// the GTT half returns the PTE change; refused writes are dropped.
     pub fn mmio_write(&mut self, offset: u64, data: &[u8]) -> Option<GttWrite> {
         if !matches!(data.len(), 1 | 2 | 4 | 8) {
             tracing::debug!(offset, len = data.len(), "igd bar0: bad write width");
