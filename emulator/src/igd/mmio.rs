@@ -329,15 +329,7 @@ impl MmioRegisters {
 
     /// Set a register from the device side (no behaviours).
     pub fn set32(&mut self, offset: u32, value: u32) {
-        self.store(offset & !3, value);
-    }
-
-    fn store(&mut self, off: u32, value: u32) {
-        if value == 0 && !self.reset.contains_key(&off) {
-            self.regs.remove(&off);
-        } else {
-            self.regs.insert(off, value);
-        }
+        store(&mut self.regs, &self.reset, offset & !3, value);
     }
 
     /// Every register back to its reset value.
@@ -407,11 +399,11 @@ impl MmioRegisters {
 
     /// Apply one dword write with byte enables through the behaviour rows.
     fn write_dword(&mut self, off: u32, value: u32, enables: u32) {
-        let rows = self.behaviours.get(&off).cloned().unwrap_or_default();
+        let rows: &[RegisterBehaviour] = self.behaviours.get(&off).map_or(&[], Vec::as_slice);
         let mut ro = 0u32;
         let mut w1c = 0u32;
         let mut sc = 0u32;
-        for b in &rows {
+        for b in rows {
             match *b {
                 RegisterBehaviour::Plain => {}
                 RegisterBehaviour::ReadOnly => ro = u32::MAX,
@@ -425,12 +417,12 @@ impl MmioRegisters {
                 RegisterBehaviour::StatusFollowsRequest { .. } => {}
             }
         }
-        let old = self.read32(off);
+        let old = self.regs.get(&off).copied().unwrap_or(0);
         let plain = enables & !ro & !w1c;
         let cleared = value & enables & w1c & !ro;
         let new = ((old & !plain) | (value & plain)) & !cleared & !sc;
-        self.store(off, new);
-        for b in &rows {
+        store(&mut self.regs, &self.reset, off, new);
+        for b in rows {
             if let RegisterBehaviour::StatusFollowsRequest {
                 request_mask,
                 status_offset,
@@ -439,15 +431,25 @@ impl MmioRegisters {
             {
                 let on = new & request_mask == request_mask;
                 let st_off = status_offset & !3;
-                let st = self.read32(st_off);
+                let st = self.regs.get(&st_off).copied().unwrap_or(0);
                 let st = if on {
                     st | status_mask
                 } else {
                     st & !status_mask
                 };
-                self.store(st_off, st);
+                store(&mut self.regs, &self.reset, st_off, st);
             }
         }
+    }
+}
+
+/// Store a dword, keeping the map sparse (zero registers without a reset
+/// value are not kept).
+fn store(regs: &mut BTreeMap<u32, u32>, reset: &BTreeMap<u32, u32>, off: u32, value: u32) {
+    if value == 0 && !reset.contains_key(&off) {
+        regs.remove(&off);
+    } else {
+        regs.insert(off, value);
     }
 }
 

@@ -645,6 +645,14 @@ mod tests {
                     }
                 }
             }
+            // Identity, firmware-locked registers, capability headers: RO by
+            // definition, whatever the masks say.
+            for off in [0x00u16, 0x08, 0x2C, 0x50, 0x5C, 0xC0, 0xC4] {
+                prop_assert_eq!(d.config().read_u32(off), before.read_u32(off), "dword {:#x}", off);
+            }
+            for off in [0x34u16, 0x40, 0x70, 0xAC, 0xB8, 0xBA, 0xD0, 0xD2] {
+                prop_assert_eq!(d.config().read_u16(off), before.read_u16(off), "word {:#x}", off);
+            }
             for off in (0..256u16).step_by(4) {
                 let ro = !(before.wmask_u32(off) | before.w1cmask_u32(off));
                 prop_assert_eq!(
