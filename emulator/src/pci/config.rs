@@ -439,6 +439,16 @@ impl ConfigSpace {
         u32::from_le_bytes(b)
     }
 
+    /// The write-1-to-clear bits of a 32-bit register (for tests and inspection).
+    #[must_use]
+    pub fn w1cmask_u32(&self, off: u16) -> u32 {
+        let mut b = [0u8; 4];
+        for (i, d) in b.iter_mut().enumerate() {
+            *d = self.w1cmask.get(usize::from(off) + i).copied().unwrap_or(0);
+        }
+        u32::from_le_bytes(b)
+    }
+
     /// The raw bytes (for snapshots and FLR comparisons).
     #[must_use]
     pub fn bytes(&self) -> &[u8] {
