@@ -64,6 +64,11 @@ pub const FB_WIDTH: u32 = 1024;
 pub const FB_HEIGHT: u32 = 768;
 /// Bytes per scan line.
 pub const FB_STRIDE: u32 = 4096;
+/// GTT offset (= aperture offset) of the framebuffer, and the stolen-memory
+/// offset it maps: the mode set maps `FB_PAGES` pages there.
+pub const FB_GTT_OFFSET: u64 = 0x10_0000;
+/// Pages of the 1024x768x32 framebuffer (3 MiB).
+pub const FB_PAGES: u32 = FB_STRIDE * FB_HEIGHT / 4096;
 /// Colour the mode set clears the screen to (xRGB).
 pub const FB_CLEAR: u32 = 0x0010_2040;
 /// Colour of the test rectangle.
@@ -239,8 +244,8 @@ pub struct Options {
     pub stolen_source: Option<StolenSource>,
     /// Host BDSM baked into the image (used by [`StolenSource::Baked`]).
     pub baked_host_bdsm: u64,
-    /// Number of stolen-memory pages mapped from GTT entry 0 (default 1024 = 4 MiB,
-    /// enough for the 1024x768x32 framebuffer).
+    /// Number of stolen-memory pages init maps from GTT entry 0 (default 256 =
+    /// 1 MiB; the VBE mode set maps the framebuffer separately).
     pub gtt_pages: u32,
     /// PM-timer ticks to wait after panel power on (default 3580, about 1 ms).
     pub delay_ticks: u32,
@@ -252,7 +257,7 @@ impl Default for Options {
             device_id: None,
             stolen_source: None,
             baked_host_bdsm: 0x8B80_0000,
-            gtt_pages: 1024,
+            gtt_pages: 256,
             delay_ticks: 3580,
         }
     }
@@ -563,8 +568,13 @@ impl Ctx<'_> {
         a.mov(al, 0x04u32)?;
         a.out(0xE0u32, al)?;
 
-        // GTT: map `gtt_pages` pages of stolen memory from entry 0.
-        self.emit_gtt_loop(a, l, io_wr, unreal)?;
+        // GTT: map the first `gtt_pages` pages of stolen memory from entry 0
+        // (real images stop "up to (nearly) the 1MB barrier", QEMU igd.c).
+        let map_pages = l.get("map_stolen_pages");
+        a.xor(ebp, ebp)?;
+        a.mov(ecx, self.opts.gtt_pages)?;
+        a.xor(esi, esi)?;
+        a.call(map_pages)?;
         if self.p == Personality::StrayPte {
             self.emit_stray(a, io_wr, unreal)?;
         }
@@ -678,6 +688,7 @@ impl Ctx<'_> {
         a.pop(eax)?;
         a.ret()?;
 
+        self.emit_gtt_loop(a, l, io_wr, unreal)?;
         self.emit_int10(a, l, &mut int10, io_wr, unreal)?;
         Ok(())
     }
@@ -753,7 +764,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// ESI = address (low), EBP = entry number, ECX = pages left.
+    /// Subroutine `map_stolen_pages`: EBP = first GTT entry, ECX = page count,
+    /// ESI = offset into stolen memory; DS = CS. Clobbers EAX-EDI and EBP.
     fn emit_gtt_loop(
         &self,
         a: &mut CodeAssembler,
@@ -761,13 +773,13 @@ impl Ctx<'_> {
         io_wr: CodeLabel,
         unreal: CodeLabel,
     ) -> Result<(), BuildError> {
+        let mut entry = l.get("map_stolen_pages");
         let mut top = l.get("gtt_loop");
+        l.mark(a, &mut entry)?;
         if self.path == GttPath::Bar0Unreal {
             a.call(unreal)?;
         }
-        a.mov(esi, dword_ptr(VAR_LO as u32))?;
-        a.xor(ebp, ebp)?;
-        a.mov(ecx, self.opts.gtt_pages)?;
+        a.add(esi, dword_ptr(VAR_LO as u32))?;
         l.mark(a, &mut top)?;
         self.emit_pte_write(
             a,
@@ -798,6 +810,7 @@ impl Ctx<'_> {
         a.inc(ebp)?;
         a.dec(ecx)?;
         a.jnz(top)?;
+        a.ret()?;
         Ok(())
     }
 
@@ -851,7 +864,7 @@ impl Ctx<'_> {
     ) -> Result<(), BuildError> {
         let flags = self.pte_flags();
         let wide = self.pte64();
-        a.mov(ebp, self.opts.gtt_pages)?;
+        a.mov(ebp, self.opts.gtt_pages.saturating_sub(2))?;
         self.emit_pte_write(
             a,
             io_wr,
@@ -966,7 +979,8 @@ impl Ctx<'_> {
         a.mov(dword_ptr(di + 0x1F).es(), 0x0810_0808u32)?; // R size 8 pos 16, G size 8 pos 8
         a.mov(dword_ptr(di + 0x23).es(), 0x1808_0008u32)?; // B size 8 pos 0, X size 8 pos 24
         a.mov(eax, dword_ptr(VAR_BAR2 as u32).cs())?;
-        a.mov(dword_ptr(di + 0x28).es(), eax)?; // PhysBasePtr = aperture
+        a.add(eax, FB_GTT_OFFSET as u32)?;
+        a.mov(dword_ptr(di + 0x28).es(), eax)?; // PhysBasePtr: framebuffer in the aperture
         a.mov(word_ptr(di + 0x32).es(), FB_STRIDE)?;
         a.popad()?;
         a.jmp(ok)?;
@@ -986,6 +1000,11 @@ impl Ctx<'_> {
         a.mov(word_ptr(BDA_VBE_MODE as u32).es(), bx)?;
         a.push(cs)?;
         a.pop(ds)?;
+        // Map the framebuffer: FB_PAGES pages of stolen memory from FB_GTT_OFFSET.
+        a.mov(ebp, (FB_GTT_OFFSET / 4096) as u32)?;
+        a.mov(ecx, FB_PAGES)?;
+        a.mov(esi, FB_GTT_OFFSET as u32)?;
+        a.call(l.get("map_stolen_pages"))?;
         a.mov(ebx, regs::DSPASTRIDE)?;
         a.mov(eax, FB_STRIDE)?;
         a.call(io_wr)?;
@@ -993,7 +1012,7 @@ impl Ctx<'_> {
         a.mov(eax, regs::DSPACNTR_ENABLE_XRGB8888)?;
         a.call(io_wr)?;
         a.mov(ebx, regs::DSPASURF)?;
-        a.xor(eax, eax)?;
+        a.mov(eax, FB_GTT_OFFSET as u32)?;
         a.call(io_wr)?;
         a.mov(bx, word_ptr(BDA_VBE_MODE as u32).es())?;
         a.test(bx, 0x8000u32)?;
@@ -1003,6 +1022,7 @@ impl Ctx<'_> {
         a.xor(ax, ax)?;
         a.mov(es, ax)?;
         a.mov(edi, dword_ptr(VAR_BAR2 as u32).cs())?;
+        a.add(edi, FB_GTT_OFFSET as u32)?;
         a.mov(ecx, FB_WIDTH * FB_HEIGHT)?;
         a.mov(eax, FB_CLEAR)?;
         a.cld()?;
@@ -1012,7 +1032,7 @@ impl Ctx<'_> {
         let mut row = l.get("vbe_draw_row");
         a.mov(edx, h)?;
         a.mov(esi, dword_ptr(VAR_BAR2 as u32).cs())?;
-        a.add(esi, y * FB_STRIDE + x * 4)?;
+        a.add(esi, FB_GTT_OFFSET as u32 + y * FB_STRIDE + x * 4)?;
         l.mark(a, &mut row)?;
         a.mov(edi, esi)?;
         a.mov(ecx, w)?;
