@@ -99,7 +99,7 @@ impl Default for MachineConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MachineError {
     /// RAM size unusable.
-    #[error("RAM size {0:#x} must be a multiple of 4 KiB and at least 2 MiB")]
+    #[error("RAM size {0:#x} must be a multiple of 4 KiB and at least 1 MiB")]
     BadRamSize(u64),
     /// Host memory allocation failed.
     #[error("guest memory: {0}")]
@@ -752,7 +752,7 @@ impl Machine {
     /// BARs assigned as firmware would.
     pub fn new(config: MachineConfig) -> Result<Machine, MachineError> {
         let ram = config.ram_size;
-        if ram % 0x1000 != 0 || ram < (2 << 20) {
+        if ram % 0x1000 != 0 || ram < (1 << 20) {
             return Err(MachineError::BadRamSize(ram));
         }
         let (low, high) = split_ram(ram);
@@ -779,22 +779,24 @@ impl Machine {
         ];
         for (base, size, prot) in pieces {
             // SAFETY: `low_ptr + base .. + size` lies inside the first
-            // GuestMemoryMmap region (at least 2 MiB long), which `Machine`
+            // GuestMemoryMmap region (at least 1 MiB long), which `Machine`
             // owns and drops after `uc` (field order), so the mapping never
             // outlives the memory.
             unsafe { uc.mem_map_ptr(base, size, prot, low_ptr.add(base as usize).cast()) }
                 .map_err(engine)?;
         }
-        // SAFETY: as above, for the rest of low RAM.
-        unsafe {
-            uc.mem_map_ptr(
-                0x10_0000,
-                low - 0x10_0000,
-                Prot::ALL,
-                low_ptr.add(0x10_0000).cast(),
-            )
+        if low > 0x10_0000 {
+            // SAFETY: as above, for the rest of low RAM.
+            unsafe {
+                uc.mem_map_ptr(
+                    0x10_0000,
+                    low - 0x10_0000,
+                    Prot::ALL,
+                    low_ptr.add(0x10_0000).cast(),
+                )
+            }
+            .map_err(engine)?;
         }
-        .map_err(engine)?;
         if high > 0 {
             let p = host(memory::FOUR_GIB)?;
             // SAFETY: the second region, `high` bytes, owned as above.
