@@ -250,7 +250,7 @@ fn pci_bios(st: &mut MachineState, r: &mut Registers) -> Service {
             }
             None => fail(r, pci_status::DEVICE_NOT_FOUND),
         },
-        sub @ (0x08..=0x0A | 0x0B..=0x0D) => {
+        sub @ 0x08..=0x0D => {
             let size: u16 = match sub {
                 0x08 | 0x0B => 1,
                 0x09 | 0x0C => 2,

@@ -607,7 +607,7 @@ impl Dispi {
                     self.regs[usize::from(dispi_reg::VIRT_WIDTH)] = xres;
                     let line = u64::from(xres) * bpp.div_ceil(8);
                     let vram = u64::from(self.reg(dispi_reg::VIDEO_MEMORY_64K)) << 16;
-                    let vh = if line == 0 { 0 } else { vram / line };
+                    let vh = vram.checked_div(line).unwrap_or(0);
                     self.regs[usize::from(dispi_reg::VIRT_HEIGHT)] = vh.min(0xFFFF) as u16;
                     self.regs[usize::from(dispi_reg::X_OFFSET)] = 0;
                     self.regs[usize::from(dispi_reg::Y_OFFSET)] = 0;
