@@ -236,14 +236,40 @@ pub(crate) struct Limits {
     pub deadline_us: u64,
 }
 
-struct UcMem<'u, 'a>(&'u mut Unicorn<'a, MachineState>);
+/// Low guest RAM as the BIOS services see it: a bounds-checked view of the
+/// host memory the CPU maps at linear 0 (see [`MachineState::low_ram`]).
+struct LowRam {
+    ptr: *mut u8,
+    len: usize,
+}
 
-impl bios::GuestMem for UcMem<'_, '_> {
+impl bios::GuestMem for LowRam {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
-        self.0.mem_read(addr, buf).is_ok()
+        let Some(end) = (addr as usize).checked_add(buf.len()) else {
+            return false;
+        };
+        if self.ptr.is_null() || end > self.len {
+            return false;
+        }
+        // SAFETY: [addr, end) is inside the mapping (checked above), which the
+        // machine keeps alive for as long as the engine runs hooks.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.add(addr as usize), buf.as_mut_ptr(), buf.len())
+        };
+        true
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        self.0.mem_write(addr, data).is_ok()
+        let Some(end) = (addr as usize).checked_add(data.len()) else {
+            return false;
+        };
+        if self.ptr.is_null() || end > self.len {
+            return false;
+        }
+        // SAFETY: as for `read`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(addr as usize), data.len())
+        };
+        true
     }
 }
 
@@ -349,13 +375,10 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
         u16::from_le_bytes([ret[0], ret[1]]).wrapping_sub(2),
     );
     let result = {
-        let st_ptr: *mut MachineState = uc.get_data_mut();
-        // SAFETY: `UcMem` only calls `mem_read`/`mem_write`, which touch the
-        // engine's memory and never the user data, so the two mutable paths
-        // (state and engine memory) do not alias.
-        let st = unsafe { &mut *st_ptr };
+        let st = uc.get_data_mut();
         st.here = caller;
-        bios::service(st, vector, &mut regs, &mut UcMem(uc))
+        let (ptr, len) = st.low_ram;
+        bios::service(st, vector, &mut regs, &mut LowRam { ptr, len })
     };
     match result {
         bios::Service::Exception => {

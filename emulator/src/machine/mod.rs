@@ -179,6 +179,9 @@ pub struct MachineState {
     pub(crate) shadow_protected: Option<(u64, u64)>,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
+    /// Host pointer and length of low guest RAM (null until the machine maps
+    /// it). BIOS services read and write guest buffers through it.
+    pub(crate) low_ram: (*mut u8, usize),
 }
 
 impl MachineState {
@@ -233,6 +236,7 @@ impl MachineState {
             shadow_protected: None,
             bars_dirty: true,
             mapped: Vec::new(),
+            low_ram: (std::ptr::null_mut(), 0),
         }
     }
 
@@ -803,6 +807,7 @@ impl Machine {
             unsafe { uc.mem_map_ptr(memory::FOUR_GIB, high, Prot::ALL, p.cast()) }
                 .map_err(engine)?;
         }
+        uc.get_data_mut().low_ram = (low_ptr, low as usize);
         cpu::install_hooks(&mut uc).map_err(engine)?;
         let mut m = Machine {
             uc,
