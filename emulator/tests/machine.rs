@@ -572,3 +572,152 @@ fn tiny_rom_trace_is_deterministic() {
     assert!(!a.is_empty());
     assert_eq!(a, go());
 }
+
+/// A stand-in for the IGD: 4 KiB MMIO BAR0 and a 64-byte I/O BAR4 that log
+/// what reaches them.
+struct Probe {
+    config: igdemu::pci::ConfigSpace,
+    regs: [u32; 16],
+}
+
+impl igdemu::pci::PciFunction for Probe {
+    fn config_read(&mut self, offset: u16, data: &mut [u8]) {
+        self.config.read(offset, data);
+    }
+    fn config_write(&mut self, offset: u16, data: &[u8]) -> igdemu::pci::ConfigWrite {
+        self.config.write(offset, data)
+    }
+    fn config(&self) -> &igdemu::pci::ConfigSpace {
+        &self.config
+    }
+}
+
+impl igdemu::machine::pci_bus::BusDevice for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    fn bar_read(&mut self, _bar: u8, offset: u64, data: &mut [u8]) {
+        let v = self
+            .regs
+            .get((offset / 4) as usize)
+            .copied()
+            .unwrap_or(!0)
+            .to_le_bytes();
+        let n = data.len().min(4);
+        data[..n].copy_from_slice(&v[..n]);
+    }
+    fn bar_write(&mut self, _bar: u8, offset: u64, data: &[u8]) {
+        let mut b = [0u8; 4];
+        let n = data.len().min(4);
+        b[..n].copy_from_slice(&data[..n]);
+        if let Some(r) = self.regs.get_mut((offset / 4) as usize) {
+            *r = u32::from_le_bytes(b);
+        }
+    }
+}
+
+#[test]
+fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
+    use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
+    let mut m = machine();
+    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
+    config
+        .add_bar(
+            0,
+            BarSpec {
+                kind: BarKind::Memory64 {
+                    prefetchable: false,
+                },
+                size: 0x1000,
+            },
+        )
+        .unwrap();
+    config
+        .add_bar(
+            4,
+            BarSpec {
+                kind: BarKind::Io,
+                size: 64,
+            },
+        )
+        .unwrap();
+    m.plug(
+        slot::DISPLAY,
+        Box::new(Probe {
+            config,
+            regs: [0; 16],
+        }),
+    )
+    .unwrap();
+    let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap();
+    let bar4 = m.bar_address(slot::DISPLAY, 4).unwrap();
+    assert!(bar0 >= 0xC000_0000 && bar0 % 0x1000 == 0);
+    assert!(bar4 >= 0xC000 && bar4 % 64 == 0);
+    assert!(m
+        .plug(
+            slot::DISPLAY,
+            Box::new(Probe {
+                config: ConfigSpace::new(0, 0, 0, 0, 256),
+                regs: [0; 16]
+            })
+        )
+        .is_err());
+    ok(&mut m, |a| {
+        // addr32 access above 1 MiB (QEMU does not check segment limits).
+        a.xor(ax, ax)?;
+        a.mov(fs, ax)?;
+        a.mov(edi, bar0 as u32)?;
+        a.mov(eax, 0xDEAD_BEEFu32)?;
+        a.mov(dword_ptr(edi + 8).fs(), eax)?;
+        a.mov(ebx, dword_ptr(edi + 8).fs())?;
+        a.mov(dword_ptr(0x500), ebx)?;
+        // BAR4 index/data pair, as a vBIOS programs the GTT.
+        a.mov(dx, bar4 as u32)?;
+        a.mov(eax, 0x0000_0001u32)?;
+        a.out(dx, eax)?;
+        a.add(dx, 4u32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x504), eax)
+    });
+    assert_eq!(rd32(&m, 0x500), 0xDEAD_BEEF);
+    assert_eq!(
+        rd32(&m, 0x504),
+        0,
+        "BAR4 data register (offset 4) untouched"
+    );
+    let w = m
+        .trace()
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::MmioWrite { .. }))
+        .unwrap();
+    assert_eq!(
+        w.kind,
+        EventKind::MmioWrite {
+            bdf: slot::DISPLAY,
+            bar: 0,
+            offset: 8,
+            size: 4,
+            value: 0xDEAD_BEEF
+        }
+    );
+    assert_eq!(w.at.cs, 0);
+    let text = igdemu::trace::disassemble_at(&m, w.at.cs, w.at.ip).unwrap();
+    assert!(text.contains("mov") && text.contains("fs:"), "{text}");
+    // Moving BAR0 re-maps it.
+    ok(&mut m, |a| {
+        a.mov(eax, 0x8000_1010u32)?; // 00:02.0 BAR0
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.mov(eax, 0xD000_0000u32)?;
+        a.out(dx, eax)
+    });
+    assert_eq!(m.bar_address(slot::DISPLAY, 0), Some(0xD000_0000));
+    let r = ok(&mut m, |a| {
+        a.xor(ax, ax)?;
+        a.mov(fs, ax)?;
+        a.mov(edi, 0xD000_0000u32)?;
+        a.mov(eax, dword_ptr(edi + 8).fs())
+    });
+    assert_eq!(r.eax, 0xDEAD_BEEF);
+}
