@@ -1,3 +1,1113 @@
-//! The guest machine around the device: memory, firmware, buses, IOMMU.
+//! The guest machine around the device: memory (vm-memory, mapped into the
+//! CPU), the real-mode map and e820 ([`memory`]), the port bus with the legacy
+//! devices ([`legacy`]), PCI bus 0 with its slots ([`pci_bus`]), the option ROM
+//! loader and host calls into the guest, and the IOMMU.
+//!
+//! ```no_run
+//! use igdemu::machine::{LoadOptions, Machine, MachineConfig};
+//! use igdemu::cpu::Registers;
+//!
+//! let rom = std::fs::read("/usr/share/seabios/vgabios-stdvga.bin").unwrap();
+//! let mut m = Machine::new(MachineConfig::default()).unwrap();
+//! m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+//! assert!(m.run_option_rom_init().returned());
+//! let mut r = Registers::default();
+//! r.set_ax(0x0003); // text mode 3
+//! let (_, outcome) = m.call_int(0x10, r).unwrap();
+//! assert!(outcome.returned());
+//! ```
 
 pub mod iommu;
+pub mod legacy;
+pub mod memory;
+pub mod pci_bus;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use crate::cpu::bios::{default_int15_table, GuestMem, Int15Table};
+use crate::cpu::rom::{self, RomError, RomImage};
+use crate::cpu::{self, Limits, Registers, RunOutcome, StopReason};
+use crate::igd::generation::{info, Platform};
+use crate::pci::{command, reg, Bdf, ConfigWrite};
+use crate::trace::CsIp;
+use crate::trace::{EventKind, IntResult, Trace, Unhandled};
+use legacy::{Clock, Cmos, Dispi, Pit, Port61, VgaRegs, PORT_ACCESS_NS};
+use memory::{E820, PCI_HOLE, PCI_MMIO_END};
+use pci_bus::{BarAllocator, BusDevice, PciBus, RamBacking};
+
+/// Where the machine's own functions sit on bus 0.
+pub mod slot {
+    use crate::pci::Bdf;
+    /// Host bridge.
+    pub const HOST_BRIDGE: Bdf = Bdf::new(0, 0, 0);
+    /// The display slot, where the IGD goes.
+    pub const DISPLAY: Bdf = Bdf::new(0, 2, 0);
+    /// The Bochs/QEMU standard VGA.
+    pub const STDVGA: Bdf = Bdf::new(0, 3, 0);
+    /// ISA/LPC bridge.
+    pub const LPC: Bdf = Bdf::new(0, 0x1F, 0);
+}
+
+/// How to build a machine.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// Guest RAM in bytes (below the PCI hole first, the rest above 4 GiB).
+    pub ram_size: u64,
+    /// Host bridge device ID and revision.
+    pub host_bridge: (u16, u8),
+    /// LPC bridge device ID and revision.
+    pub lpc_bridge: (u16, u8),
+    /// ACPI PM I/O base programmed in the LPC bridge (config 0x40).
+    pub pmbase: u16,
+    /// Put a Bochs/QEMU standard VGA at 00:03.0 (for SeaVGABIOS).
+    pub stdvga: bool,
+    /// Instruction budget per run.
+    pub budget: u64,
+    /// Wall-clock deadline per run.
+    pub deadline: Duration,
+    /// Answers for INT 15h AX=5Fxxh.
+    pub int15: Int15Table,
+    /// Maximum number of stored trace events.
+    pub trace_cap: usize,
+    /// Emulated nanoseconds per instruction.
+    pub ns_per_insn: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        let p = info(Platform::Skylake);
+        Self {
+            ram_size: 2 << 30,
+            host_bridge: (p.host_bridge_id, 0x07),
+            lpc_bridge: (p.lpc_bridge_id, 0x31),
+            pmbase: 0x1800,
+            stdvga: true,
+            budget: 2_000_000_000,
+            deadline: Duration::from_secs(60),
+            int15: default_int15_table(),
+            trace_cap: 1 << 18,
+            ns_per_insn: 1,
+        }
+    }
+}
+
+/// Why a machine could not be built or driven.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MachineError {
+    /// RAM size unusable.
+    #[error("RAM size {0:#x} must be a multiple of 4 KiB and at least 1 MiB")]
+    BadRamSize(u64),
+    /// Host memory allocation failed.
+    #[error("guest memory: {0}")]
+    Memory(String),
+    /// The CPU engine refused an operation.
+    #[error("CPU engine: {0}")]
+    Engine(String),
+    /// Guest address not readable or writable.
+    #[error("guest address {0:#x} not accessible")]
+    Access(u64),
+    /// No option ROM loaded.
+    #[error("no option ROM loaded")]
+    NoRom,
+    /// The slot is taken or not on bus 0.
+    #[error("slot {0} unavailable")]
+    SlotTaken(Bdf),
+}
+
+fn engine(e: unicorn_engine::uc_error) -> MachineError {
+    MachineError::Engine(format!("{e:?}"))
+}
+
+/// How to load an option ROM.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Run a ROM whose checksum is wrong (with a warning) instead of refusing.
+    pub allow_bad_checksum: bool,
+    /// Pass this function in AX instead of matching PCIR against the bus.
+    pub bdf: Option<Bdf>,
+}
+
+/// What was loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RomInfo {
+    /// The x86 image chosen.
+    pub image: RomImage,
+    /// Whether its checksum held.
+    pub checksum_ok: bool,
+    /// The function it will be initialized for (AX at entry).
+    pub bdf: Option<Bdf>,
+}
+
+/// A BAR currently mapped into the CPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MappedBar {
+    bdf: Bdf,
+    bar: u8,
+    base: u64,
+    size: u64,
+    io: bool,
+    ram: bool,
+    hook: Option<UcHookId>,
+}
+
+/// Everything the CPU hooks reach: devices, firmware tables, clock, trace.
+/// Lives in the CPU engine's user data.
+pub struct MachineState {
+    pub(crate) clock: Clock,
+    pub(crate) pit: Pit,
+    pub(crate) port61: Port61,
+    pub(crate) cmos: Cmos,
+    pub(crate) vga: VgaRegs,
+    pub(crate) dispi: Dispi,
+    pub(crate) cf8: u32,
+    pub(crate) post: Option<u32>,
+    pub(crate) pci: PciBus,
+    pub(crate) e820: E820,
+    pub(crate) int15: Int15Table,
+    pub(crate) trace: Trace,
+    /// CS:IP of the instruction being serviced.
+    pub(crate) here: CsIp,
+    pub(crate) recent: VecDeque<(u16, u64)>,
+    pub(crate) icache: HashMap<(u64, u32), u64>,
+    pub(crate) run_instructions: u64,
+    pub(crate) budget: u64,
+    pub(crate) stop: Option<StopReason>,
+    pub(crate) shadow_protected: Option<(u64, u64)>,
+    bars_dirty: bool,
+    mapped: Vec<MappedBar>,
+    /// Host pointer and length of low guest RAM (null until the machine maps
+    /// it). BIOS services read and write guest buffers through it.
+    pub(crate) low_ram: (*mut u8, usize),
+}
+
+impl MachineState {
+    /// Machine state for a configuration (no CPU needed: BIOS services and
+    /// port devices can be driven directly).
+    #[must_use]
+    pub fn new(config: &MachineConfig) -> Self {
+        let (low, high) = split_ram(config.ram_size);
+        let mut pci = PciBus::default();
+        pci.insert(
+            slot::HOST_BRIDGE,
+            Box::new(pci_bus::host_bridge(
+                config.host_bridge.0,
+                config.host_bridge.1,
+            )),
+        );
+        pci.insert(
+            slot::LPC,
+            Box::new(pci_bus::lpc_bridge(
+                config.lpc_bridge.0,
+                config.lpc_bridge.1,
+                config.pmbase,
+            )),
+        );
+        if config.stdvga {
+            if let Ok(v) = pci_bus::StdVga::new() {
+                pci.insert(slot::STDVGA, Box::new(v));
+            }
+        }
+        Self {
+            clock: Clock {
+                ns_per_insn: config.ns_per_insn,
+                ..Clock::default()
+            },
+            pit: Pit::default(),
+            port61: Port61::default(),
+            cmos: Cmos::new(low, high),
+            vga: VgaRegs::default(),
+            dispi: Dispi::new(pci_bus::STDVGA_VRAM),
+            cf8: 0,
+            post: None,
+            pci,
+            e820: E820::for_ram(low, high),
+            int15: config.int15.clone(),
+            trace: Trace::with_capacity_limit(config.trace_cap),
+            here: CsIp::default(),
+            recent: VecDeque::new(),
+            icache: HashMap::new(),
+            run_instructions: 0,
+            budget: u64::MAX,
+            stop: None,
+            shadow_protected: None,
+            bars_dirty: true,
+            mapped: Vec::new(),
+            low_ram: (std::ptr::null_mut(), 0),
+        }
+    }
+
+    /// The trace so far.
+    #[must_use]
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The emulated clock.
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The e820 table.
+    #[must_use]
+    pub fn e820(&self) -> &E820 {
+        &self.e820
+    }
+
+    /// The VGA register file.
+    #[must_use]
+    pub fn vga(&self) -> &VgaRegs {
+        &self.vga
+    }
+
+    /// The Bochs DISPI registers.
+    #[must_use]
+    pub fn dispi(&self) -> &Dispi {
+        &self.dispi
+    }
+
+    /// PCI bus 0.
+    #[must_use]
+    pub fn pci(&self) -> &PciBus {
+        &self.pci
+    }
+
+    /// Last POST code written to port 0x80.
+    #[must_use]
+    pub fn post_code(&self) -> Option<u32> {
+        self.post
+    }
+
+    pub(crate) fn sync_bda_ticks(&mut self, mem: &mut dyn GuestMem) {
+        let t = crate::cpu::bios::ticks_now(self);
+        mem.write(memory::bda::TICKS, &t.to_le_bytes());
+    }
+
+    /// A config read, traced.
+    pub fn config_read(&mut self, at: CsIp, bdf: Bdf, offset: u16, size: u8) -> u32 {
+        let mut b = [0u8; 4];
+        let n = usize::from(size.clamp(1, 4));
+        self.pci.config_read(bdf, offset, &mut b[..n]);
+        let value = u32::from_le_bytes(b);
+        self.trace.push(
+            at,
+            EventKind::ConfigRead {
+                bdf,
+                offset,
+                size,
+                value,
+            },
+        );
+        value
+    }
+
+    /// A config write, traced; BAR moves and decode changes re-map the CPU's
+    /// view of the device at the end of the access.
+    pub fn config_write(&mut self, at: CsIp, bdf: Bdf, offset: u16, size: u8, value: u32) {
+        let n = usize::from(size.clamp(1, 4));
+        let bytes = value.to_le_bytes();
+        let eff = self
+            .pci
+            .config_write(bdf, offset, &bytes[..n])
+            .unwrap_or_default();
+        self.trace.push(
+            at,
+            EventKind::ConfigWrite {
+                bdf,
+                offset,
+                size,
+                value,
+            },
+        );
+        if eff != ConfigWrite::default() {
+            self.bars_dirty = true;
+        }
+    }
+
+    fn pmbase(&self) -> Option<u16> {
+        let lpc = self.pci.get(slot::LPC)?.config();
+        let enabled = lpc.read_u8(pci_bus::LPC_ACPI_CNTL) & 0x80 != 0;
+        let base = (lpc.read_u32(pci_bus::LPC_PMBASE) & 0xFF80) as u16;
+        (enabled && base != 0).then_some(base)
+    }
+
+    fn io_bar_at(&self, port: u16) -> Option<(Bdf, u8, u64)> {
+        let p = u64::from(port);
+        self.mapped
+            .iter()
+            .find(|m| m.io && p >= m.base && p < m.base + m.size)
+            .map(|m| (m.bdf, m.bar, p - m.base))
+    }
+
+    fn cfg_target(&self) -> Option<(Bdf, u16)> {
+        if self.cf8 & 0x8000_0000 == 0 {
+            return None;
+        }
+        let bdf = Bdf::new(
+            (self.cf8 >> 16) as u8,
+            ((self.cf8 >> 11) & 0x1F) as u8,
+            ((self.cf8 >> 8) & 7) as u8,
+        );
+        Some((bdf, (self.cf8 & 0xFC) as u16))
+    }
+
+    fn byte_in(&mut self, port: u16) -> Option<u8> {
+        Some(match port {
+            0x40..=0x43 => self.pit.read((port - 0x40) as u8, &self.clock),
+            0x61 => self.port61.read(&self.clock, &self.pit),
+            0x70 => 0xFF,
+            0x71 => self.cmos.read_data(&self.clock),
+            0x80 => self.post.unwrap_or(0) as u8,
+            p if VgaRegs::decodes(p) => return self.vga.read(p, &self.clock),
+            _ => return None,
+        })
+    }
+
+    fn byte_out(&mut self, port: u16, v: u8) -> bool {
+        match port {
+            0x40..=0x43 => self.pit.write((port - 0x40) as u8, v, &self.clock),
+            0x61 => self.port61.write(v),
+            0x70 => self.cmos.write_index(v),
+            0x71 => self.cmos.write_data(v),
+            p if VgaRegs::decodes(p) => return self.vga.write(p, v),
+            _ => return false,
+        }
+        true
+    }
+
+    /// A guest IN of `size` bytes (1, 2, 4).
+    pub fn port_in(&mut self, port: u16, size: u8) -> u32 {
+        let at = self.here;
+        let size = size.clamp(1, 4);
+        self.clock.advance_ns(PORT_ACCESS_NS);
+        let ones = if size == 4 {
+            u32::MAX
+        } else {
+            (1u32 << (8 * u32::from(size))) - 1
+        };
+        // PCI configuration mechanism #1.
+        if port == 0xCF8 && size == 4 {
+            return self.cf8;
+        }
+        if (0xCFC..=0xCFF).contains(&port) {
+            let lane = port - 0xCFC;
+            let size = size.min((4 - lane) as u8);
+            return match self.cfg_target() {
+                Some((bdf, reg)) => self.config_read(at, bdf, reg + lane, size),
+                None => {
+                    self.unhandled_config(port);
+                    ones
+                }
+            };
+        }
+        let value = if let Some(pm) = self.pmbase().filter(|b| {
+            port >= b + pci_bus::PM_TIMER_OFFSET && port < b + pci_bus::PM_TIMER_OFFSET + 4
+        }) {
+            let shift = 8 * u32::from(port - pm - pci_bus::PM_TIMER_OFFSET);
+            Some((legacy::pm_timer(&self.clock) >> shift) & ones)
+        } else if port == 0x1CE {
+            Some(u32::from(self.dispi.read_index()) & ones)
+        } else if port == 0x1CF || port == 0x1D0 {
+            Some(u32::from(self.dispi.read_data()) & ones)
+        } else if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+            let mut b = [0u8; 4];
+            if let Some(d) = self.pci.get_mut(bdf) {
+                d.bar_read(bar, off, &mut b[..usize::from(size)]);
+            }
+            Some(u32::from_le_bytes(b))
+        } else {
+            let mut v = 0u32;
+            let mut all = true;
+            for i in 0..u16::from(size) {
+                match self.byte_in(port.wrapping_add(i)) {
+                    Some(b) => v |= u32::from(b) << (8 * i),
+                    None => {
+                        all = false;
+                        v |= 0xFF << (8 * i);
+                    }
+                }
+            }
+            all.then_some(v)
+        };
+        match value {
+            Some(value) => {
+                self.trace.push(at, EventKind::PortIn { port, size, value });
+                value
+            }
+            None => {
+                self.trace.push(
+                    at,
+                    EventKind::Unhandled(Unhandled::Port {
+                        port,
+                        size,
+                        value: None,
+                    }),
+                );
+                ones
+            }
+        }
+    }
+
+    fn unhandled_config(&mut self, port: u16) {
+        let at = self.here;
+        self.trace.push(
+            at,
+            EventKind::Unhandled(Unhandled::Config {
+                address: self.cf8,
+                port,
+            }),
+        );
+    }
+
+    /// A guest OUT of `size` bytes.
+    pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
+        let at = self.here;
+        let size = size.clamp(1, 4);
+        self.clock.advance_ns(PORT_ACCESS_NS);
+        if port == 0xCF8 {
+            if size == 4 {
+                self.cf8 = value;
+                self.trace
+                    .push(at, EventKind::PortOut { port, size, value });
+            } else {
+                self.unhandled_config(port);
+            }
+            return;
+        }
+        if (0xCFC..=0xCFF).contains(&port) {
+            let lane = port - 0xCFC;
+            let size = size.min((4 - lane) as u8);
+            match self.cfg_target() {
+                Some((bdf, reg)) => self.config_write(at, bdf, reg + lane, size, value),
+                None => self.unhandled_config(port),
+            }
+            return;
+        }
+        let handled = match port {
+            0x80 | 0xE0 => {
+                if port == 0x80 {
+                    self.post = Some(value);
+                }
+                self.trace.push(at, EventKind::Checkpoint { port, value });
+                return;
+            }
+            0x1CE => {
+                self.dispi.write_index(value as u16);
+                true
+            }
+            0x1CF | 0x1D0 => {
+                self.dispi.write_data(value as u16);
+                true
+            }
+            _ => {
+                if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+                    let b = value.to_le_bytes();
+                    if let Some(d) = self.pci.get_mut(bdf) {
+                        d.bar_write(bar, off, &b[..usize::from(size)]);
+                    }
+                    true
+                } else {
+                    let mut all = true;
+                    for i in 0..u16::from(size) {
+                        all &= self.byte_out(port.wrapping_add(i), (value >> (8 * i)) as u8);
+                    }
+                    all
+                }
+            }
+        };
+        let kind = if handled {
+            EventKind::PortOut { port, size, value }
+        } else {
+            EventKind::Unhandled(Unhandled::Port {
+                port,
+                size,
+                value: Some(value),
+            })
+        };
+        self.trace.push(at, kind);
+    }
+
+    fn mmio(&mut self, bdf: Bdf, bar: u8, offset: u64, size: usize, write: Option<u64>) -> u64 {
+        let at = self.here;
+        let n = size.clamp(1, 8);
+        let Some(dev) = self.pci.get_mut(bdf) else {
+            return u64::MAX;
+        };
+        let aperture = dev.is_aperture(bar);
+        let mut b = [0u8; 8];
+        let value = match write {
+            Some(v) => {
+                b = v.to_le_bytes();
+                dev.bar_write(bar, offset, &b[..n]);
+                v
+            }
+            None => {
+                dev.bar_read(bar, offset, &mut b[..n]);
+                u64::from_le_bytes(b)
+            }
+        };
+        let size = n as u8;
+        let kind = if aperture {
+            EventKind::Aperture {
+                bdf,
+                offset,
+                size,
+                value,
+                write: write.is_some(),
+            }
+        } else if write.is_some() {
+            EventKind::MmioWrite {
+                bdf,
+                bar,
+                offset,
+                size,
+                value,
+            }
+        } else {
+            EventKind::MmioRead {
+                bdf,
+                bar,
+                offset,
+                size,
+                value,
+            }
+        };
+        self.trace.push(at, kind);
+        value
+    }
+
+    /// The BAR windows the devices currently decode.
+    fn desired_bars(&mut self) -> Vec<(MappedBar, Option<RamBacking>)> {
+        let mut out = Vec::new();
+        for bdf in self.pci.functions() {
+            let Some(dev) = self.pci.get_mut(bdf) else {
+                continue;
+            };
+            let cmd = dev.config().read_u16(reg::COMMAND);
+            for bar in 0..6u8 {
+                let Some(spec) = dev.config().bar_spec(usize::from(bar)) else {
+                    continue;
+                };
+                let Some(base) = dev.config().bar_address(usize::from(bar)) else {
+                    continue;
+                };
+                let io = matches!(spec.kind, crate::pci::BarKind::Io);
+                let on = if io {
+                    cmd & command::IO != 0
+                } else {
+                    cmd & command::MEMORY != 0
+                };
+                if !on || base == 0 {
+                    continue;
+                }
+                let ram = if io { None } else { dev.ram_bar(bar) };
+                out.push((
+                    MappedBar {
+                        bdf,
+                        bar,
+                        base,
+                        size: spec.size,
+                        io,
+                        ram: ram.is_some(),
+                        hook: None,
+                    },
+                    ram,
+                ));
+            }
+        }
+        out
+    }
+}
+
+type Uc = Unicorn<'static, MachineState>;
+
+/// Re-map BARs if a config write moved one or changed decode.
+pub(crate) fn apply_pending(uc: &mut Unicorn<'_, MachineState>) {
+    if !uc.get_data().bars_dirty {
+        return;
+    }
+    uc.get_data_mut().bars_dirty = false;
+    let desired = uc.get_data_mut().desired_bars();
+    let current = std::mem::take(&mut uc.get_data_mut().mapped);
+    let mut keep = Vec::new();
+    for m in current {
+        let same = desired
+            .iter()
+            .any(|(d, _)| d.bdf == m.bdf && d.bar == m.bar && d.base == m.base && d.size == m.size);
+        if same {
+            keep.push(m);
+            continue;
+        }
+        if !m.io {
+            let _ = uc.mem_unmap(m.base, m.size);
+        }
+        if let Some(h) = m.hook {
+            let _ = uc.remove_hook(h);
+        }
+    }
+    for (mut d, ram) in desired {
+        if keep
+            .iter()
+            .any(|k| k.bdf == d.bdf && k.bar == d.bar && k.base == d.base)
+        {
+            continue;
+        }
+        if !d.io {
+            let ok = map_bar(uc, &mut d, ram);
+            if !ok {
+                let at = uc.get_data().here;
+                uc.get_data_mut().trace.push(
+                    at,
+                    EventKind::Unhandled(Unhandled::BarMap {
+                        bdf: d.bdf,
+                        bar: d.bar,
+                        address: d.base,
+                    }),
+                );
+                continue;
+            }
+        }
+        keep.push(d);
+    }
+    uc.get_data_mut().mapped = keep;
+}
+
+fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<RamBacking>) -> bool {
+    if d.base % 0x1000 != 0 || d.size % 0x1000 != 0 {
+        return false;
+    }
+    if let Some(r) = ram {
+        if r.len < d.size {
+            return false;
+        }
+        // SAFETY: the device promises (RamBacking contract) that the memory
+        // lives as long as the device; devices live in the engine's user data,
+        // which unicorn drops only after closing the engine.
+        return unsafe { uc.mem_map_ptr(d.base, d.size, Prot::ALL, r.ptr.cast()) }.is_ok();
+    }
+    let (bdf, bar) = (d.bdf, d.bar);
+    let mapped = uc.mmio_map(
+        d.base,
+        d.size,
+        Some(
+            move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize| {
+                uc.get_data_mut().mmio(bdf, bar, off, size, None)
+            },
+        ),
+        Some(
+            move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize, v: u64| {
+                uc.get_data_mut().mmio(bdf, bar, off, size, Some(v));
+            },
+        ),
+    );
+    if mapped.is_err() {
+        return false;
+    }
+    // IP is not synced inside MMIO callbacks; a memory hook on the BAR range
+    // (and only there) records CS:IP just before each access.
+    d.hook = uc
+        .add_mem_hook(
+            HookType::MEM_READ | HookType::MEM_WRITE,
+            d.base,
+            d.base + d.size - 1,
+            |uc, _, _, _, _| {
+                let at = cpu::here(uc);
+                uc.get_data_mut().here = at;
+                true
+            },
+        )
+        .ok();
+    true
+}
+
+fn split_ram(ram: u64) -> (u64, u64) {
+    let low = ram.min(PCI_HOLE);
+    (low, ram - low)
+}
+
+/// The machine: CPU, memory, devices, firmware.
+pub struct Machine {
+    // Drop order matters: `uc` maps host memory owned by `memory` (and by the
+    // devices in its user data), so it is declared, and dropped, first.
+    uc: Uc,
+    memory: GuestMemoryMmap,
+    config: MachineConfig,
+    rom: Option<RomInfo>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("config", &self.config)
+            .field("rom", &self.rom)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Segment holding the INT trampoline (`int n ; hlt`).
+const INT_TRAMPOLINE_IP: u16 = cpu::TRAMPOLINE_IP + 0x10;
+
+impl Machine {
+    /// Build a machine: RAM, the real-mode map, IVT stubs, BDA/EBDA, PCI bus with
+    /// BARs assigned as firmware would.
+    pub fn new(config: MachineConfig) -> Result<Machine, MachineError> {
+        let ram = config.ram_size;
+        if ram % 0x1000 != 0 || ram < (1 << 20) {
+            return Err(MachineError::BadRamSize(ram));
+        }
+        let (low, high) = split_ram(ram);
+        let mut ranges = vec![(GuestAddress(0), low as usize)];
+        if high > 0 {
+            ranges.push((GuestAddress(memory::FOUR_GIB), high as usize));
+        }
+        let memory = GuestMemoryMmap::from_ranges(&ranges)
+            .map_err(|e| MachineError::Memory(e.to_string()))?;
+        let state = MachineState::new(&config);
+        let mut uc = Unicorn::new_with_data(Arch::X86, Mode::MODE_16, state).map_err(engine)?;
+        let host = |a: u64| {
+            memory
+                .get_host_address(GuestAddress(a))
+                .map_err(|e| MachineError::Memory(e.to_string()))
+        };
+        let low_ptr = host(0)?;
+        let pieces: [(u64, u64, Prot); 5] = [
+            (0, memory::VGA_WINDOW.0, Prot::ALL),
+            (memory::VGA_WINDOW.0, memory::VGA_WINDOW.1, Prot::ALL),
+            (memory::SHADOW.0, memory::SHADOW.1, Prot::ALL),
+            (0xE_0000, 0x1_0000, Prot::ALL),
+            (memory::BIOS.0, memory::BIOS.1, Prot::READ | Prot::EXEC),
+        ];
+        for (base, size, prot) in pieces {
+            // SAFETY: `low_ptr + base .. + size` lies inside the first
+            // GuestMemoryMmap region (at least 1 MiB long), which `Machine`
+            // owns and drops after `uc` (field order), so the mapping never
+            // outlives the memory.
+            unsafe { uc.mem_map_ptr(base, size, prot, low_ptr.add(base as usize).cast()) }
+                .map_err(engine)?;
+        }
+        if low > 0x10_0000 {
+            // SAFETY: as above, for the rest of low RAM.
+            unsafe {
+                uc.mem_map_ptr(
+                    0x10_0000,
+                    low - 0x10_0000,
+                    Prot::ALL,
+                    low_ptr.add(0x10_0000).cast(),
+                )
+            }
+            .map_err(engine)?;
+        }
+        if high > 0 {
+            let p = host(memory::FOUR_GIB)?;
+            // SAFETY: the second region, `high` bytes, owned as above.
+            unsafe { uc.mem_map_ptr(memory::FOUR_GIB, high, Prot::ALL, p.cast()) }
+                .map_err(engine)?;
+        }
+        uc.get_data_mut().low_ram = (low_ptr, low as usize);
+        cpu::install_hooks(&mut uc).map_err(engine)?;
+        let mut m = Machine {
+            uc,
+            memory,
+            config,
+            rom: None,
+        };
+        m.init_firmware()?;
+        Ok(m)
+    }
+
+    fn init_firmware(&mut self) -> Result<(), MachineError> {
+        let w = |m: &GuestMemoryMmap, a: u64, d: &[u8]| {
+            m.write_slice(d, GuestAddress(a))
+                .map_err(|_| MachineError::Access(a))
+        };
+        w(&self.memory, memory::BIOS.0, &cpu::bios_image())?;
+        for v in 0..256u32 {
+            let entry = u32::from(cpu::BIOS_SEG) << 16 | (u32::from(cpu::STUB_BASE) + 4 * v);
+            w(&self.memory, u64::from(v) * 4, &entry.to_le_bytes())?;
+        }
+        use memory::bda;
+        w(&self.memory, bda::COM, &0x3F8u16.to_le_bytes())?;
+        w(&self.memory, bda::LPT, &0x378u16.to_le_bytes())?;
+        w(
+            &self.memory,
+            bda::EBDA_SEG,
+            &((memory::EBDA >> 4) as u16).to_le_bytes(),
+        )?;
+        // Equipment: 1 serial port, math coprocessor, 80x25 colour.
+        w(&self.memory, bda::EQUIPMENT, &0x0222u16.to_le_bytes())?;
+        w(
+            &self.memory,
+            bda::MEM_KIB,
+            &((memory::EBDA >> 10) as u16).to_le_bytes(),
+        )?;
+        w(&self.memory, bda::VIDEO_MODE, &[0x03])?;
+        w(&self.memory, bda::VIDEO_COLS, &80u16.to_le_bytes())?;
+        w(&self.memory, bda::CRTC_BASE, &0x3D4u16.to_le_bytes())?;
+        w(&self.memory, bda::VIDEO_ROWS, &[24])?;
+        w(&self.memory, bda::CHAR_HEIGHT, &16u16.to_le_bytes())?;
+        w(&self.memory, memory::EBDA, &[1])?; // EBDA size in KiB
+        let mut alloc = BarAllocator {
+            next_mem: PCI_HOLE,
+            mem_end: PCI_MMIO_END,
+            next_io: 0xC000,
+        };
+        let st = self.uc.get_data_mut();
+        for bdf in st.pci.functions() {
+            if let Some(d) = st.pci.get_mut(bdf) {
+                alloc.assign(d);
+            }
+        }
+        st.bars_dirty = true;
+        apply_pending(&mut self.uc);
+        Ok(())
+    }
+
+    /// Plug a PCI function into a free slot on bus 0 (the IGD goes to
+    /// [`slot::DISPLAY`]). Its BARs are assigned above the ones already
+    /// present and decoding is enabled, as firmware would.
+    pub fn plug(&mut self, bdf: Bdf, mut dev: Box<dyn BusDevice>) -> Result<(), MachineError> {
+        let st = self.uc.get_data_mut();
+        if bdf.bus != 0 || st.pci.get(bdf).is_some() {
+            return Err(MachineError::SlotTaken(bdf));
+        }
+        let next_mem = st
+            .mapped
+            .iter()
+            .filter(|m| !m.io)
+            .map(|m| m.base + m.size)
+            .max()
+            .unwrap_or(PCI_HOLE)
+            .max(PCI_HOLE);
+        let next_io = st
+            .mapped
+            .iter()
+            .filter(|m| m.io)
+            .map(|m| m.base + m.size)
+            .max()
+            .unwrap_or(0xC000)
+            .max(0xC000);
+        let mut alloc = BarAllocator {
+            next_mem,
+            mem_end: PCI_MMIO_END,
+            next_io,
+        };
+        alloc.assign(dev.as_mut());
+        st.pci.insert(bdf, dev);
+        st.bars_dirty = true;
+        apply_pending(&mut self.uc);
+        Ok(())
+    }
+
+    /// The machine's state (devices, trace, tables).
+    #[must_use]
+    pub fn state(&self) -> &MachineState {
+        self.uc.get_data()
+    }
+
+    /// Mutable state (to reserve e820 ranges, change the INT 15h table...).
+    pub fn state_mut(&mut self) -> &mut MachineState {
+        self.uc.get_data_mut()
+    }
+
+    /// Reserve (or retype) a range in the e820 table.
+    pub fn set_e820(&mut self, base: u64, len: u64, kind: memory::E820Type) {
+        self.uc.get_data_mut().e820.set(base, len, kind);
+    }
+
+    /// The trace so far.
+    #[must_use]
+    pub fn trace(&self) -> &[crate::trace::Event] {
+        self.uc.get_data().trace.events()
+    }
+
+    /// Read guest memory (RAM, shadow, frame buffers) at a linear address.
+    pub fn read_guest(&self, addr: u64, buf: &mut [u8]) -> Result<(), MachineError> {
+        self.uc
+            .mem_read(addr, buf)
+            .map_err(|_| MachineError::Access(addr))
+    }
+
+    /// Write guest memory from the host (invalidating translated code there).
+    pub fn write_guest(&mut self, addr: u64, data: &[u8]) -> Result<(), MachineError> {
+        let end = addr.saturating_add(data.len() as u64);
+        match self.memory.write_slice(data, GuestAddress(addr)) {
+            Ok(()) => {}
+            Err(_) => self
+                .uc
+                .mem_write(addr, data)
+                .map_err(|_| MachineError::Access(addr))?,
+        }
+        self.uc.ctl_remove_cache(addr, end).map_err(engine)?;
+        Ok(())
+    }
+
+    /// Parse a ROM, pick its x86 image and copy it to the 0xC0000 shadow.
+    pub fn load_option_rom(
+        &mut self,
+        bytes: &[u8],
+        opts: LoadOptions,
+    ) -> Result<RomInfo, RomError> {
+        let (image, code, checksum_ok) = rom::select_x86(bytes)?;
+        if !checksum_ok {
+            if !opts.allow_bad_checksum {
+                return Err(RomError::BadChecksum {
+                    offset: image.offset,
+                    sum: rom::checksum(code),
+                });
+            }
+            tracing::warn!(
+                offset = image.offset,
+                "option ROM checksum is wrong; running anyway"
+            );
+        }
+        let st = self.uc.get_data();
+        let bdf = opts.bdf.or_else(|| {
+            st.pci.functions().into_iter().find(|b| {
+                st.pci.get(*b).is_some_and(|d| {
+                    image.matches(
+                        d.config().read_u16(reg::VENDOR_ID),
+                        d.config().read_u16(reg::DEVICE_ID),
+                    )
+                })
+            })
+        });
+        let code = code.to_vec();
+        if let Some((b, l)) = self.uc.get_data_mut().shadow_protected.take() {
+            let _ = self.uc.mem_protect(b, l, Prot::ALL);
+        }
+        let mut blank = vec![0u8; memory::SHADOW.1 as usize];
+        blank[..code.len()].copy_from_slice(&code);
+        self.write_guest(memory::SHADOW.0, &blank)
+            .map_err(|_| RomError::TooLarge { size: code.len() })?;
+        let info = RomInfo {
+            image,
+            checksum_ok,
+            bdf,
+        };
+        self.rom = Some(info.clone());
+        Ok(info)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            budget: self.config.budget,
+            deadline_us: self.config.deadline.as_micros().min(u128::from(u64::MAX)) as u64,
+        }
+    }
+
+    fn setup_call(&mut self, regs: &Registers) -> Result<(), MachineError> {
+        cpu::write_regs(&mut self.uc, regs).map_err(engine)?;
+        self.uc
+            .reg_write(RegisterX86::SS, u64::from(cpu::HOST_STACK.0))
+            .map_err(engine)?;
+        self.uc
+            .reg_write(RegisterX86::ESP, u64::from(cpu::HOST_STACK.1))
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    /// Far-call the loaded ROM's entry (C000:0003) as a BIOS does: AX = bus/devfn
+    /// of the function it matched, BX = DX = FFFFh. Then write-protect the
+    /// shadow for the size the ROM reports after init.
+    pub fn run_option_rom_init(&mut self) -> RunOutcome {
+        let bdf = self.rom.as_ref().and_then(|r| r.bdf);
+        let mut regs = Registers::default();
+        regs.set_ax(bdf.map_or(0xFFFF, Bdf::to_u16));
+        regs.set_bx(0xFFFF);
+        regs.set_dx(0xFFFF);
+        regs.es = cpu::BIOS_SEG;
+        if let Err(e) = self.setup_call(&regs) {
+            return RunOutcome::Fault {
+                at: CsIp::default(),
+                kind: cpu::FaultKind::Engine {
+                    error: e.to_string(),
+                },
+                recent: Vec::new(),
+            };
+        }
+        let start = CsIp::new(cpu::BIOS_SEG, cpu::TRAMPOLINE_IP);
+        let until = CsIp::new(cpu::BIOS_SEG, cpu::TRAMPOLINE_IP + 5);
+        let limits = self.limits();
+        let out = cpu::run(&mut self.uc, start, until, limits);
+        if out.returned() {
+            let mut size = [0u8; 1];
+            let _ = self.uc.mem_read(memory::SHADOW.0 + 2, &mut size);
+            let len = (u64::from(size[0]) * 512).div_ceil(0x1000) * 0x1000;
+            if len > 0
+                && self
+                    .uc
+                    .mem_protect(memory::SHADOW.0, len, Prot::READ | Prot::EXEC)
+                    .is_ok()
+            {
+                self.uc.get_data_mut().shadow_protected = Some((memory::SHADOW.0, len));
+            }
+        }
+        out
+    }
+
+    /// Issue `INT vector` from the host with `regs` (through a trampoline
+    /// `int n ; hlt`), returning the registers after the handler's IRET.
+    pub fn call_int(
+        &mut self,
+        vector: u8,
+        regs: Registers,
+    ) -> Result<(Registers, RunOutcome), MachineError> {
+        let at = u64::from(CsIp::new(cpu::BIOS_SEG, INT_TRAMPOLINE_IP).linear());
+        self.write_guest(at, &[0xCD, vector, 0xF4])?;
+        self.setup_call(&regs)?;
+        let start = CsIp::new(cpu::BIOS_SEG, INT_TRAMPOLINE_IP);
+        let until = CsIp::new(cpu::BIOS_SEG, INT_TRAMPOLINE_IP + 2);
+        let limits = self.limits();
+        let out = cpu::run(&mut self.uc, start, until, limits);
+        let after = cpu::read_regs(&self.uc);
+        self.uc.get_data_mut().trace.push(
+            start,
+            EventKind::IntCall {
+                vector,
+                input: regs.traced(),
+                output: after.traced(),
+                result: IntResult::HostCall,
+            },
+        );
+        Ok((after, out))
+    }
+
+    /// Run guest code at `start` until it executes the `hlt` at `until` (for
+    /// tests and custom trampolines), with SS:SP = the host stack and `regs`.
+    pub fn run_code(
+        &mut self,
+        start: CsIp,
+        until: CsIp,
+        regs: Registers,
+    ) -> Result<(Registers, RunOutcome), MachineError> {
+        self.setup_call(&regs)?;
+        let limits = self.limits();
+        let out = cpu::run(&mut self.uc, start, until, limits);
+        Ok((cpu::read_regs(&self.uc), out))
+    }
+
+    /// The configuration the machine was built with.
+    #[must_use]
+    pub fn config(&self) -> &MachineConfig {
+        &self.config
+    }
+
+    /// Change the instruction budget for the next runs.
+    pub fn set_budget(&mut self, budget: u64) {
+        self.config.budget = budget;
+    }
+
+    /// Remembered mappings (for tests).
+    #[must_use]
+    pub fn bar_address(&self, bdf: Bdf, bar: u8) -> Option<u64> {
+        self.state()
+            .mapped
+            .iter()
+            .find(|m| m.bdf == bdf && m.bar == bar)
+            .map(|m| m.base)
+    }
+}

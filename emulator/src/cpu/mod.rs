@@ -1,0 +1,640 @@
+//! The CPU: unicorn in 16-bit real mode (and whatever unreal/big-real mode the
+//! guest sets up), with the glue that makes it a PC:
+//!
+//! * real-mode `INT n` dispatch through the IVT, done in the interrupt hook
+//!   (unicorn only notifies; `research/unicorn-real-mode.md` §2);
+//! * BIOS services in Rust behind IVT stubs `out 0xEF,al ; iret` at F000:E000
+//!   + 4 × vector ([`bios`]);
+//! * one IN hook and one OUT hook feeding the machine's port bus;
+//! * an instruction budget counted by a block hook, a wall-clock deadline
+//!   (unicorn's timeout), and typed outcomes for faults ([`RunOutcome`]);
+//! * the option ROM parser ([`rom`]).
+
+pub mod bios;
+pub mod rom;
+
+use serde::Serialize;
+use unicorn_engine::{uc_error, HookType, MemType, Query, RegisterX86, Unicorn};
+
+use crate::machine::MachineState;
+use crate::trace::{CsIp, EventKind, IntRegs, IntResult, Unhandled};
+
+/// Segment of the BIOS (stubs and trampolines).
+pub const BIOS_SEG: u16 = 0xF000;
+/// Offset of the IVT stubs in the BIOS segment (4 bytes per vector).
+pub const STUB_BASE: u16 = 0xE000;
+/// The port the stubs write to trap into Rust.
+pub const STUB_PORT: u16 = 0xEF;
+/// Offset of the host-call trampoline in the BIOS segment.
+pub const TRAMPOLINE_IP: u16 = 0xFF00;
+/// Stack used for host calls (SS:SP = 0000:7000).
+pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
+/// How many recent blocks are kept for fault reports.
+pub const RECENT_BLOCKS: usize = 16;
+
+/// The CPU registers a host call passes and gets back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[allow(missing_docs)]
+pub struct Registers {
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+    pub esi: u32,
+    pub edi: u32,
+    pub ebp: u32,
+    pub ds: u16,
+    pub es: u16,
+    pub fs: u16,
+    pub gs: u16,
+    pub eflags: u32,
+}
+
+macro_rules! reg16 {
+    ($get:ident, $set:ident, $r:ident) => {
+        #[doc = concat!("The low 16 bits of ", stringify!($r), ".")]
+        #[must_use]
+        pub const fn $get(&self) -> u16 {
+            self.$r as u16
+        }
+        #[doc = concat!("Set the low 16 bits of ", stringify!($r), ".")]
+        pub fn $set(&mut self, v: u16) {
+            self.$r = (self.$r & 0xFFFF_0000) | u32::from(v);
+        }
+    };
+}
+macro_rules! reg8 {
+    ($get:ident, $set:ident, $r:ident, $shift:expr) => {
+        #[doc = concat!("An 8-bit part of ", stringify!($r), ".")]
+        #[must_use]
+        pub const fn $get(&self) -> u8 {
+            (self.$r >> $shift) as u8
+        }
+        #[doc = concat!("Set an 8-bit part of ", stringify!($r), ".")]
+        pub fn $set(&mut self, v: u8) {
+            self.$r = (self.$r & !(0xFF << $shift)) | u32::from(v) << $shift;
+        }
+    };
+}
+
+impl Registers {
+    /// Carry flag.
+    pub const CF: u32 = 1 << 0;
+    /// Zero flag.
+    pub const ZF: u32 = 1 << 6;
+    /// Interrupt enable flag.
+    pub const IF: u32 = 1 << 9;
+
+    reg16!(ax, set_ax, eax);
+    reg16!(bx, set_bx, ebx);
+    reg16!(cx, set_cx, ecx);
+    reg16!(dx, set_dx, edx);
+    reg16!(si, set_si, esi);
+    reg16!(di, set_di, edi);
+    reg8!(al, set_al, eax, 0);
+    reg8!(ah, set_ah, eax, 8);
+    reg8!(bl, set_bl, ebx, 0);
+    reg8!(bh, set_bh, ebx, 8);
+    reg8!(cl, set_cl, ecx, 0);
+    reg8!(ch, set_ch, ecx, 8);
+    reg8!(dl, set_dl, edx, 0);
+    reg8!(dh, set_dh, edx, 8);
+
+    /// Carry flag.
+    #[must_use]
+    pub const fn cf(&self) -> bool {
+        self.eflags & Self::CF != 0
+    }
+
+    /// Set or clear the carry flag.
+    pub fn set_cf(&mut self, on: bool) {
+        if on {
+            self.eflags |= Self::CF;
+        } else {
+            self.eflags &= !Self::CF;
+        }
+    }
+
+    /// The traced subset.
+    #[must_use]
+    pub fn traced(&self) -> IntRegs {
+        IntRegs {
+            eax: self.eax,
+            ebx: self.ebx,
+            ecx: self.ecx,
+            edx: self.edx,
+            esi: self.esi,
+            edi: self.edi,
+            es: self.es,
+            cf: self.cf(),
+        }
+    }
+}
+
+/// Why the CPU could not go on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum FaultKind {
+    /// Instruction fetch from unmapped memory.
+    UnmappedFetch {
+        /// Linear address fetched.
+        address: u64,
+    },
+    /// Read of unmapped memory.
+    UnmappedRead {
+        /// Linear address.
+        address: u64,
+    },
+    /// Write to unmapped memory.
+    UnmappedWrite {
+        /// Linear address.
+        address: u64,
+    },
+    /// Write to the option ROM shadow after it was write-protected.
+    ShadowWrite {
+        /// Linear address.
+        address: u64,
+    },
+    /// Any other protection violation (writing the BIOS, fetching from MMIO).
+    Protection {
+        /// Linear address.
+        address: u64,
+        /// Read, write or fetch.
+        access: String,
+    },
+    /// Invalid or unsupported opcode.
+    InvalidOpcode,
+    /// A CPU exception (divide error, #UD via INT 6...) reached the BIOS's
+    /// default handler.
+    Exception {
+        /// Vector.
+        vector: u8,
+    },
+    /// An engine error with no better classification.
+    Engine {
+        /// unicorn's error.
+        error: String,
+    },
+}
+
+/// How a run ended. Never a hang, never a panic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum RunOutcome {
+    /// The call returned to the trampoline.
+    Returned {
+        /// Instructions executed by this run.
+        instructions: u64,
+    },
+    /// The instruction budget ran out.
+    BudgetExhausted {
+        /// Where the guest was.
+        at: CsIp,
+        /// The last blocks executed, disassembled.
+        recent: Vec<String>,
+    },
+    /// The wall-clock deadline passed.
+    Timeout {
+        /// Where the guest was.
+        at: CsIp,
+        /// The last blocks executed, disassembled.
+        recent: Vec<String>,
+    },
+    /// The CPU faulted.
+    Fault {
+        /// The faulting instruction.
+        at: CsIp,
+        /// What went wrong.
+        kind: FaultKind,
+        /// The last blocks executed, disassembled.
+        recent: Vec<String>,
+    },
+    /// The guest halted repeatedly with nothing to wake it (`sti; hlt` loop).
+    Idle {
+        /// Where it halted.
+        at: CsIp,
+    },
+}
+
+impl RunOutcome {
+    /// Whether the call returned normally.
+    #[must_use]
+    pub fn returned(&self) -> bool {
+        matches!(self, RunOutcome::Returned { .. })
+    }
+}
+
+/// Why a hook stopped the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    Budget,
+    Fault(FaultKind),
+}
+
+/// Limits of one run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub budget: u64,
+    pub deadline_us: u64,
+}
+
+/// Low guest RAM as the BIOS services see it: a bounds-checked view of the
+/// host memory the CPU maps at linear 0 (see [`MachineState::low_ram`]).
+struct LowRam {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl bios::GuestMem for LowRam {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = (addr as usize).checked_add(buf.len()) else {
+            return false;
+        };
+        if self.ptr.is_null() || end > self.len {
+            return false;
+        }
+        // SAFETY: [addr, end) is inside the mapping (checked above), which the
+        // machine keeps alive for as long as the engine runs hooks.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.add(addr as usize), buf.as_mut_ptr(), buf.len())
+        };
+        true
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        let Some(end) = (addr as usize).checked_add(data.len()) else {
+            return false;
+        };
+        if self.ptr.is_null() || end > self.len {
+            return false;
+        }
+        // SAFETY: as for `read`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(addr as usize), data.len())
+        };
+        true
+    }
+}
+
+pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
+    let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
+    let ip = uc.reg_read(RegisterX86::IP).unwrap_or(0) as u16;
+    CsIp::new(cs, ip)
+}
+
+/// Read the general registers, data segments and flags.
+pub(crate) fn read_regs(uc: &Unicorn<'_, MachineState>) -> Registers {
+    let r = |reg: RegisterX86| uc.reg_read(reg).unwrap_or(0);
+    Registers {
+        eax: r(RegisterX86::EAX) as u32,
+        ebx: r(RegisterX86::EBX) as u32,
+        ecx: r(RegisterX86::ECX) as u32,
+        edx: r(RegisterX86::EDX) as u32,
+        esi: r(RegisterX86::ESI) as u32,
+        edi: r(RegisterX86::EDI) as u32,
+        ebp: r(RegisterX86::EBP) as u32,
+        ds: r(RegisterX86::DS) as u16,
+        es: r(RegisterX86::ES) as u16,
+        fs: r(RegisterX86::FS) as u16,
+        gs: r(RegisterX86::GS) as u16,
+        eflags: r(RegisterX86::EFLAGS) as u32,
+    }
+}
+
+/// Write registers back (flags included).
+pub(crate) fn write_regs(
+    uc: &mut Unicorn<'_, MachineState>,
+    g: &Registers,
+) -> Result<(), uc_error> {
+    uc.reg_write(RegisterX86::EAX, u64::from(g.eax))?;
+    uc.reg_write(RegisterX86::EBX, u64::from(g.ebx))?;
+    uc.reg_write(RegisterX86::ECX, u64::from(g.ecx))?;
+    uc.reg_write(RegisterX86::EDX, u64::from(g.edx))?;
+    uc.reg_write(RegisterX86::ESI, u64::from(g.esi))?;
+    uc.reg_write(RegisterX86::EDI, u64::from(g.edi))?;
+    uc.reg_write(RegisterX86::EBP, u64::from(g.ebp))?;
+    uc.reg_write(RegisterX86::DS, u64::from(g.ds))?;
+    uc.reg_write(RegisterX86::ES, u64::from(g.es))?;
+    uc.reg_write(RegisterX86::FS, u64::from(g.fs))?;
+    uc.reg_write(RegisterX86::GS, u64::from(g.gs))?;
+    uc.reg_write(RegisterX86::EFLAGS, u64::from(g.eflags))?;
+    Ok(())
+}
+
+fn stack_addr(uc: &Unicorn<'_, MachineState>) -> (u64, u16) {
+    let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0);
+    let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
+    (ss << 4, sp)
+}
+
+fn push16(uc: &mut Unicorn<'_, MachineState>, v: u16) -> Result<(), uc_error> {
+    let (base, sp) = stack_addr(uc);
+    let sp = sp.wrapping_sub(2);
+    uc.reg_write(RegisterX86::SP, u64::from(sp))?;
+    uc.mem_write(base + u64::from(sp), &v.to_le_bytes())
+}
+
+/// Real-mode interrupt dispatch: push FLAGS, CS, IP; clear IF and TF; load
+/// CS:IP from the IVT.
+fn dispatch_interrupt(uc: &mut Unicorn<'_, MachineState>, intno: u32) -> Result<(), uc_error> {
+    let vector = (intno & 0xFF) as u64;
+    let flags = uc.reg_read(RegisterX86::FLAGS)? as u16;
+    let at = here(uc);
+    push16(uc, flags)?;
+    push16(uc, at.cs)?;
+    push16(uc, at.ip)?;
+    let mut v = [0u8; 4];
+    uc.mem_read(vector * 4, &mut v)?;
+    let entry = u32::from_le_bytes(v);
+    uc.reg_write(RegisterX86::FLAGS, u64::from(flags & !0x0300))?;
+    uc.reg_write(RegisterX86::CS, u64::from(entry >> 16))?;
+    uc.reg_write(RegisterX86::IP, u64::from(entry & 0xFFFF))?;
+    Ok(())
+}
+
+fn stop_with(uc: &mut Unicorn<'_, MachineState>, reason: StopReason) {
+    if uc.get_data().stop.is_none() {
+        uc.get_data_mut().stop = Some(reason);
+    }
+    let _ = uc.emu_stop();
+}
+
+/// A BIOS stub trapped: run the Rust service, put the results in the
+/// registers, and CF into the FLAGS image the stub's IRET will pop.
+fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
+    let vector = (at.ip.wrapping_sub(STUB_BASE) / 4) as u8;
+    let mut regs = read_regs(uc);
+    let (ss_base, sp) = stack_addr(uc);
+    let mut fl = [0u8; 2];
+    let _ = uc.mem_read(ss_base + u64::from(sp.wrapping_add(4)), &mut fl);
+    let caller_flags = u16::from_le_bytes(fl);
+    regs.eflags = (regs.eflags & !0xFFFF) | u32::from(caller_flags);
+    let input = regs.traced();
+    // The caller's CS:IP (on the stack) is what the trace should blame.
+    let mut ret = [0u8; 4];
+    let _ = uc.mem_read(ss_base + u64::from(sp), &mut ret);
+    let caller = CsIp::new(
+        u16::from_le_bytes([ret[2], ret[3]]),
+        u16::from_le_bytes([ret[0], ret[1]]).wrapping_sub(2),
+    );
+    let result = {
+        let st = uc.get_data_mut();
+        st.here = caller;
+        let (ptr, len) = st.low_ram;
+        bios::service(st, vector, &mut regs, &mut LowRam { ptr, len })
+    };
+    match result {
+        bios::Service::Exception => {
+            let st = uc.get_data_mut();
+            st.trace.push(
+                caller,
+                EventKind::Unhandled(Unhandled::Exception { vector }),
+            );
+            stop_with(uc, StopReason::Fault(FaultKind::Exception { vector }));
+            return;
+        }
+        bios::Service::Handled | bios::Service::Unimplemented => {}
+    }
+    let new_flags = (caller_flags & !0x00C1) | (regs.eflags as u16 & 0x00C1);
+    let _ = uc.mem_write(
+        ss_base + u64::from(sp.wrapping_add(4)),
+        &new_flags.to_le_bytes(),
+    );
+    let _ = write_regs(uc, &regs);
+    let res = if result == bios::Service::Handled {
+        IntResult::Handled
+    } else {
+        tracing::warn!(vector, ?regs, "unimplemented BIOS service");
+        IntResult::Unimplemented
+    };
+    uc.get_data_mut().trace.push(
+        caller,
+        EventKind::IntCall {
+            vector,
+            input,
+            output: regs.traced(),
+            result: res,
+        },
+    );
+}
+
+/// Install the machine's hooks. Must run before the first `emu_start`.
+pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
+    uc.add_intr_hook(|uc, intno| {
+        if dispatch_interrupt(uc, intno).is_err() {
+            let at = here(uc);
+            stop_with(
+                uc,
+                StopReason::Fault(FaultKind::UnmappedWrite {
+                    address: u64::from(at.linear()),
+                }),
+            );
+        }
+    })?;
+    uc.add_insn_in_hook(|uc, port, size| {
+        let at = here(uc);
+        let st = uc.get_data_mut();
+        st.here = at;
+        let v = st.port_in(port as u16, size as u8);
+        crate::machine::apply_pending(uc);
+        v
+    })?;
+    uc.add_insn_out_hook(|uc, port, size, value| {
+        let at = here(uc);
+        if port as u16 == STUB_PORT
+            && at.cs == BIOS_SEG
+            && (STUB_BASE..STUB_BASE + 0x400).contains(&at.ip)
+        {
+            bios_trap(uc, at);
+            return;
+        }
+        let st = uc.get_data_mut();
+        st.here = at;
+        st.port_out(port as u16, size as u8, value);
+        crate::machine::apply_pending(uc);
+    })?;
+    uc.add_block_hook(1, 0, |uc, addr, size| {
+        let key = (addr, size);
+        let n = match uc.get_data().icache.get(&key) {
+            Some(n) => *n,
+            None => {
+                let mut buf = vec![0u8; size.min(4096) as usize];
+                let n = if uc.mem_read(addr, &mut buf).is_ok() {
+                    crate::trace::count_instructions(&buf)
+                } else {
+                    1
+                };
+                uc.get_data_mut().icache.insert(key, n);
+                n
+            }
+        };
+        let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
+        let st = uc.get_data_mut();
+        st.clock.instructions += n;
+        st.run_instructions += n;
+        if st.recent.len() >= RECENT_BLOCKS {
+            st.recent.pop_front();
+        }
+        st.recent.push_back((cs, addr));
+        if st.run_instructions > st.budget {
+            stop_with(uc, StopReason::Budget);
+        }
+    })?;
+    uc.add_mem_hook(
+        HookType::MEM_UNMAPPED
+            | HookType::MEM_WRITE_PROT
+            | HookType::MEM_FETCH_PROT
+            | HookType::MEM_READ_PROT,
+        1,
+        0,
+        |uc, kind, addr, _size, _value| {
+            let st = uc.get_data_mut();
+            let shadow = st
+                .shadow_protected
+                .is_some_and(|(b, l)| addr >= b && addr < b + l);
+            let f = match kind {
+                MemType::FETCH_UNMAPPED => FaultKind::UnmappedFetch { address: addr },
+                MemType::READ_UNMAPPED => FaultKind::UnmappedRead { address: addr },
+                MemType::WRITE_UNMAPPED => FaultKind::UnmappedWrite { address: addr },
+                MemType::WRITE_PROT if shadow => FaultKind::ShadowWrite { address: addr },
+                other => FaultKind::Protection {
+                    address: addr,
+                    access: format!("{other:?}"),
+                },
+            };
+            if st.stop.is_none() {
+                st.stop = Some(StopReason::Fault(f));
+            }
+            false
+        },
+    )?;
+    uc.add_insn_invalid_hook(|uc| {
+        stop_with(uc, StopReason::Fault(FaultKind::InvalidOpcode));
+        false
+    })?;
+    Ok(())
+}
+
+fn recent(uc: &Unicorn<'_, MachineState>) -> Vec<String> {
+    let st = uc.get_data();
+    st.recent
+        .iter()
+        .map(|&(cs, linear)| {
+            let ip = linear.wrapping_sub(u64::from(cs) << 4) as u16;
+            let mut buf = [0u8; 15];
+            let _ = uc.mem_read(linear, &mut buf);
+            crate::trace::disassemble(&buf, CsIp::new(cs, ip))
+                .unwrap_or_else(|| format!("{cs:04x}:{ip:04x}  (bad)"))
+        })
+        .collect()
+}
+
+/// Run from `start` until the guest reaches `until` (a `hlt` the host put
+/// there), within `limits`.
+pub(crate) fn run(
+    uc: &mut Unicorn<'_, MachineState>,
+    start: CsIp,
+    until: CsIp,
+    limits: Limits,
+) -> RunOutcome {
+    {
+        let st = uc.get_data_mut();
+        st.run_instructions = 0;
+        st.budget = limits.budget;
+        st.stop = None;
+        st.recent.clear();
+    }
+    let mut at = start;
+    let mut halts = 0u32;
+    loop {
+        if let Err(e) = uc.reg_write(RegisterX86::CS, u64::from(at.cs)) {
+            return engine_fault(uc, e);
+        }
+        let res = uc.emu_start(
+            u64::from(at.linear()),
+            u64::from(until.linear()),
+            limits.deadline_us,
+            0,
+        );
+        let now = here(uc);
+        let stop = uc.get_data_mut().stop.take();
+        if let Some(reason) = stop {
+            return match reason {
+                StopReason::Budget => RunOutcome::BudgetExhausted {
+                    at: now,
+                    recent: recent(uc),
+                },
+                StopReason::Fault(kind) => RunOutcome::Fault {
+                    at: now,
+                    kind,
+                    recent: recent(uc),
+                },
+            };
+        }
+        if let Err(e) = res {
+            return engine_fault(uc, e);
+        }
+        if now == until {
+            return RunOutcome::Returned {
+                instructions: uc.get_data().run_instructions,
+            };
+        }
+        if uc.query(Query::TIMEOUT) == Ok(1) {
+            return RunOutcome::Timeout {
+                at: now,
+                recent: recent(uc),
+            };
+        }
+        // Stopped on a `hlt` (IP past it): no interrupts will ever come, so
+        // let a timer tick pass and resume; give up if it keeps halting.
+        let mut b = [0u8; 1];
+        let halted = uc
+            .mem_read(u64::from(now.linear()).wrapping_sub(1), &mut b)
+            .is_ok()
+            && b[0] == 0xF4;
+        if halted && halts < 8 {
+            halts += 1;
+            uc.get_data_mut().clock.advance_ns(54_925_000);
+            at = now;
+            continue;
+        }
+        if halted {
+            return RunOutcome::Idle {
+                at: CsIp::new(now.cs, now.ip.wrapping_sub(1)),
+            };
+        }
+        return engine_fault(uc, uc_error::EXCEPTION);
+    }
+}
+
+fn engine_fault(uc: &mut Unicorn<'_, MachineState>, e: uc_error) -> RunOutcome {
+    let at = here(uc);
+    let kind = match e {
+        uc_error::INSN_INVALID => FaultKind::InvalidOpcode,
+        uc_error::FETCH_UNMAPPED => FaultKind::UnmappedFetch {
+            address: u64::from(at.linear()),
+        },
+        other => FaultKind::Engine {
+            error: format!("{other:?}"),
+        },
+    };
+    RunOutcome::Fault {
+        at,
+        kind,
+        recent: recent(uc),
+    }
+}
+
+/// Bytes of the BIOS segment: IVT stubs for every vector and the host-call
+/// trampoline area, ready to copy to F000:0000.
+#[must_use]
+pub fn bios_image() -> Vec<u8> {
+    let mut b = vec![0u8; 0x1_0000];
+    for v in 0..256usize {
+        let at = usize::from(STUB_BASE) + 4 * v;
+        b[at..at + 4].copy_from_slice(&[0xE6, STUB_PORT as u8, 0xCF, 0x90]);
+    }
+    // Trampoline: lcall C000:0003 ; hlt (the INT variant is written per call).
+    let t = usize::from(TRAMPOLINE_IP);
+    b[t..t + 6].copy_from_slice(&[0x9A, 0x03, 0x00, 0x00, 0xC0, 0xF4]);
+    // Reset vector: hlt.
+    b[0xFFF0] = 0xF4;
+    b
+}

@@ -1,0 +1,367 @@
+//! The trace: one [`Event`] for everything the guest does that a device or the
+//! firmware can observe (DESIGN.md, "trace").
+//!
+//! Every event carries a sequence number and the guest CS:IP (and the linear
+//! address) of the instruction that caused it. Nothing host-specific goes in:
+//! no timestamps, no host addresses, so the same ROM and configuration give the
+//! same trace, byte for byte. Events serialize with serde (one JSON object per
+//! line in the harness). Disassembly is done on demand by [`disassemble_at`].
+
+use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+use serde::Serialize;
+
+use crate::pci::Bdf;
+
+/// Where the guest was when it caused an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct CsIp {
+    /// Code segment selector.
+    pub cs: u16,
+    /// Instruction pointer.
+    pub ip: u16,
+}
+
+impl CsIp {
+    /// A CS:IP pair.
+    #[must_use]
+    pub const fn new(cs: u16, ip: u16) -> Self {
+        Self { cs, ip }
+    }
+
+    /// The real-mode linear address `cs * 16 + ip`.
+    #[must_use]
+    pub const fn linear(self) -> u32 {
+        ((self.cs as u32) << 4) + self.ip as u32
+    }
+}
+
+impl std::fmt::Display for CsIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04x}:{:04x}", self.cs, self.ip)
+    }
+}
+
+/// The registers a BIOS call takes and returns, as traced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IntRegs {
+    /// EAX.
+    pub eax: u32,
+    /// EBX.
+    pub ebx: u32,
+    /// ECX.
+    pub ecx: u32,
+    /// EDX.
+    pub edx: u32,
+    /// ESI.
+    pub esi: u32,
+    /// EDI.
+    pub edi: u32,
+    /// ES.
+    pub es: u16,
+    /// Carry flag.
+    pub cf: bool,
+}
+
+/// How a BIOS service call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum IntResult {
+    /// Serviced by the machine's own BIOS (Rust).
+    Handled,
+    /// Not implemented: returned CF=1, AH=0x86 and traced.
+    Unimplemented,
+    /// Issued by the host; the guest's handler ran and returned.
+    HostCall,
+}
+
+/// Something the guest touched that nothing modelled answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Unhandled {
+    /// An I/O port no device decodes (IN returned all-ones).
+    Port {
+        /// Port number.
+        port: u16,
+        /// Access width in bytes.
+        size: u8,
+        /// Written value (None for IN).
+        value: Option<u32>,
+    },
+    /// A config access that went nowhere (disabled 0xCF8, odd width).
+    Config {
+        /// Raw 0xCF8 latch.
+        address: u32,
+        /// Port used.
+        port: u16,
+    },
+    /// A BAR could not be mapped (overlap with RAM or another BAR).
+    BarMap {
+        /// Function.
+        bdf: Bdf,
+        /// BAR index.
+        bar: u8,
+        /// Address asked for.
+        address: u64,
+    },
+    /// A software interrupt into a vector whose stub is not implemented (CPU
+    /// exception vectors).
+    Exception {
+        /// Vector.
+        vector: u8,
+    },
+}
+
+/// Everything observable. Other modules add variants as they land (GTT write
+/// before/after remap, DMA classification, containment violations): keep each
+/// variant self-describing so a reader of the JSON needs no other context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind")]
+pub enum EventKind {
+    /// PCI configuration read (mechanism #1 or PCI BIOS).
+    ConfigRead {
+        /// Function.
+        bdf: Bdf,
+        /// Register offset.
+        offset: u16,
+        /// Width in bytes.
+        size: u8,
+        /// Value read.
+        value: u32,
+    },
+    /// PCI configuration write.
+    ConfigWrite {
+        /// Function.
+        bdf: Bdf,
+        /// Register offset.
+        offset: u16,
+        /// Width in bytes.
+        size: u8,
+        /// Value written.
+        value: u32,
+    },
+    /// Port IN answered by a device.
+    PortIn {
+        /// Port.
+        port: u16,
+        /// Width in bytes.
+        size: u8,
+        /// Value returned.
+        value: u32,
+    },
+    /// Port OUT taken by a device.
+    PortOut {
+        /// Port.
+        port: u16,
+        /// Width in bytes.
+        size: u8,
+        /// Value written.
+        value: u32,
+    },
+    /// MMIO read of a device BAR.
+    MmioRead {
+        /// Function owning the BAR.
+        bdf: Bdf,
+        /// BAR index.
+        bar: u8,
+        /// Offset in the BAR.
+        offset: u64,
+        /// Width in bytes.
+        size: u8,
+        /// Value read.
+        value: u64,
+    },
+    /// MMIO write of a device BAR.
+    MmioWrite {
+        /// Function owning the BAR.
+        bdf: Bdf,
+        /// BAR index.
+        bar: u8,
+        /// Offset in the BAR.
+        offset: u64,
+        /// Width in bytes.
+        size: u8,
+        /// Value written.
+        value: u64,
+    },
+    /// Access to a graphics aperture BAR (translated by the device).
+    Aperture {
+        /// Function owning the aperture.
+        bdf: Bdf,
+        /// Offset in the aperture.
+        offset: u64,
+        /// Width in bytes.
+        size: u8,
+        /// Value read or written.
+        value: u64,
+        /// Write (true) or read.
+        write: bool,
+    },
+    /// A BIOS interrupt call with its inputs and results.
+    IntCall {
+        /// Vector.
+        vector: u8,
+        /// Registers on entry.
+        input: IntRegs,
+        /// Registers on return.
+        output: IntRegs,
+        /// Who answered.
+        result: IntResult,
+    },
+    /// A POST code (port 0x80) or vBIOS checkpoint (port 0xE0).
+    Checkpoint {
+        /// Port written.
+        port: u16,
+        /// Value.
+        value: u32,
+    },
+    /// An access nothing answers.
+    Unhandled(Unhandled),
+}
+
+/// One trace record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Sequence number, from 0, without gaps.
+    pub seq: u64,
+    /// Guest CS:IP of the instruction responsible.
+    pub at: CsIp,
+    /// Linear address of that instruction.
+    pub linear: u32,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// An append-only event log with a size cap (delay loops can poll a port
+/// millions of times; beyond the cap events are counted, not stored).
+#[derive(Clone, Debug)]
+pub struct Trace {
+    events: Vec<Event>,
+    next_seq: u64,
+    cap: usize,
+    dropped: u64,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self::with_capacity_limit(1 << 20)
+    }
+}
+
+impl Trace {
+    /// A trace that stores at most `cap` events.
+    #[must_use]
+    pub fn with_capacity_limit(cap: usize) -> Self {
+        Self {
+            events: Vec::new(),
+            next_seq: 0,
+            cap,
+            dropped: 0,
+        }
+    }
+
+    /// Record an event at `at`.
+    pub fn push(&mut self, at: CsIp, kind: EventKind) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.events.len() >= self.cap {
+            self.dropped += 1;
+            return;
+        }
+        self.events.push(Event {
+            seq,
+            at,
+            linear: at.linear(),
+            kind,
+        });
+    }
+
+    /// The stored events.
+    #[must_use]
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Events not stored because the cap was reached.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Forget all events (sequence numbers continue).
+    pub fn clear(&mut self) {
+        self.events.clear();
+    }
+}
+
+/// Disassemble one 16-bit instruction from `bytes` as if it sat at `at`.
+/// Returns `"cs:ip  text"`, or `None` when the bytes do not decode.
+#[must_use]
+pub fn disassemble(bytes: &[u8], at: CsIp) -> Option<String> {
+    let mut dec = Decoder::with_ip(16, bytes, u64::from(at.ip), DecoderOptions::NONE);
+    let insn = dec.decode();
+    if insn.is_invalid() {
+        return None;
+    }
+    let mut text = String::new();
+    IntelFormatter::new().format(&insn, &mut text);
+    Some(format!("{at}  {text}"))
+}
+
+/// Disassemble the instruction at `cs:ip` in the machine's memory.
+#[must_use]
+pub fn disassemble_at(machine: &crate::machine::Machine, cs: u16, ip: u16) -> Option<String> {
+    let at = CsIp::new(cs, ip);
+    let mut buf = [0u8; 15];
+    machine.read_guest(u64::from(at.linear()), &mut buf).ok()?;
+    disassemble(&buf, at)
+}
+
+/// Count the instructions in a straight-line 16-bit code block (used by the
+/// instruction budget; an undecodable tail counts as one instruction).
+#[must_use]
+pub fn count_instructions(bytes: &[u8]) -> u64 {
+    let mut dec = Decoder::new(16, bytes, DecoderOptions::NONE);
+    let mut n = 0;
+    while dec.can_decode() {
+        let insn = dec.decode();
+        n += 1;
+        if insn.is_invalid() {
+            break;
+        }
+    }
+    n.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_address_and_display() {
+        let at = CsIp::new(0xC000, 0x0003);
+        assert_eq!(at.linear(), 0xC0003);
+        assert_eq!(at.to_string(), "c000:0003");
+    }
+
+    #[test]
+    fn disassembles_real_mode_code() {
+        let s = disassemble(&[0xE6, 0xEF], CsIp::new(0xF000, 0xE040));
+        assert_eq!(s.as_deref(), Some("f000:e040  out 0EFh,al"));
+        assert_eq!(count_instructions(&[0x90, 0x90, 0xEB, 0xFE]), 3);
+    }
+
+    #[test]
+    fn cap_counts_dropped_events_and_keeps_sequence() {
+        let mut t = Trace::with_capacity_limit(1);
+        for _ in 0..3 {
+            t.push(
+                CsIp::default(),
+                EventKind::Checkpoint {
+                    port: 0x80,
+                    value: 1,
+                },
+            );
+        }
+        assert_eq!(t.events().len(), 1);
+        assert_eq!(t.dropped(), 2);
+        assert_eq!(t.events()[0].seq, 0);
+    }
+}

@@ -1,0 +1,723 @@
+//! The machine driven by tiny real-mode programs assembled with iced-x86
+//! `code_asm`: BIOS services, PCI mechanism #1, timers, limits and faults.
+
+use iced_x86::code_asm::*;
+use igdemu::cpu::rom::RomError;
+use igdemu::cpu::{FaultKind, Registers, RunOutcome};
+use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
+use igdemu::trace::{CsIp, EventKind, IntResult};
+
+const CODE: u64 = 0x1000;
+
+fn machine() -> Machine {
+    Machine::new(MachineConfig::default()).unwrap()
+}
+
+/// Assemble `f`'s program at 0000:1000 (it must end with `hlt`), run it, and
+/// return the registers after it.
+fn run(
+    m: &mut Machine,
+    f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> (Registers, RunOutcome) {
+    let mut a = CodeAssembler::new(16).unwrap();
+    f(&mut a).unwrap();
+    a.hlt().unwrap();
+    let code = a.assemble(CODE).unwrap();
+    m.write_guest(CODE, &code).unwrap();
+    let until = CsIp::new(0, (CODE as u16) + code.len() as u16 - 1);
+    m.run_code(CsIp::new(0, CODE as u16), until, Registers::default())
+        .unwrap()
+}
+
+fn ok(m: &mut Machine, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Registers {
+    let (r, out) = run(m, f);
+    assert!(out.returned(), "{out:?}");
+    r
+}
+
+fn rd(m: &Machine, addr: u64, n: usize) -> Vec<u8> {
+    let mut b = vec![0; n];
+    m.read_guest(addr, &mut b).unwrap();
+    b
+}
+
+fn rd32(m: &Machine, addr: u64) -> u32 {
+    let b = rd(m, addr, 4);
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+const STDVGA_DEVFN: u16 = 0x18;
+
+#[test]
+fn pci_bios_install_check() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xB101u32)?;
+        a.int(0x1A)
+    });
+    assert_eq!(r.edx, 0x2049_4350, "'PCI '");
+    assert_eq!(r.ah(), 0);
+    assert_eq!(r.al() & 1, 1, "mechanism #1");
+    assert_eq!(r.bx(), 0x0210);
+    assert!(!r.cf());
+}
+
+#[test]
+fn pci_bios_find_device_and_class() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xB102u32)?;
+        a.mov(cx, 0x1111u32)?;
+        a.mov(dx, 0x1234u32)?;
+        a.xor(si, si)?;
+        a.int(0x1A)
+    });
+    assert_eq!((r.ah(), r.bx(), r.cf()), (0, STDVGA_DEVFN, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xB102u32)?;
+        a.mov(cx, 0x1111u32)?;
+        a.mov(dx, 0x1234u32)?;
+        a.mov(si, 1u32)?;
+        a.int(0x1A)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true), "second instance not found");
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xB103u32)?;
+        a.mov(ecx, 0x06_0100u32)?;
+        a.xor(si, si)?;
+        a.int(0x1A)
+    });
+    assert_eq!(
+        (r.ah(), r.bx(), r.cf()),
+        (0, 0x00F8, false),
+        "LPC bridge at 00:1f.0"
+    );
+}
+
+#[test]
+fn pci_bios_config_reads_and_writes() {
+    let mut m = machine();
+    let read = |m: &mut Machine, func: u32, di_: u32| {
+        ok(m, |a| {
+            a.mov(ax, 0xB100u32 | func)?;
+            a.mov(bx, u32::from(STDVGA_DEVFN))?;
+            a.mov(di, di_)?;
+            a.xor(ecx, ecx)?;
+            a.int(0x1A)
+        })
+    };
+    assert_eq!(read(&mut m, 0x08, 1).cl(), 0x12);
+    assert_eq!(read(&mut m, 0x09, 2).cx(), 0x1111);
+    assert_eq!(read(&mut m, 0x0A, 0).ecx, 0x1111_1234);
+    let bad = read(&mut m, 0x09, 1);
+    assert_eq!((bad.ah(), bad.cf()), (0x87, true), "odd word register");
+    // B10B byte, B10C word, B10D dword writes.
+    ok(&mut m, |a| {
+        a.mov(ax, 0xB10Bu32)?;
+        a.mov(bx, u32::from(STDVGA_DEVFN))?;
+        a.mov(di, 0x3Cu32)?;
+        a.mov(cl, 0x0Bu32)?;
+        a.int(0x1A)
+    });
+    assert_eq!(read(&mut m, 0x08, 0x3C).cl(), 0x0B);
+    ok(&mut m, |a| {
+        a.mov(ax, 0xB10Cu32)?;
+        a.mov(bx, u32::from(STDVGA_DEVFN))?;
+        a.mov(di, 0x04u32)?;
+        a.mov(cx, 0x0003u32)?;
+        a.int(0x1A)
+    });
+    assert_eq!(read(&mut m, 0x09, 0x04).cx(), 0x0003);
+    ok(&mut m, |a| {
+        a.mov(ax, 0xB10Du32)?;
+        a.mov(bx, u32::from(STDVGA_DEVFN))?;
+        a.mov(di, 0x10u32)?;
+        a.mov(ecx, 0xFFFF_FFFFu32)?;
+        a.int(0x1A)
+    });
+    assert_eq!(
+        read(&mut m, 0x0A, 0x10).ecx,
+        0xFF00_0008,
+        "16 MiB prefetchable BAR sizing"
+    );
+}
+
+#[test]
+fn int15_e820_iterates_with_continuation() {
+    let mut m = machine();
+    ok(&mut m, |a| {
+        let mut next = a.create_label();
+        let mut done = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(di, 0x6000u32)?;
+        a.mov(word_ptr(0x5FF0), 0u32)?;
+        a.set_label(&mut next)?;
+        a.mov(eax, 0xE820u32)?;
+        a.mov(edx, 0x534D_4150u32)?;
+        a.mov(ecx, 24u32)?;
+        a.int(0x15)?;
+        a.jc(done)?;
+        a.add(di, 20u32)?;
+        a.inc(word_ptr(0x5FF0))?;
+        a.test(ebx, ebx)?;
+        a.jnz(next)?;
+        a.set_label(&mut done)?;
+        a.nop()
+    });
+    let entries = m.state().e820().entries().to_vec();
+    let n = u16::from_le_bytes(rd(&m, 0x5FF0, 2).try_into().unwrap());
+    assert_eq!(usize::from(n), entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(
+            rd(&m, 0x6000 + 20 * i as u64, 20),
+            e.to_bytes(),
+            "entry {i}"
+        );
+    }
+    assert!(entries
+        .iter()
+        .any(|e| e.base == 0x10_0000 && e.len == (2 << 30) - 0x10_0000));
+}
+
+#[test]
+fn int15_e801_and_88() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xE801u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x3C00, 0x3C00));
+    assert_eq!(
+        (r.bx(), r.dx()),
+        (0x7F00, 0x7F00),
+        "(2 GiB - 16 MiB) / 64 KiB"
+    );
+    assert!(!r.cf());
+    let r = ok(&mut m, |a| {
+        a.mov(ah, 0x88u32)?;
+        a.int(0x15)
+    });
+    assert_eq!(r.ax(), 0xFC00, "63 MiB above 1 MiB (capped at 64 MiB)");
+}
+
+#[test]
+fn int15_intel_5f_table_and_unimplemented_calls() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F35u32)?;
+        a.mov(cx, 0xFFFFu32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F40u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cl()), (0x005F, 1));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F99u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
+    let last = m
+        .trace()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::IntCall {
+                vector,
+                input,
+                result,
+                ..
+            } => Some((*vector, input.eax, *result, e.at)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last.0, 0x15);
+    assert_eq!(last.1 & 0xFFFF, 0x5F99);
+    assert_eq!(last.2, IntResult::Unimplemented);
+    assert_eq!(last.3.cs, 0, "blamed on the caller");
+
+    // The table is configurable.
+    let mut cfg = MachineConfig::default();
+    cfg.int15.insert(
+        0x5F99,
+        igdemu::cpu::bios::Int15Answer {
+            bx: Some(0xABCD),
+            ..igdemu::cpu::bios::Int15Answer::ok()
+        },
+    );
+    let mut m = Machine::new(cfg).unwrap();
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F99u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.bx(), r.cf()), (0x005F, 0xABCD, false));
+}
+
+#[test]
+fn int1a_tick_count_follows_emulated_time() {
+    let cfg = MachineConfig {
+        ns_per_insn: 1000,
+        ..MachineConfig::default()
+    };
+    let mut m = Machine::new(cfg).unwrap();
+    let r = ok(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(ecx, 200_000u32)?;
+        a.set_label(&mut l)?;
+        a.dec(ecx)?;
+        a.jnz(l)?; // 400k instructions = 0.4 s emulated = 7 ticks
+        a.xor(ah, ah)?;
+        a.int(0x1A)
+    });
+    let ticks = u32::from(r.cx()) << 16 | u32::from(r.dx());
+    assert!((7..=8).contains(&ticks), "{ticks}");
+    assert_eq!(rd32(&m, 0x46C), ticks);
+    let r = ok(&mut m, |a| {
+        a.mov(ah, 0x04u32)?;
+        a.int(0x1A)
+    });
+    assert_eq!((r.ch(), r.cl(), r.dh(), r.dl()), (0x20, 0x24, 0x01, 0x01));
+}
+
+#[test]
+fn pci_mechanism1_lanes_and_absent_function() {
+    let mut m = machine();
+    ok(&mut m, |a| {
+        a.mov(eax, 0x8000_1800u32)?; // 00:03.0, register 0
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x500), eax)?;
+        a.mov(dx, 0xCFEu32)?;
+        a.in_(ax, dx)?;
+        a.mov(word_ptr(0x504), ax)?;
+        a.mov(dx, 0xCFDu32)?;
+        a.in_(al, dx)?;
+        a.mov(byte_ptr(0x506), al)?;
+        // Byte write to lane 0 of register 0x3C (interrupt line).
+        a.mov(eax, 0x8000_183Cu32)?;
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.mov(al, 0x5Au32)?;
+        a.out(dx, al)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x508), eax)?;
+        // Absent function 00:05.0.
+        a.mov(eax, 0x8000_2800u32)?;
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x50C), eax)?;
+        // Enable bit clear: all-ones too.
+        a.mov(eax, 0x0000_1800u32)?;
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x510), eax)
+    });
+    assert_eq!(rd32(&m, 0x500), 0x1111_1234);
+    assert_eq!(
+        u16::from_le_bytes(rd(&m, 0x504, 2).try_into().unwrap()),
+        0x1111
+    );
+    assert_eq!(rd(&m, 0x506, 1)[0], 0x12);
+    assert_eq!(rd32(&m, 0x508) & 0xFF, 0x5A);
+    assert_eq!(rd32(&m, 0x50C), 0xFFFF_FFFF);
+    assert_eq!(rd32(&m, 0x510), 0xFFFF_FFFF);
+    assert!(m.trace().iter().any(|e| matches!(
+        e.kind,
+        EventKind::ConfigWrite { bdf, offset: 0x3C, size: 1, value: 0x5A } if bdf == slot::STDVGA
+    )));
+}
+
+#[test]
+fn pm_timer_advances_with_instruction_count() {
+    let mut m = machine();
+    ok(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(dx, 0x1808u32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x500), eax)?;
+        a.mov(ecx, 500_000u32)?;
+        a.set_label(&mut l)?;
+        a.dec(ecx)?;
+        a.jnz(l)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x504), eax)
+    });
+    let d = rd32(&m, 0x504).wrapping_sub(rd32(&m, 0x500)) & 0xFF_FFFF;
+    // 1 M instructions at 1 ns each = 1 ms = 3580 PM timer ticks.
+    assert!((3579..3600).contains(&d), "{d}");
+}
+
+#[test]
+fn budget_stops_jmp_self_at_its_address() {
+    let mut m = machine();
+    m.set_budget(10_000);
+    let (_, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.nop()?;
+        a.set_label(&mut l)?;
+        a.jmp(l)
+    });
+    match out {
+        RunOutcome::BudgetExhausted { at, recent } => {
+            assert_eq!(at, CsIp::new(0, 0x1001));
+            assert!(
+                recent
+                    .last()
+                    .is_some_and(|s| s.contains("0000:1001") && s.contains("jmp")),
+                "{recent:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn far_jump_to_unmapped_memory_faults() {
+    let mut m = Machine::new(MachineConfig {
+        ram_size: 1 << 20,
+        ..MachineConfig::default()
+    })
+    .unwrap();
+    let (_, out) = run(&mut m, |a| a.jmp_far(0xFFFF, 0x0010));
+    match out {
+        RunOutcome::Fault { at, kind, .. } => {
+            assert_eq!(kind, FaultKind::UnmappedFetch { address: 0x10_0000 });
+            assert_eq!(at, CsIp::new(0xFFFF, 0x0010));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A one-block ROM for 1234:1111 whose init (at 0x40) runs `init` and whose
+/// INT 10h handler (at 0x80) is `handler`.
+fn tiny_rom(
+    init: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+    handler: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Vec<u8> {
+    let mut r = vec![0u8; 1024];
+    r[..4].copy_from_slice(&[0x55, 0xAA, 2, 0xEB]);
+    r[4] = 0x40 - 5; // jmp short 0x40
+    r[0x18] = 0x20;
+    r[0x20..0x24].copy_from_slice(b"PCIR");
+    r[0x24..0x28].copy_from_slice(&[0x34, 0x12, 0x11, 0x11]);
+    r[0x2D..0x30].copy_from_slice(&[0, 0, 3]);
+    r[0x30] = 2;
+    r[0x35] = 0x80;
+    let mut a = CodeAssembler::new(16).unwrap();
+    init(&mut a).unwrap();
+    a.retf().unwrap();
+    let c = a.assemble(0x40).unwrap();
+    r[0x40..0x40 + c.len()].copy_from_slice(&c);
+    let mut a = CodeAssembler::new(16).unwrap();
+    handler(&mut a).unwrap();
+    a.iret().unwrap();
+    let c = a.assemble(0x80).unwrap();
+    r[0x80..0x80 + c.len()].copy_from_slice(&c);
+    let sum = r.iter().fold(0u8, |s, b| s.wrapping_add(*b));
+    r[1023] = 0u8.wrapping_sub(sum);
+    r
+}
+
+fn hook_int10(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.push(ds)?;
+    a.xor(bx, bx)?;
+    a.mov(ds, bx)?;
+    a.mov(word_ptr(0x40), 0x80u32)?;
+    a.mov(word_ptr(0x42), 0xC000u32)?;
+    a.mov(byte_ptr(0x500), al)?; // AL = devfn passed by the loader
+    a.pop(ds)
+}
+
+#[test]
+fn host_int10_reaches_rom_handler_that_nests_int15_and_int1a() {
+    let mut m = machine();
+    let rom = tiny_rom(hook_int10, |a| {
+        a.mov(ax, 0x5F35u32)?;
+        a.int(0x15)?;
+        a.mov(bx, ax)?;
+        a.xor(ah, ah)?;
+        a.int(0x1A)?;
+        a.mov(si, 0x1234u32)
+    });
+    let info = m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+    assert_eq!(info.bdf, Some(slot::STDVGA));
+    assert!(m.run_option_rom_init().returned());
+    assert_eq!(rd(&m, 0x500, 1)[0], 0x18, "AX = bus/devfn at entry");
+    let (r, out) = m.call_int(0x10, Registers::default()).unwrap();
+    assert!(out.returned(), "{out:?}");
+    assert_eq!((r.bx(), r.si()), (0x005F, 0x1234));
+    let vectors: Vec<(u8, IntResult)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::IntCall { vector, result, .. } => Some((vector, result)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        vectors,
+        vec![
+            (0x15, IntResult::Handled),
+            (0x1A, IntResult::Handled),
+            (0x10, IntResult::HostCall)
+        ]
+    );
+    // The host stack is balanced after the nested calls.
+    let (r2, out2) = m.call_int(0x10, Registers::default()).unwrap();
+    assert!(out2.returned());
+    assert_eq!(r2.bx(), 0x005F);
+}
+
+#[test]
+fn write_to_protected_shadow_is_a_typed_fault() {
+    let mut m = machine();
+    let rom = tiny_rom(|a| a.nop(), |a| a.nop());
+    m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+    assert!(m.run_option_rom_init().returned());
+    let (_, out) = run(&mut m, |a| {
+        a.mov(ax, 0xC000u32)?;
+        a.mov(ds, ax)?;
+        a.mov(byte_ptr(0x10), 1u32)
+    });
+    match out {
+        RunOutcome::Fault { at, kind, .. } => {
+            assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
+            assert_eq!(at, CsIp::new(0, 0x1005));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Beyond the ROM's size the shadow stays writable RAM.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0xD000u32)?;
+        a.mov(ds, ax)?;
+        a.mov(byte_ptr(0x10), 7u32)?;
+        a.mov(al, byte_ptr(0x10))
+    });
+    assert_eq!(r.al(), 7);
+}
+
+#[test]
+fn bad_checksum_refused_unless_allowed() {
+    let mut m = machine();
+    let mut rom = tiny_rom(|a| a.nop(), |a| a.nop());
+    rom[0x200] ^= 0xFF;
+    assert!(matches!(
+        m.load_option_rom(&rom, LoadOptions::default()),
+        Err(RomError::BadChecksum { offset: 0, .. })
+    ));
+    let info = m
+        .load_option_rom(
+            &rom,
+            LoadOptions {
+                allow_bad_checksum: true,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(!info.checksum_ok);
+    assert!(m.run_option_rom_init().returned());
+}
+
+#[test]
+fn unimplemented_int10_before_a_vga_rom_and_idle_hlt() {
+    let mut m = machine();
+    let (r, out) = m
+        .call_int(
+            0x10,
+            Registers {
+                eax: 0x0003,
+                ..Registers::default()
+            },
+        )
+        .unwrap();
+    assert!(out.returned());
+    assert!(r.cf());
+    assert_eq!(r.ah(), 0x86);
+    let (_, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.sti()?;
+        a.set_label(&mut l)?;
+        a.hlt()?;
+        a.jmp(l)
+    });
+    assert!(
+        matches!(out, RunOutcome::Idle { at } if at == CsIp::new(0, 0x1001)),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn tiny_rom_trace_is_deterministic() {
+    let go = || {
+        let mut m = machine();
+        let rom = tiny_rom(hook_int10, |a| {
+            a.mov(ax, 0xB101u32)?;
+            a.int(0x1A)
+        });
+        m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+        assert!(m.run_option_rom_init().returned());
+        m.call_int(0x10, Registers::default()).unwrap();
+        m.trace().to_vec()
+    };
+    let a = go();
+    assert!(!a.is_empty());
+    assert_eq!(a, go());
+}
+
+/// A stand-in for the IGD: 4 KiB MMIO BAR0 and a 64-byte I/O BAR4 that log
+/// what reaches them.
+struct Probe {
+    config: igdemu::pci::ConfigSpace,
+    regs: [u32; 16],
+}
+
+impl igdemu::pci::PciFunction for Probe {
+    fn config_read(&mut self, offset: u16, data: &mut [u8]) {
+        self.config.read(offset, data);
+    }
+    fn config_write(&mut self, offset: u16, data: &[u8]) -> igdemu::pci::ConfigWrite {
+        self.config.write(offset, data)
+    }
+    fn config(&self) -> &igdemu::pci::ConfigSpace {
+        &self.config
+    }
+}
+
+impl igdemu::machine::pci_bus::BusDevice for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    fn bar_read(&mut self, _bar: u8, offset: u64, data: &mut [u8]) {
+        let v = self
+            .regs
+            .get((offset / 4) as usize)
+            .copied()
+            .unwrap_or(!0)
+            .to_le_bytes();
+        let n = data.len().min(4);
+        data[..n].copy_from_slice(&v[..n]);
+    }
+    fn bar_write(&mut self, _bar: u8, offset: u64, data: &[u8]) {
+        let mut b = [0u8; 4];
+        let n = data.len().min(4);
+        b[..n].copy_from_slice(&data[..n]);
+        if let Some(r) = self.regs.get_mut((offset / 4) as usize) {
+            *r = u32::from_le_bytes(b);
+        }
+    }
+}
+
+#[test]
+fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
+    use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
+    let mut m = machine();
+    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
+    config
+        .add_bar(
+            0,
+            BarSpec {
+                kind: BarKind::Memory64 {
+                    prefetchable: false,
+                },
+                size: 0x1000,
+            },
+        )
+        .unwrap();
+    config
+        .add_bar(
+            4,
+            BarSpec {
+                kind: BarKind::Io,
+                size: 64,
+            },
+        )
+        .unwrap();
+    m.plug(
+        slot::DISPLAY,
+        Box::new(Probe {
+            config,
+            regs: [0; 16],
+        }),
+    )
+    .unwrap();
+    let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap();
+    let bar4 = m.bar_address(slot::DISPLAY, 4).unwrap();
+    assert!(bar0 >= 0xC000_0000 && bar0 % 0x1000 == 0);
+    assert!(bar4 >= 0xC000 && bar4 % 64 == 0);
+    assert!(m
+        .plug(
+            slot::DISPLAY,
+            Box::new(Probe {
+                config: ConfigSpace::new(0, 0, 0, 0, 256),
+                regs: [0; 16]
+            })
+        )
+        .is_err());
+    ok(&mut m, |a| {
+        // addr32 access above 1 MiB (QEMU does not check segment limits).
+        a.xor(ax, ax)?;
+        a.mov(fs, ax)?;
+        a.mov(edi, bar0 as u32)?;
+        a.mov(eax, 0xDEAD_BEEFu32)?;
+        a.mov(dword_ptr(edi + 8).fs(), eax)?;
+        a.mov(ebx, dword_ptr(edi + 8).fs())?;
+        a.mov(dword_ptr(0x500), ebx)?;
+        // BAR4 index/data pair, as a vBIOS programs the GTT.
+        a.mov(dx, bar4 as u32)?;
+        a.mov(eax, 0x0000_0001u32)?;
+        a.out(dx, eax)?;
+        a.add(dx, 4u32)?;
+        a.in_(eax, dx)?;
+        a.mov(dword_ptr(0x504), eax)
+    });
+    assert_eq!(rd32(&m, 0x500), 0xDEAD_BEEF);
+    assert_eq!(
+        rd32(&m, 0x504),
+        0,
+        "BAR4 data register (offset 4) untouched"
+    );
+    let w = m
+        .trace()
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::MmioWrite { .. }))
+        .unwrap();
+    assert_eq!(
+        w.kind,
+        EventKind::MmioWrite {
+            bdf: slot::DISPLAY,
+            bar: 0,
+            offset: 8,
+            size: 4,
+            value: 0xDEAD_BEEF
+        }
+    );
+    assert_eq!(w.at.cs, 0);
+    let text = igdemu::trace::disassemble_at(&m, w.at.cs, w.at.ip).unwrap();
+    assert!(text.contains("mov") && text.contains("fs:"), "{text}");
+    // Moving BAR0 re-maps it.
+    ok(&mut m, |a| {
+        a.mov(eax, 0x8000_1010u32)?; // 00:02.0 BAR0
+        a.mov(dx, 0xCF8u32)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xCFCu32)?;
+        a.mov(eax, 0xD000_0000u32)?;
+        a.out(dx, eax)
+    });
+    assert_eq!(m.bar_address(slot::DISPLAY, 0), Some(0xD000_0000));
+    let r = ok(&mut m, |a| {
+        a.xor(ax, ax)?;
+        a.mov(fs, ax)?;
+        a.mov(edi, 0xD000_0000u32)?;
+        a.mov(eax, dword_ptr(edi + 8).fs())
+    });
+    assert_eq!(r.eax, 0xDEAD_BEEF);
+}
