@@ -115,7 +115,7 @@ impl PteFormat {
 
     /// Encode a page address and flag bits into a raw entry.
     pub const fn encode(self, addr: u64, flags: u64) -> Result<u64, PteError> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(PteError::Unaligned(addr));
         }
         if addr >= self.addr_limit() {
