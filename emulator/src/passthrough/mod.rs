@@ -34,7 +34,7 @@ pub use remap::{
 };
 pub use strict::{OutsidePolicy, Strict};
 
-use crate::addr::HostPhys;
+use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::igd::dma::{DmaAccess, DmaBus};
 use crate::igd::generation::PlatformInfo;
 use crate::pci::{ConfigSpace, ConfigWrite};
@@ -222,6 +222,7 @@ pub struct Passthrough<H: HostIgd, R: Remapper + ?Sized = dyn Remapper> {
     remapper: Box<R>,
     regs: VirtualRegs,
     guest_stolen_size: u64,
+    reserved_stolen: Option<Region<GuestPhys>>,
     /// The device's MMIO_Index as the guest last wrote it.
     index_shadow: u32,
     events: Vec<PassthroughEvent>,
@@ -262,6 +263,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
                 ggc,
             },
             guest_stolen_size,
+            reserved_stolen: None,
             index_shadow: 0,
             events: Vec::new(),
             halted: None,
@@ -298,6 +300,16 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             guest_stolen_size: self.guest_stolen_size,
             gtt_size: self.host.gtt_size(),
             ggc: self.regs.ggc,
+            reserved_stolen: self.reserved_stolen,
+        }
+    }
+
+    /// Tell the layer where firmware reserved guest stolen memory (the
+    /// machine learns it from the firmware step).
+    pub fn set_reserved_stolen(&mut self, region: Option<Region<GuestPhys>>) {
+        self.reserved_stolen = region;
+        if let Some(r) = region {
+            self.guest_stolen_size = r.size;
         }
     }
 

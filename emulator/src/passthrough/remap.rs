@@ -56,6 +56,10 @@ pub struct RemapContext {
     pub gtt_size: u64,
     /// GGC as the guest sees it (config 0x50).
     pub ggc: u16,
+    /// The region firmware reserved for guest stolen memory, when the VMM
+    /// knows it (it allocated it, or it watched the firmware step). A remapper
+    /// may trust it over the guest-writable BDSM register.
+    pub reserved_stolen: Option<Region<GuestPhys>>,
 }
 
 impl RemapContext {

@@ -25,6 +25,7 @@ use super::remap::{
     bdsm_mirror, ggc_mirror, Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite,
     Reason, RemapContext, Remapper, INDEX_OFFSET_MASK, INDEX_SEL_GTT, PAGE,
 };
+use crate::addr::{GuestPhys, Region};
 use crate::igd::generation::{PlatformInfo, PteFormat};
 
 /// What Strict does with a valid entry outside both stolen regions.
@@ -71,7 +72,7 @@ impl Strict {
             let v = fmt.encode(0, pte.flags).unwrap_or(0);
             return Ok((v, Reason::InvalidEntryZeroed));
         }
-        let Some(guest) = ctx.guest_stolen() else {
+        let Some(guest) = Self::target_region(ctx) else {
             return Err(Reason::GuestBdsmUnset);
         };
         if guest.contains_range(pte.addr, PAGE) {
@@ -108,6 +109,14 @@ impl Strict {
             Ok(v) => Ok((v, target.1)),
             Err(_) => Err(Reason::NotEncodable { addr: target.0 }),
         }
+    }
+
+    /// The guest stolen region Strict remaps into: the region the VMM knows
+    /// firmware reserved, else the one the BDSM register describes. A guest
+    /// that moves BDSM later cannot steer the device elsewhere.
+    #[must_use]
+    pub fn target_region(ctx: &RemapContext) -> Option<Region<GuestPhys>> {
+        ctx.reserved_stolen.or_else(|| ctx.guest_stolen())
     }
 
     fn scratch(&self, base: u64, size: u64) -> Option<u64> {
