@@ -70,6 +70,17 @@ pub enum Violation {
     },
 }
 
+impl Violation {
+    /// Attach the guest instruction responsible (the machine knows CS:IP).
+    pub fn set_origin(&mut self, o: Origin) {
+        match self {
+            Violation::GttEntry { origin, .. }
+            | Violation::Dma { origin, .. }
+            | Violation::Fatal { origin, .. } => *origin = Some(o),
+        }
+    }
+}
+
 fn at(origin: &Option<Origin>) -> String {
     origin
         .as_ref()
@@ -318,5 +329,18 @@ mod tests {
             Violation::GttEntry { class, .. } => assert_eq!(*class, AccessClass::OtherGuestRam),
             v => panic!("unexpected {v:?}"),
         }
+        let mut v = r.violations[0].clone();
+        v.set_origin(Origin {
+            cs: 0xC000,
+            ip: 0x1234,
+            instruction: "out dx, eax".into(),
+        });
+        assert!(v.to_string().ends_with("(at C000:1234 `out dx, eax`)"));
+    }
+
+    #[test]
+    fn report_is_serializable() {
+        fn ser<T: serde::Serialize>(_: &T) {}
+        ser(&Report::default());
     }
 }

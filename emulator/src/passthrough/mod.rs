@@ -753,3 +753,101 @@ fn segment(at: u16, len: usize) -> (Option<(Bar4Reg, u8)>, usize) {
     let room = usize::from(4 - in_reg);
     (Some((reg, in_reg as u8)), len.min(room))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::igd::generation::{info, Platform};
+    use testing::{FakeIgd, FAKE_HOST_ASLS};
+
+    fn rig(r: Box<dyn Remapper>) -> Passthrough<FakeIgd> {
+        Passthrough::new(
+            FakeIgd::new(info(Platform::SandyBridge), 0x8B00_0000, 0x0228),
+            r,
+        )
+    }
+
+    #[test]
+    fn bdsm_asls_and_ggc_are_virtual() {
+        let mut pt = rig(Box::new(Qemu2016::new()));
+        let mut b = [0u8; 4];
+        pt.config_read(0x5C, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0, "BDSM starts at 0");
+        pt.config_read(0xFC, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0, "ASLS starts at 0");
+        // A write straddling 0x5A..0x5E: 0x5C-0x5D virtual, 0x5A-0x5B host.
+        pt.config_write(0x5A, &[0xAA, 0xBB, 0x00, 0x7E]);
+        pt.config_write(0x5E, &[0x00, 0x00]);
+        pt.config_write(0xFC, &0x7FFF_E000u32.to_le_bytes());
+        assert_eq!(
+            pt.regs().bdsm,
+            0x7E00,
+            "bytes 0x5C-0x5D from the straddling write"
+        );
+        pt.config_write(0x5C, &0x7E00_0000u32.to_le_bytes());
+        assert_eq!(pt.regs().bdsm, 0x7E00_0000);
+        assert_eq!(pt.regs().asls, 0x7FFF_E000);
+        assert_eq!(
+            pt.host().config().read_u32(0x5C),
+            0x8B00_0001,
+            "host untouched"
+        );
+        assert_eq!(pt.host().config().read_u32(0xFC), FAKE_HOST_ASLS);
+        let mut g = [0u8; 2];
+        pt.config_read(0x50, &mut g);
+        assert_eq!(u16::from_le_bytes(g), 0x0200, "QEMU 2016 hides GMS");
+        pt.config_write(0x50, &[0xFF, 0xFF]);
+        pt.config_read(0x50, &mut g);
+        assert_eq!(u16::from_le_bytes(g), 0x0200, "GGC is read-only");
+    }
+
+    #[test]
+    fn one_wide_io_write_spanning_index_and_data_is_split() {
+        let mut pt = rig(Box::new(Strict::default()));
+        pt.config_write(0x5C, &0x7E00_0000u32.to_le_bytes());
+        let mut both = [0u8; 8];
+        both[..4].copy_from_slice(&1u32.to_le_bytes());
+        both[4..].copy_from_slice(&0x8B00_2005u32.to_le_bytes());
+        pt.io_write(0, &both);
+        assert_eq!(pt.host().gtt_entry(0), 0x7E00_2005);
+        let mut idx = [0u8; 4];
+        pt.io_read(0, &mut idx);
+        assert_eq!(u32::from_le_bytes(idx), 1);
+    }
+
+    #[test]
+    fn qemu2025_mirrors_bdsm_always_and_ggc_only_with_gms_override() {
+        let mut pt = rig(Box::new(Qemu2025::new()));
+        pt.mmio_write(BAR0_DSMBASE_FOR_TESTS, &0x7E00_0000u32.to_le_bytes());
+        assert_eq!(pt.regs().bdsm, 0x7E00_0000);
+        let mut g = [0u8; 2];
+        pt.mmio_read(0x108040, &mut g);
+        assert_eq!(
+            u16::from_le_bytes(g),
+            0x0228,
+            "device register, not a mirror"
+        );
+        let mut pt = rig(Box::new(Qemu2025 {
+            gms_override: Some(2),
+        }));
+        pt.mmio_read(0x108040, &mut g);
+        assert_eq!(u16::from_le_bytes(g), 0x0210, "GMS 2 through the mirror");
+        assert_eq!(pt.bdsm_size(), 64 << 20);
+        assert!(matches!(
+            pt.events().last(),
+            Some(PassthroughEvent::MirrorRead { .. })
+        ));
+    }
+
+    const BAR0_DSMBASE_FOR_TESTS: u64 = remap::BAR0_DSMBASE;
+
+    #[test]
+    fn formulas_match_qemu_comments() {
+        // "2M/4k * 4 = 2k or 8M/4k * 8 = 16k as the maximum iobar index".
+        assert_eq!(qemu2016::qemu_gtt_max(6, 0x0200), 2048);
+        assert_eq!(qemu2016::qemu_gtt_max(8, 0x00C0), 16384);
+        // 03828b00: GGMS 0 on gen 8 is 0 MiB (was 1 MiB).
+        assert_eq!(qemu2016::qemu_ggms_mib(8, 0), 0);
+        assert_eq!(qemu2025::qemu_stolen_size(9, 0xF000), 4 << 20);
+    }
+}

@@ -314,3 +314,177 @@ impl Remapper for Strict {
         self.halves.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::HostPhys;
+    use crate::igd::generation::{info, Platform};
+    use crate::passthrough::testing::FakeIgd;
+    use crate::passthrough::{HostIgd, Outcome, Passthrough, PassthroughEvent};
+
+    const HOST: u64 = 0x8B00_0000;
+    const GUEST: u64 = 0x7E00_0000;
+
+    fn rig(p: Platform, ggc: u16, policy: OutsidePolicy) -> Passthrough<FakeIgd, Strict> {
+        let mut pt = Passthrough::new(
+            FakeIgd::new(info(p), HOST, ggc),
+            Box::new(Strict::new(policy)),
+        );
+        let loc = info(p).bdsm;
+        pt.config_write(
+            loc.offset(),
+            &GUEST.to_le_bytes()[..usize::from(loc.width())],
+        );
+        pt
+    }
+
+    fn idx_data(pt: &mut Passthrough<FakeIgd, Strict>, i: u32, d: u32) {
+        pt.io_write(0, &i.to_le_bytes());
+        pt.io_write(4, &d.to_le_bytes());
+    }
+
+    fn last(pt: &Passthrough<FakeIgd, Strict>) -> (Outcome, Vec<u64>) {
+        match pt.events().last() {
+            Some(PassthroughEvent::Bar4DataWrite { outcome, gtt, .. })
+            | Some(PassthroughEvent::Bar0GttWrite { outcome, gtt, .. }) => {
+                (outcome.clone(), gtt.iter().map(|g| g.new).collect())
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn gen8_entry_high_then_low_stays_invalid_until_complete() {
+        let mut pt = rig(Platform::Broadwell, 0x0240, OutsidePolicy::Refuse);
+        idx_data(&mut pt, 4 | 1, 0);
+        assert_eq!(
+            last(&pt).0,
+            Outcome::Replaced {
+                writes: vec![GttDwordWrite {
+                    gtt_offset: 0,
+                    value: 0
+                }],
+                reason: Reason::HalfPending
+            }
+        );
+        assert_eq!(pt.host().gtt_entry(0), 0);
+        idx_data(&mut pt, 1, 0x8B00_5003);
+        // Device states in order: invalid, invalid, valid in guest stolen.
+        assert_eq!(last(&pt).1, vec![0x7E00_5002, 0x7E00_5002, 0x7E00_5003]);
+        assert_eq!(pt.host().gtt_entry(0), 0x7E00_5003);
+    }
+
+    #[test]
+    fn gen8_low_then_high_completes_and_flr_forgets_halves() {
+        let mut pt = rig(Platform::Skylake, 0x0240, OutsidePolicy::Refuse);
+        idx_data(&mut pt, 1, 0x8B00_7001);
+        assert_eq!(pt.host().gtt_entry(0), 0, "kept invalid");
+        idx_data(&mut pt, 4 | 1, 0);
+        assert_eq!(pt.host().gtt_entry(0), 0x7E00_7001);
+        pt.flr();
+        idx_data(&mut pt, 1, 0x8B00_7001);
+        assert_eq!(pt.host().gtt_entry(0), 0, "high half unknown after FLR");
+    }
+
+    #[test]
+    fn scratch_policy_points_outside_entries_at_the_last_guest_page() {
+        let mut pt = rig(Platform::SandyBridge, 0x0228, OutsidePolicy::Scratch);
+        idx_data(&mut pt, 1, 0x0000_1003);
+        // 160 MiB guest stolen: last page 0x87fff000.
+        assert_eq!(pt.host().gtt_entry(0), 0x87FF_F003);
+    }
+
+    #[test]
+    fn refuse_policy_drops_and_records() {
+        let mut pt = rig(Platform::SandyBridge, 0x0228, OutsidePolicy::Refuse);
+        idx_data(&mut pt, 1, 0x0000_1003);
+        assert_eq!(pt.host().gtt_entry(0), 0);
+        assert_eq!(
+            last(&pt).0,
+            Outcome::Refused {
+                reason: Reason::OutsideStolen { addr: 0x1000 }
+            }
+        );
+        // Invalid entries pass with the address cleared.
+        idx_data(&mut pt, 1, 0x1234_5006);
+        assert_eq!(pt.host().gtt_entry(0), 0x6);
+    }
+
+    #[test]
+    fn partial_and_window_writes_into_the_gtt_are_refused() {
+        let mut pt = rig(Platform::SandyBridge, 0x0228, OutsidePolicy::Refuse);
+        pt.io_write(0, &1u32.to_le_bytes());
+        pt.io_write(4, &[0x05]);
+        assert_eq!(
+            last(&pt).0,
+            Outcome::Refused {
+                reason: Reason::PartialGttWrite
+            }
+        );
+        // Sel = 0 at BAR0 + 2 MiB is the GTT half on SNB.
+        idx_data(&mut pt, 0x0020_0000, 0x8B00_0001);
+        assert_eq!(
+            last(&pt).0,
+            Outcome::Refused {
+                reason: Reason::MmioWindowIntoGtt {
+                    bar0_offset: 0x20_0000
+                }
+            }
+        );
+        assert_eq!(pt.host().gtt_entry(0), 0);
+    }
+
+    #[test]
+    fn gen12_bdsm_above_4g_on_every_path() {
+        let p = info(Platform::TigerLake);
+        let host = 0x4_0000_0000;
+        let mut pt = Passthrough::new(FakeIgd::new(p, host, 0x0240), Box::new(Strict::default()));
+        pt.config_write(0xC0, &0x1_0000_0000u64.to_le_bytes());
+        let raw = (host + 0x5000) | 1;
+        pt.mmio_write(p.gtt_offset_in_bar0() + 8, &raw.to_le_bytes());
+        assert_eq!(pt.host().gtt_entry(1), 0x1_0000_5001);
+        let mut b = [0u8; 8];
+        pt.mmio_read(0x1080C0, &mut b);
+        assert_eq!(u64::from_le_bytes(b), 0x1_0000_0000);
+        let mut d = [0u8; 4];
+        pt.io_write(0, &0x1080C4u32.to_le_bytes());
+        pt.io_read(4, &mut d);
+        assert_eq!(
+            u32::from_le_bytes(d),
+            1,
+            "high dword through the I/O window"
+        );
+        idx_data_any(&mut pt, 1, 0x0000_5001);
+        assert_eq!(
+            last(&pt).0,
+            Outcome::Refused {
+                reason: Reason::NoIobarGtt
+            }
+        );
+    }
+
+    fn idx_data_any(pt: &mut Passthrough<FakeIgd, Strict>, i: u32, d: u32) {
+        idx_data(pt, i, d);
+    }
+
+    #[test]
+    fn hsw_high_address_bits_and_cache_bit_11_survive() {
+        let hsw = info(Platform::Haswell);
+        let ctx = RemapContext {
+            info: hsw,
+            host_bdsm: HostPhys(0x1_0000_0000),
+            guest_bdsm: 0x2_0000_0000,
+            host_stolen_size: 64 << 20,
+            guest_stolen_size: 64 << 20,
+            gtt_size: 2 << 20,
+            ggc: 0x0210,
+            reserved_stolen: None,
+        };
+        let raw = PteFormat::Hsw.encode(0x1_0000_5000, 0x801).unwrap();
+        let (v, _) = Strict::default().remap_entry(&ctx, raw).unwrap();
+        assert_eq!(v, PteFormat::Hsw.encode(0x2_0000_5000, 0x801).unwrap());
+        assert_eq!(v, 0x0000_5821);
+        let _ = HostIgd::gtt_size(&FakeIgd::new(hsw, 0x8B00_0000, 0x0210));
+    }
+}

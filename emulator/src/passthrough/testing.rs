@@ -83,9 +83,11 @@ impl FakeIgd {
     #[must_use]
     pub fn gtt_entry(&self, i: u64) -> u64 {
         let size = self.info.pte.size();
-        let at = i.saturating_mul(size) as usize;
-        self.gtt
-            .get(at..at + size as usize)
+        let Some(at) = i.checked_mul(size).and_then(|a| usize::try_from(a).ok()) else {
+            return 0;
+        };
+        at.checked_add(size as usize)
+            .and_then(|end| self.gtt.get(at..end))
             .map_or(0, super::le_value)
     }
 
