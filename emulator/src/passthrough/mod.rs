@@ -818,7 +818,7 @@ mod tests {
     #[test]
     fn qemu2025_mirrors_bdsm_always_and_ggc_only_with_gms_override() {
         let mut pt = rig(Box::new(Qemu2025::new()));
-        pt.mmio_write(BAR0_DSMBASE_FOR_TESTS, &0x7E00_0000u32.to_le_bytes());
+        pt.mmio_write(remap::BAR0_DSMBASE, &0x7E00_0000u32.to_le_bytes());
         assert_eq!(pt.regs().bdsm, 0x7E00_0000);
         let mut g = [0u8; 2];
         pt.mmio_read(0x108040, &mut g);
@@ -838,8 +838,6 @@ mod tests {
             Some(PassthroughEvent::MirrorRead { .. })
         ));
     }
-
-    const BAR0_DSMBASE_FOR_TESTS: u64 = remap::BAR0_DSMBASE;
 
     #[test]
     fn formulas_match_qemu_comments() {

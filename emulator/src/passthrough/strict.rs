@@ -82,7 +82,9 @@ impl Strict {
         let target = if host.contains_range(pte.addr, PAGE) {
             let offset = pte.addr - host.base.0;
             if offset.checked_add(PAGE).is_some_and(|e| e <= guest.size) {
-                let to = guest.base.0 + offset;
+                let Some(to) = guest.base.0.checked_add(offset) else {
+                    return Err(Reason::NotEncodable { addr: guest.base.0 });
+                };
                 (to, Reason::HostToGuestStolen { from: pte.addr, to })
             } else {
                 match self.scratch(guest.base.0, guest.size) {
@@ -120,7 +122,9 @@ impl Strict {
     }
 
     fn scratch(&self, base: u64, size: u64) -> Option<u64> {
-        (size >= PAGE).then(|| base + (size & !(PAGE - 1)) - PAGE)
+        base.checked_add(size & !(PAGE - 1))?
+            .checked_sub(PAGE)
+            .filter(|&p| p >= base)
     }
 
     /// One dword of the GTT written by the guest (byte offset, 4-aligned).
@@ -133,10 +137,7 @@ impl Strict {
         let fmt = ctx.info.pte;
         if fmt.size() == 4 {
             return match self.remap_entry(ctx, u64::from(value)) {
-                Ok((v, reason)) if v == u64::from(value) => {
-                    let _ = reason;
-                    Decision::Forward
-                }
+                Ok((v, _)) if v == u64::from(value) => Decision::Forward,
                 Ok((v, reason)) => Decision::Rewrite { value: v, reason },
                 Err(reason) => Decision::Refuse { reason },
             };
@@ -193,9 +194,8 @@ impl Strict {
                     reason,
                 }
             }
-            // The device entry keeps its last remapped value (safe) when the
-            // guest write completing it is refused; invalidate it so a stale
-            // half can never combine with a new one.
+            // Nothing is written: the device keeps its previous entry, which is
+            // invalid or an earlier remapped value inside guest stolen memory.
             Err(reason) => Decision::Refuse { reason },
         }
     }
@@ -321,7 +321,7 @@ mod tests {
     use crate::addr::HostPhys;
     use crate::igd::generation::{info, Platform};
     use crate::passthrough::testing::FakeIgd;
-    use crate::passthrough::{HostIgd, Outcome, Passthrough, PassthroughEvent};
+    use crate::passthrough::{Outcome, Passthrough, PassthroughEvent};
 
     const HOST: u64 = 0x8B00_0000;
     const GUEST: u64 = 0x7E00_0000;
@@ -455,7 +455,7 @@ mod tests {
             1,
             "high dword through the I/O window"
         );
-        idx_data_any(&mut pt, 1, 0x0000_5001);
+        idx_data(&mut pt, 1, 0x0000_5001);
         assert_eq!(
             last(&pt).0,
             Outcome::Refused {
@@ -464,8 +464,22 @@ mod tests {
         );
     }
 
-    fn idx_data_any(pt: &mut Passthrough<FakeIgd, Strict>, i: u32, d: u32) {
-        idx_data(pt, i, d);
+    #[test]
+    fn a_guest_bdsm_at_the_top_of_the_address_space_is_refused_not_a_panic() {
+        let ctx = RemapContext {
+            info: info(Platform::TigerLake),
+            host_bdsm: HostPhys(HOST),
+            guest_bdsm: 0xFFFF_FFFF_FFF0_0000,
+            host_stolen_size: 64 << 20,
+            guest_stolen_size: 64 << 20,
+            gtt_size: 2 << 20,
+            ggc: 0x0240,
+            reserved_stolen: None,
+        };
+        for policy in [OutsidePolicy::Refuse, OutsidePolicy::Scratch] {
+            let r = Strict::new(policy).remap_entry(&ctx, HOST | 0x5001);
+            assert!(r.is_err(), "{policy:?}: {r:?}");
+        }
     }
 
     #[test]
@@ -485,6 +499,5 @@ mod tests {
         let (v, _) = Strict::default().remap_entry(&ctx, raw).unwrap();
         assert_eq!(v, PteFormat::Hsw.encode(0x2_0000_5000, 0x801).unwrap());
         assert_eq!(v, 0x0000_5821);
-        let _ = HostIgd::gtt_size(&FakeIgd::new(hsw, 0x8B00_0000, 0x0210));
     }
 }
