@@ -5,8 +5,10 @@
 //! test) → [`igd`] (the device, host side) → memory through the IOMMU, while the
 //! checker watches every address the device would touch.
 pub mod addr;
+pub mod check;
 pub mod cpu;
 pub mod igd;
 pub mod machine;
+pub mod passthrough;
 pub mod pci;
 pub mod trace;

@@ -1,0 +1,346 @@
+//! The containment checker: after a run, every valid GTT entry must point
+//! inside the guest stolen region, and every device DMA access must land
+//! there (DESIGN.md "checker"; invariants of igd-anchors §12.3).
+//!
+//! The GTT sweep works on the raw byte slice (no allocation per entry); only
+//! violations allocate.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::addr::{GuestPhys, Iova, Region};
+use crate::igd::generation::PteFormat;
+use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
+use crate::passthrough::{Outcome, PassthroughEvent};
+
+/// Where in the guest program a violation came from (filled by the machine).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    /// Code segment.
+    pub cs: u16,
+    /// Instruction pointer.
+    pub ip: u16,
+    /// Disassembled instruction.
+    pub instruction: String,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04X}:{:04X} `{}`", self.cs, self.ip, self.instruction)
+    }
+}
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Violation {
+    /// A valid GTT entry that maps a page outside guest stolen memory.
+    GttEntry {
+        /// PTE index.
+        index: u64,
+        /// What the guest last wrote for this entry, when known.
+        guest_value: Option<u64>,
+        /// The entry the device holds (after remapping).
+        device_value: u64,
+        /// The decoded page address.
+        addr: u64,
+        /// Where that address lands.
+        class: AccessClass,
+        /// Guest instruction that wrote it, when known.
+        origin: Option<Origin>,
+    },
+    /// A device DMA access outside guest stolen memory.
+    Dma {
+        /// The IOVA.
+        iova: Iova,
+        /// Bytes.
+        len: u64,
+        /// Write or read.
+        write: bool,
+        /// Where it landed.
+        class: AccessClass,
+        /// Guest instruction that caused it, when known.
+        origin: Option<Origin>,
+    },
+    /// The VMM stopped the VM.
+    Fatal {
+        /// The VMM's message.
+        message: String,
+        /// Guest instruction that caused it, when known.
+        origin: Option<Origin>,
+    },
+}
+
+impl Violation {
+    /// Attach the guest instruction responsible (the machine knows CS:IP).
+    pub fn set_origin(&mut self, o: Origin) {
+        match self {
+            Violation::GttEntry { origin, .. }
+            | Violation::Dma { origin, .. }
+            | Violation::Fatal { origin, .. } => *origin = Some(o),
+        }
+    }
+}
+
+fn at(origin: &Option<Origin>) -> String {
+    origin
+        .as_ref()
+        .map_or_else(String::new, |o| format!(" (at {o})"))
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::GttEntry {
+                index,
+                guest_value,
+                device_value,
+                addr,
+                class,
+                origin,
+            } => {
+                let wrote = guest_value
+                    .map_or_else(|| "an unknown value".to_string(), |v| format!("{v:#x}"));
+                write!(
+                    f,
+                    "GTT entry {index} maps page {addr:#x} in {class}: the guest wrote {wrote} and the device holds {device_value:#x}{}",
+                    at(origin)
+                )
+            }
+            Violation::Dma {
+                iova,
+                len,
+                write,
+                class,
+                origin,
+            } => write!(
+                f,
+                "the device {} {len} bytes at IOVA {iova} in {class}{}",
+                if *write { "wrote" } else { "read" },
+                at(origin)
+            ),
+            Violation::Fatal { message, origin } => {
+                write!(f, "the VMM stopped the VM: {message}{}", at(origin))
+            }
+        }
+    }
+}
+
+/// The checker's verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// GTT entries swept.
+    pub entries_checked: u64,
+    /// Of those, valid.
+    pub valid_entries: u64,
+    /// DMA accesses checked.
+    pub dma_checked: u64,
+    /// Everything that broke.
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    /// Whether nothing broke.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} GTT entries checked ({} valid), {} DMA accesses, {} violation(s)",
+            self.entries_checked,
+            self.valid_entries,
+            self.dma_checked,
+            self.violations.len()
+        )?;
+        for v in &self.violations {
+            writeln!(f, "- {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the checker looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckInput<'a> {
+    /// Raw GTT bytes as the device holds them.
+    pub gtt: &'a [u8],
+    /// Entry format.
+    pub format: PteFormat,
+    /// The IOMMU (guest stolen, host stolen, mappings).
+    pub iommu: &'a Iommu,
+    /// Passthrough events (to recover what the guest wrote).
+    pub events: &'a [PassthroughEvent],
+    /// Device DMA accesses.
+    pub dma: &'a [ClassifiedAccess],
+}
+
+/// Sweep the GTT: call `bad(index, raw, addr, class)` for each valid entry
+/// outside guest stolen memory. Returns (entries, valid entries).
+pub fn sweep_gtt(
+    gtt: &[u8],
+    format: PteFormat,
+    guest_stolen: Option<Region<GuestPhys>>,
+    iommu: &Iommu,
+    mut bad: impl FnMut(u64, u64, u64, AccessClass),
+) -> (u64, u64) {
+    let size = format.size() as usize;
+    let mut entries = 0u64;
+    let mut valid = 0u64;
+    for (i, chunk) in gtt.chunks_exact(size).enumerate() {
+        entries += 1;
+        let mut b = [0u8; 8];
+        for (d, s) in b.iter_mut().zip(chunk) {
+            *d = *s;
+        }
+        let raw = u64::from_le_bytes(b);
+        if raw & 1 == 0 {
+            continue;
+        }
+        valid += 1;
+        let pte = format.decode(raw);
+        if guest_stolen.is_some_and(|g| g.contains_range(pte.addr, 4096)) {
+            continue;
+        }
+        bad(
+            i as u64,
+            raw,
+            pte.addr,
+            iommu.classify(Iova(pte.addr), 4096),
+        );
+    }
+    (entries, valid)
+}
+
+/// Run every check.
+#[must_use]
+pub fn check(input: &CheckInput<'_>) -> Report {
+    // What the guest last wrote per PTE index, from the events.
+    let size = input.format.size();
+    let mut guest: HashMap<u64, u64> = HashMap::new();
+    let mut fatal = Vec::new();
+    for e in input.events {
+        match e {
+            PassthroughEvent::Bar4DataWrite {
+                index,
+                guest_value,
+                outcome,
+                ..
+            } => {
+                if index & 1 == 1 {
+                    let off = u64::from(index & !3);
+                    let entry = guest.entry(off / size).or_insert(0);
+                    let shift = (off % size) * 8;
+                    *entry =
+                        (*entry & !(0xFFFF_FFFFu64 << shift)) | (u64::from(*guest_value) << shift);
+                }
+                if let Outcome::Fatal { message } = outcome {
+                    fatal.push(message.clone());
+                }
+            }
+            PassthroughEvent::Bar0GttWrite {
+                gtt_offset,
+                guest_value,
+                ..
+            } => {
+                guest.insert(gtt_offset / size, *guest_value);
+            }
+            _ => {}
+        }
+    }
+    let mut report = Report::default();
+    let (entries, valid) = sweep_gtt(
+        input.gtt,
+        input.format,
+        input.iommu.guest_stolen,
+        input.iommu,
+        |index, raw, addr, class| {
+            report.violations.push(Violation::GttEntry {
+                index,
+                guest_value: guest.get(&index).copied(),
+                device_value: raw,
+                addr,
+                class,
+                origin: None,
+            });
+        },
+    );
+    report.entries_checked = entries;
+    report.valid_entries = valid;
+    report.dma_checked = input.dma.len() as u64;
+    for a in input.dma {
+        if !a.class.is_ok() {
+            report.violations.push(Violation::Dma {
+                iova: a.iova,
+                len: a.len,
+                write: a.write,
+                class: a.class,
+                origin: None,
+            });
+        }
+    }
+    for message in fatal {
+        report.violations.push(Violation::Fatal {
+            message,
+            origin: None,
+        });
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::HostPhys;
+    use crate::machine::iommu::Mapping;
+
+    #[test]
+    fn sweep_reports_entries_outside_guest_stolen() {
+        let iommu = Iommu::new(
+            vec![Mapping {
+                guest: Region::new(GuestPhys(0), 0x8000_0000),
+                host: HostPhys(0),
+            }],
+            Some(Region::new(GuestPhys(0x7C00_0000), 0x10_0000)),
+            Region::new(HostPhys(0x8B00_0000), 0x10_0000),
+        );
+        let mut gtt = vec![0u8; 16];
+        gtt[0..4].copy_from_slice(&0x7C00_0001u32.to_le_bytes());
+        gtt[4..8].copy_from_slice(&0x8B00_0001u32.to_le_bytes());
+        gtt[8..12].copy_from_slice(&0x0000_1001u32.to_le_bytes());
+        gtt[12..16].copy_from_slice(&0x8B00_0000u32.to_le_bytes()); // invalid
+        let r = check(&CheckInput {
+            gtt: &gtt,
+            format: PteFormat::Snb,
+            iommu: &iommu,
+            events: &[],
+            dma: &[],
+        });
+        assert_eq!((r.entries_checked, r.valid_entries), (4, 3));
+        assert_eq!(r.violations.len(), 2);
+        assert_eq!(
+            r.violations[0].to_string(),
+            "GTT entry 1 maps page 0x8b000000 in host stolen memory (untranslated host address): the guest wrote an unknown value and the device holds 0x8b000001"
+        );
+        match &r.violations[1] {
+            Violation::GttEntry { class, .. } => assert_eq!(*class, AccessClass::OtherGuestRam),
+            v => panic!("unexpected {v:?}"),
+        }
+        let mut v = r.violations[0].clone();
+        v.set_origin(Origin {
+            cs: 0xC000,
+            ip: 0x1234,
+            instruction: "out dx, eax".into(),
+        });
+        assert!(v.to_string().ends_with("(at C000:1234 `out dx, eax`)"));
+    }
+
+    #[test]
+    fn report_is_serializable() {
+        fn ser<T: serde::Serialize>(_: &T) {}
+        ser(&Report::default());
+    }
+}
