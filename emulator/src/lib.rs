@@ -11,4 +11,5 @@ pub mod igd;
 pub mod machine;
 pub mod passthrough;
 pub mod pci;
+pub mod session;
 pub mod trace;

@@ -181,19 +181,29 @@ pub enum EventKind {
         /// Value written.
         value: u64,
     },
-    /// Access to a graphics aperture BAR (translated by the device).
+    /// Access to a graphics aperture BAR (translated by the device). Runs of
+    /// contiguous accesses of one width, direction and value from one
+    /// instruction (a `rep stosd`) are folded into one event with a `count`.
     Aperture {
         /// Function owning the aperture.
         bdf: Bdf,
-        /// Offset in the aperture.
+        /// Offset in the aperture of the first access.
         offset: u64,
-        /// Width in bytes.
+        /// Width in bytes of each access.
         size: u8,
-        /// Value read or written.
+        /// Value read or written (of the first access).
         value: u64,
         /// Write (true) or read.
         write: bool,
+        /// Accesses folded into this event.
+        count: u64,
     },
+    /// What the passthrough layer did with a guest access (GTT write before and
+    /// after remapping, refusals, mirror reads, FLR).
+    Passthrough(crate::passthrough::PassthroughEvent),
+    /// A run of device DMA (aperture accesses translated by the GTT) through the
+    /// IOMMU, classified.
+    Dma(crate::machine::igd_slot::DmaRun),
     /// A BIOS interrupt call with its inputs and results.
     IntCall {
         /// Vector.
@@ -273,6 +283,47 @@ impl Trace {
         });
     }
 
+    /// Fold an aperture access into the last event when it continues it (same
+    /// function, width, direction, value and instruction, next offset); returns
+    /// false when it does not.
+    pub fn extend_aperture(
+        &mut self,
+        at: CsIp,
+        bdf2: Bdf,
+        offset2: u64,
+        size2: u8,
+        value2: u64,
+        write2: bool,
+    ) -> bool {
+        let Some(last) = self.events.last_mut() else {
+            return false;
+        };
+        if last.at != at {
+            return false;
+        }
+        if let EventKind::Aperture {
+            bdf,
+            offset,
+            size,
+            value,
+            write,
+            count,
+        } = &mut last.kind
+        {
+            let next = offset.wrapping_add(u64::from(*size).wrapping_mul(*count));
+            if *bdf == bdf2
+                && *size == size2
+                && *value == value2
+                && *write == write2
+                && next == offset2
+            {
+                *count += 1;
+                return true;
+            }
+        }
+        false
+    }
+
     /// The stored events.
     #[must_use]
     pub fn events(&self) -> &[Event] {
@@ -318,16 +369,43 @@ pub fn disassemble_at(machine: &crate::machine::Machine, cs: u16, ip: u16) -> Op
 /// instruction budget; an undecodable tail counts as one instruction).
 #[must_use]
 pub fn count_instructions(bytes: &[u8]) -> u64 {
+    scan_block(bytes).instructions
+}
+
+/// What the CPU glue needs to know about a translated block: how many
+/// instructions it holds, and where its port I/O instructions are (unicorn
+/// reports the block's start, not the instruction, as IP in IN/OUT hooks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Instructions in the block (at least 1).
+    pub instructions: u64,
+    /// Byte offsets of IN/OUT/INS/OUTS instructions, and whether each repeats.
+    pub port_io: Vec<(u16, bool)>,
+}
+
+/// Decode a block of 16-bit code.
+#[must_use]
+pub fn scan_block(bytes: &[u8]) -> BlockInfo {
+    use iced_x86::Mnemonic as M;
     let mut dec = Decoder::new(16, bytes, DecoderOptions::NONE);
-    let mut n = 0;
+    let mut info = BlockInfo::default();
     while dec.can_decode() {
         let insn = dec.decode();
-        n += 1;
+        info.instructions += 1;
         if insn.is_invalid() {
             break;
         }
+        let io = matches!(
+            insn.mnemonic(),
+            M::In | M::Out | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd
+        );
+        if io {
+            let rep = insn.has_rep_prefix() || insn.has_repne_prefix();
+            info.port_io.push((insn.ip() as u16, rep));
+        }
     }
-    n.max(1)
+    info.instructions = info.instructions.max(1);
+    info
 }
 
 #[cfg(test)]

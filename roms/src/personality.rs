@@ -414,7 +414,9 @@ impl Ctx<'_> {
         put32(img, VAR_BAKED_LO, self.opts.baked_host_bdsm as u32);
         put32(img, VAR_BAKED_HI, (self.opts.baked_host_bdsm >> 32) as u32);
         // GDT: null descriptor, then a flat 4 GiB read/write data segment.
-        let gdt = [0u8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0x92, 0xCF, 0];
+        // Access byte 0x93: present, data, writable, *accessed* (pre-set so the CPU
+        // need not write it back into the write-protected shadow).
+        let gdt = [0u8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0x93, 0xCF, 0];
         img[GDT as usize..GDT as usize + 16].copy_from_slice(&gdt);
         img[GDTR as usize..GDTR as usize + 2].copy_from_slice(&15u16.to_le_bytes());
         put32(img, GDTR + 2, 0xC0000 + u32::from(GDT));

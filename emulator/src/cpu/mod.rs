@@ -273,6 +273,30 @@ impl bios::GuestMem for LowRam {
     }
 }
 
+/// CS:IP of the port I/O instruction being serviced. Unicorn reports the start
+/// of the translated block as IP in IN/OUT hooks, so the block's I/O
+/// instructions are counted off in order (a `rep` string instruction keeps the
+/// cursor, since it calls the hook once per element).
+pub(crate) fn port_here(uc: &mut Unicorn<'_, MachineState>) -> CsIp {
+    let at = here(uc);
+    let st = uc.get_data_mut();
+    let (addr, _) = st.block;
+    let Some(block) = st.icache.get(&st.block) else {
+        return at;
+    };
+    let base_ip = (addr as u32).wrapping_sub(u32::from(at.cs) << 4);
+    if base_ip > 0xFFFF || base_ip as u16 != at.ip {
+        return at;
+    }
+    let Some(&(off, rep)) = block.port_io.get(st.block_io) else {
+        return at;
+    };
+    if !rep {
+        st.block_io += 1;
+    }
+    CsIp::new(at.cs, at.ip.wrapping_add(off))
+}
+
 pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
     let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
     let ip = uc.reg_read(RegisterX86::IP).unwrap_or(0) as u16;
@@ -429,7 +453,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         }
     })?;
     uc.add_insn_in_hook(|uc, port, size| {
-        let at = here(uc);
+        let at = port_here(uc);
         let st = uc.get_data_mut();
         st.here = at;
         let v = st.port_in(port as u16, size as u8);
@@ -437,7 +461,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         v
     })?;
     uc.add_insn_out_hook(|uc, port, size, value| {
-        let at = here(uc);
+        let at = port_here(uc);
         if port as u16 == STUB_PORT
             && at.cs == BIOS_SEG
             && (STUB_BASE..STUB_BASE + 0x400).contains(&at.ip)
@@ -453,18 +477,27 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
     uc.add_block_hook(1, 0, |uc, addr, size| {
         let key = (addr, size);
         let n = match uc.get_data().icache.get(&key) {
-            Some(n) => *n,
+            Some(b) => b.instructions,
             None => {
                 let mut buf = vec![0u8; size.min(4096) as usize];
-                let n = if uc.mem_read(addr, &mut buf).is_ok() {
-                    crate::trace::count_instructions(&buf)
+                let b = if uc.mem_read(addr, &mut buf).is_ok() {
+                    crate::trace::scan_block(&buf)
                 } else {
-                    1
+                    crate::trace::BlockInfo {
+                        instructions: 1,
+                        port_io: Vec::new(),
+                    }
                 };
-                uc.get_data_mut().icache.insert(key, n);
+                let n = b.instructions;
+                uc.get_data_mut().icache.insert(key, b);
                 n
             }
         };
+        {
+            let st = uc.get_data_mut();
+            st.block = key;
+            st.block_io = 0;
+        }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
         let st = uc.get_data_mut();
         st.clock.instructions += n;

@@ -17,6 +17,7 @@
 //! assert!(outcome.returned());
 //! ```
 
+pub mod igd_slot;
 pub mod iommu;
 pub mod legacy;
 pub mod memory;
@@ -172,7 +173,10 @@ pub struct MachineState {
     /// CS:IP of the instruction being serviced.
     pub(crate) here: CsIp,
     pub(crate) recent: VecDeque<(u16, u64)>,
-    pub(crate) icache: HashMap<(u64, u32), u64>,
+    pub(crate) icache: HashMap<(u64, u32), crate::trace::BlockInfo>,
+    /// The block executing (for port I/O CS:IP) and its I/O cursor.
+    pub(crate) block: (u64, u32),
+    pub(crate) block_io: usize,
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
@@ -182,6 +186,8 @@ pub struct MachineState {
     /// Host pointer and length of low guest RAM (null until the machine maps
     /// it). BIOS services read and write guest buffers through it.
     pub(crate) low_ram: (*mut u8, usize),
+    /// Scratch buffer for device events (reused, no allocation per access).
+    device_events: Vec<EventKind>,
 }
 
 impl MachineState {
@@ -230,6 +236,8 @@ impl MachineState {
             here: CsIp::default(),
             recent: VecDeque::new(),
             icache: HashMap::new(),
+            block: (0, 0),
+            block_io: 0,
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
@@ -237,6 +245,7 @@ impl MachineState {
             bars_dirty: true,
             mapped: Vec::new(),
             low_ram: (std::ptr::null_mut(), 0),
+            device_events: Vec::new(),
         }
     }
 
@@ -302,6 +311,7 @@ impl MachineState {
                 value,
             },
         );
+        self.drain_device(at, bdf);
         value
     }
 
@@ -323,6 +333,7 @@ impl MachineState {
                 value,
             },
         );
+        self.drain_device(at, bdf);
         if eff != ConfigWrite::default() {
             self.bars_dirty = true;
         }
@@ -436,6 +447,9 @@ impl MachineState {
         match value {
             Some(value) => {
                 self.trace.push(at, EventKind::PortIn { port, size, value });
+                if let Some((bdf, _, _)) = self.io_bar_at(port) {
+                    self.drain_device(at, bdf);
+                }
                 value
             }
             None => {
@@ -529,6 +543,9 @@ impl MachineState {
             })
         };
         self.trace.push(at, kind);
+        if let Some((bdf, _, _)) = self.io_bar_at(port) {
+            self.drain_device(at, bdf);
+        }
     }
 
     fn mmio(&mut self, bdf: Bdf, bar: u8, offset: u64, size: usize, write: Option<u64>) -> u64 {
@@ -551,6 +568,14 @@ impl MachineState {
             }
         };
         let size = n as u8;
+        if aperture
+            && self
+                .trace
+                .extend_aperture(at, bdf, offset, size, value, write.is_some())
+        {
+            self.drain_device(at, bdf);
+            return value;
+        }
         let kind = if aperture {
             EventKind::Aperture {
                 bdf,
@@ -558,6 +583,7 @@ impl MachineState {
                 size,
                 value,
                 write: write.is_some(),
+                count: 1,
             }
         } else if write.is_some() {
             EventKind::MmioWrite {
@@ -577,7 +603,22 @@ impl MachineState {
             }
         };
         self.trace.push(at, kind);
+        self.drain_device(at, bdf);
         value
+    }
+
+    /// Move what a device recorded during an access (passthrough decisions,
+    /// DMA) into the trace, stamped with the access's CS:IP.
+    fn drain_device(&mut self, at: CsIp, bdf: Bdf) {
+        let Some(dev) = self.pci.get_mut(bdf) else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.device_events);
+        dev.drain_events(at, &mut out);
+        for kind in out.drain(..) {
+            self.trace.push(at, kind);
+        }
+        self.device_events = out;
     }
 
     /// The BAR windows the devices currently decode.
@@ -900,6 +941,31 @@ impl Machine {
         st.bars_dirty = true;
         apply_pending(&mut self.uc);
         Ok(())
+    }
+
+    /// Guest memory (the same host pages the CPU sees).
+    #[must_use]
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        &self.memory
+    }
+
+    /// The device plugged at `bdf`, if it is a `T`.
+    #[must_use]
+    pub fn device<T: 'static>(&self, bdf: Bdf) -> Option<&T> {
+        self.uc
+            .get_data()
+            .pci
+            .get(bdf)?
+            .as_any()
+            .downcast_ref::<T>()
+    }
+
+    /// The device plugged at `bdf`, mutably, if it is a `T`. Config changes made
+    /// through it take effect (BAR re-mapping) at the next run.
+    pub fn device_mut<T: 'static>(&mut self, bdf: Bdf) -> Option<&mut T> {
+        let st = self.uc.get_data_mut();
+        st.bars_dirty = true;
+        st.pci.get_mut(bdf)?.as_any_mut().downcast_mut::<T>()
     }
 
     /// The machine's state (devices, trace, tables).

@@ -53,6 +53,16 @@ pub trait BusDevice: PciFunction {
 
     /// Write to BAR `bar` at `offset`. Default: dropped.
     fn bar_write(&mut self, _bar: u8, _offset: u64, _data: &[u8]) {}
+
+    /// Hand over events the device recorded since the last call (the bus
+    /// stamps them with the CS:IP of the access). Default: none.
+    fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<crate::trace::EventKind>) {}
+
+    /// The device as `Any`, so its owner can reach its concrete type.
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// The device as `Any`, mutably.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// A function that is nothing but its config space (bridges).
@@ -91,6 +101,14 @@ impl PciFunction for SimpleFunction {
 }
 
 impl BusDevice for SimpleFunction {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -192,6 +210,14 @@ impl PciFunction for StdVga {
 }
 
 impl BusDevice for StdVga {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &str {
         "stdvga"
     }

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod firmware;
+mod host;
 pub mod qemu2016;
 pub mod qemu2025;
 pub mod remap;
@@ -40,17 +41,7 @@ use crate::igd::generation::PlatformInfo;
 use crate::pci::{ConfigSpace, ConfigWrite};
 use remap::{CFG_ASLS, CFG_GGC};
 
-/// A GTT entry the device changed (the device model's `igd::GttWrite`; at
-/// integration this becomes `pub use crate::igd::GttWrite`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct GttWrite {
-    /// PTE index.
-    pub index: u64,
-    /// Entry before.
-    pub old: u64,
-    /// Entry after.
-    pub new: u64,
-}
+pub use crate::igd::GttWrite;
 
 /// The host device as the passthrough layer reaches it: the exact method
 /// shapes of `igd::IgdDevice` (aperture errors through an associated type).

@@ -1,0 +1,341 @@
+//! The IGD as the guest's bus sees it at 00:02.0: the passthrough layer under
+//! test in front of the host device model, with device DMA going through the
+//! IOMMU into guest memory. This is the glue a VMM provides; the checker reads
+//! what it recorded.
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::addr::{GuestPhys, Iova, Region};
+use crate::igd::aperture::ApertureFault;
+use crate::igd::{DmaBus, DmaFault, IgdDevice};
+use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
+use crate::machine::pci_bus::BusDevice;
+use crate::passthrough::{Passthrough, PassthroughEvent, Remapper};
+use crate::pci::{reg, ConfigSpace, ConfigWrite, PciFunction};
+use crate::trace::{CsIp, EventKind};
+
+/// BAR numbers of the IGD (GTTMMADR, GMADR, IOBAR).
+pub mod bar {
+    /// BAR0: MMIO registers and the GTT.
+    pub const GTTMMADR: u8 = 0;
+    /// BAR2: the graphics aperture.
+    pub const GMADR: u8 = 2;
+    /// BAR4: the I/O index/data pair.
+    pub const IOBAR: u8 = 4;
+}
+
+/// A run of contiguous device DMA of one class and direction, started by one
+/// guest instruction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DmaRun {
+    /// First IOVA.
+    pub iova: Iova,
+    /// Bytes covered.
+    pub len: u64,
+    /// Write or read.
+    pub write: bool,
+    /// Where it landed.
+    pub class: AccessClass,
+    /// Whether the IOMMU let the accesses through (false: DMAR fault).
+    pub completed: bool,
+    /// Accesses folded into the run.
+    pub accesses: u64,
+    /// CS:IP of the guest access that started the run.
+    pub at: Option<CsIp>,
+}
+
+/// Device DMA into guest memory through the IOMMU, classified and folded into
+/// runs.
+#[derive(Debug)]
+pub struct GuestDma {
+    /// The IOMMU tables and regions.
+    pub iommu: Iommu,
+    memory: GuestMemoryMmap,
+    open: Option<DmaRun>,
+    closed: Vec<DmaRun>,
+    all: Vec<DmaRun>,
+}
+
+impl GuestDma {
+    /// DMA through `iommu` into `memory` (guest physical = IOVA).
+    #[must_use]
+    pub fn new(iommu: Iommu, memory: GuestMemoryMmap) -> Self {
+        Self {
+            iommu,
+            memory,
+            open: None,
+            closed: Vec::new(),
+            all: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, iova: Iova, len: u64, write: bool) -> bool {
+        let class = self.iommu.classify(iova, len);
+        let completed = self.iommu.translate(iova, len).is_some();
+        if let Some(run) = &mut self.open {
+            let next = run.iova.0.wrapping_add(run.len);
+            if run.write == write
+                && run.class == class
+                && run.completed == completed
+                && next == iova.0
+            {
+                run.len += len;
+                run.accesses += 1;
+                return completed;
+            }
+        }
+        if let Some(done) = self.open.take() {
+            self.closed.push(done);
+        }
+        self.open = Some(DmaRun {
+            iova,
+            len,
+            write,
+            class,
+            completed,
+            accesses: 1,
+            at: None,
+        });
+        completed
+    }
+
+    /// Close the open run (end of a run or of a script step).
+    pub fn flush(&mut self) {
+        if let Some(done) = self.open.take() {
+            self.closed.push(done);
+        }
+    }
+
+    fn stamp(&mut self, at: CsIp) {
+        if let Some(run) = &mut self.open {
+            run.at.get_or_insert(at);
+        }
+    }
+
+    /// Every run so far (closed ones; call [`GuestDma::flush`] first).
+    #[must_use]
+    pub fn runs(&self) -> &[DmaRun] {
+        &self.all
+    }
+
+    /// The runs as the checker takes them.
+    #[must_use]
+    pub fn classified(&self) -> Vec<ClassifiedAccess> {
+        self.all
+            .iter()
+            .map(|r| ClassifiedAccess {
+                iova: r.iova,
+                len: r.len,
+                write: r.write,
+                class: r.class,
+                completed: r.completed,
+            })
+            .collect()
+    }
+}
+
+impl DmaBus for GuestDma {
+    fn dma_read(&mut self, iova: Iova, data: &mut [u8]) -> Result<(), DmaFault> {
+        if !self.record(iova, data.len() as u64, false) {
+            data.fill(0xFF);
+            return Err(DmaFault::Unmapped(iova));
+        }
+        self.memory
+            .read_slice(data, GuestAddress(iova.0))
+            .map_err(|_| DmaFault::Refused(iova))
+    }
+
+    fn dma_write(&mut self, iova: Iova, data: &[u8]) -> Result<(), DmaFault> {
+        if !self.record(iova, data.len() as u64, true) {
+            return Err(DmaFault::Unmapped(iova));
+        }
+        self.memory
+            .write_slice(data, GuestAddress(iova.0))
+            .map_err(|_| DmaFault::Refused(iova))
+    }
+}
+
+/// The IGD function on the guest's bus: passthrough layer + host device + DMA.
+pub struct IgdFunction {
+    pt: Passthrough<IgdDevice>,
+    dma: GuestDma,
+    faults: Vec<ApertureFault>,
+}
+
+impl std::fmt::Debug for IgdFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IgdFunction")
+            .field("device", self.pt.host())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IgdFunction {
+    /// The IGD behind `remapper`, with DMA through `iommu` into `memory`.
+    #[must_use]
+    pub fn new(
+        device: IgdDevice,
+        remapper: Box<dyn Remapper>,
+        iommu: Iommu,
+        memory: GuestMemoryMmap,
+    ) -> Self {
+        Self {
+            pt: Passthrough::new(device, remapper),
+            dma: GuestDma::new(iommu, memory),
+            faults: Vec::new(),
+        }
+    }
+
+    /// The passthrough layer (and through it the host device).
+    #[must_use]
+    pub fn passthrough(&self) -> &Passthrough<IgdDevice> {
+        &self.pt
+    }
+
+    /// The passthrough layer, mutably (firmware step, FLR).
+    pub fn passthrough_mut(&mut self) -> &mut Passthrough<IgdDevice> {
+        &mut self.pt
+    }
+
+    /// Device DMA so far.
+    #[must_use]
+    pub fn dma(&self) -> &GuestDma {
+        &self.dma
+    }
+
+    /// Device DMA, mutably (to update the IOMMU after the firmware step).
+    pub fn dma_mut(&mut self) -> &mut GuestDma {
+        &mut self.dma
+    }
+
+    /// Aperture accesses the device could not translate.
+    #[must_use]
+    pub fn aperture_faults(&self) -> &[ApertureFault] {
+        &self.faults
+    }
+
+    /// Set the guest stolen region (from the firmware step) in the IOMMU's view
+    /// and in the passthrough layer.
+    pub fn set_guest_stolen(&mut self, region: Option<Region<GuestPhys>>) {
+        self.dma.iommu.guest_stolen = region;
+        self.pt.set_reserved_stolen(region);
+    }
+}
+
+impl PciFunction for IgdFunction {
+    fn config_read(&mut self, offset: u16, data: &mut [u8]) {
+        self.pt.config_read(offset, data);
+    }
+
+    fn config_write(&mut self, offset: u16, data: &[u8]) -> ConfigWrite {
+        // A VMM restores BARs and decoding after a reset of an assigned device
+        // (vfio's post-reset config restore): keep them across an FLR.
+        let bars: Vec<u32> = (0..6)
+            .map(|i| self.pt.host().config().read_u32(reg::BAR0 + 4 * i))
+            .collect();
+        let cmd = self.pt.host().config().read_u16(reg::COMMAND);
+        let eff = self.pt.config_write(offset, data);
+        if eff.flr {
+            for (i, v) in bars.iter().enumerate() {
+                self.pt
+                    .host_mut()
+                    .config_write(reg::BAR0 + 4 * i as u16, &v.to_le_bytes());
+            }
+            self.pt
+                .host_mut()
+                .config_write(reg::COMMAND, &cmd.to_le_bytes());
+            return ConfigWrite {
+                bars_moved: 0,
+                command_changed: false,
+                flr: true,
+            };
+        }
+        eff
+    }
+
+    fn config(&self) -> &ConfigSpace {
+        self.pt.host().config()
+    }
+}
+
+impl BusDevice for IgdFunction {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "igd"
+    }
+
+    fn is_aperture(&self, bar: u8) -> bool {
+        bar == bar::GMADR
+    }
+
+    fn bar_read(&mut self, bar: u8, offset: u64, data: &mut [u8]) {
+        match bar {
+            bar::GTTMMADR => self.pt.mmio_read(offset, data),
+            bar::GMADR => {
+                if let Err(f) = self.pt.aperture_read(offset, data, &mut self.dma) {
+                    data.fill(0xFF);
+                    self.faults.push(f);
+                }
+            }
+            bar::IOBAR => self
+                .pt
+                .io_read(u16::try_from(offset).unwrap_or(u16::MAX), data),
+            _ => data.fill(0xFF),
+        }
+    }
+
+    fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) {
+        match bar {
+            bar::GTTMMADR => {
+                self.pt.mmio_write(offset, data);
+            }
+            bar::GMADR => {
+                if let Err(f) = self.pt.aperture_write(offset, data, &mut self.dma) {
+                    self.faults.push(f);
+                }
+            }
+            bar::IOBAR => {
+                self.pt
+                    .io_write(u16::try_from(offset).unwrap_or(u16::MAX), data);
+            }
+            _ => {}
+        }
+    }
+
+    fn drain_events(&mut self, at: CsIp, out: &mut Vec<EventKind>) {
+        self.dma.stamp(at);
+        if !self.pt.events().is_empty() {
+            out.extend(
+                self.pt
+                    .take_events()
+                    .into_iter()
+                    .map(EventKind::Passthrough),
+            );
+        }
+        for run in self.dma.closed.drain(..) {
+            out.push(EventKind::Dma(run.clone()));
+            self.dma.all.push(run);
+        }
+    }
+}
+
+/// Passthrough events of one kind, for reports.
+#[must_use]
+pub fn gtt_writes(events: &[PassthroughEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                PassthroughEvent::Bar4DataWrite { .. } | PassthroughEvent::Bar0GttWrite { .. }
+            )
+        })
+        .count()
+}
