@@ -21,20 +21,31 @@
 pub mod aperture;
 pub mod config;
 pub mod dma;
+pub mod dpaux;
+pub mod edid;
 pub mod generation;
+pub mod gmbus;
 pub mod gtt;
 pub mod iobar;
 pub mod mmio;
+pub mod overrides;
 pub mod pte;
+pub mod regs;
 pub mod reset;
+pub mod spin;
 
 pub use aperture::{ApertureFault, ApertureFaultKind};
 pub use dma::{DmaAccess, DmaBus, DmaFault};
+pub use dpaux::DpSink;
+pub use edid::Panel;
 pub use generation::{Gen, GgcDecode, Platform, PlatformInfo, PteFormat};
 pub use gtt::{Gtt, GttAccessError, GttWrite};
 pub use iobar::{IoBar, IoTarget};
 pub use mmio::{MmioRegisters, RegisterBehaviour};
+pub use overrides::{OverrideError, RegisterOverride};
 pub use pte::{Pte, PteError};
+pub use regs::register_name;
+pub use spin::{diagnose_spin, PolledRegister, SpinDiagnosis, SpinLoop, WaitCondition};
 
 use crate::addr::HostPhys;
 use crate::pci::{ConfigSpace, ConfigWrite, PciError, PciFunction};
@@ -284,7 +295,7 @@ impl IgdDevice {
             data.fill(0xFF);
             return;
         }
-        self.iobar.read(offset, data, &self.mmio, &self.gtt);
+        self.iobar.read(offset, data, &mut self.mmio, &self.gtt);
     }
 
     /// Guest write of BAR4 (widths 1, 2, 4; others are dropped). A Sel = 1 data
@@ -339,6 +350,29 @@ impl IgdDevice {
     #[must_use]
     pub fn mmio(&self) -> &MmioRegisters {
         &self.mmio
+    }
+
+    /// Replace the behaviour of one BAR0 register (`--override`); it survives
+    /// FLR.
+    pub fn apply_override(&mut self, o: &RegisterOverride) {
+        self.mmio.apply_override(o);
+    }
+
+    /// Put `panel` (its EDID) behind GMBUS and the AUX channels.
+    pub fn set_panel(&mut self, panel: &Panel) {
+        self.mmio.set_panel(panel);
+    }
+
+    /// Connect `sink` to AUX channel `index` (None disconnects); false if the
+    /// platform has no such channel. See [`regs::aux_channels`].
+    pub fn set_dp_sink(&mut self, index: usize, sink: Option<DpSink>) -> bool {
+        self.mmio.set_dp_sink(index, sink)
+    }
+
+    /// The i915 name of the BAR0 register at `offset` on this platform.
+    #[must_use]
+    pub fn register_name(&self, offset: u32) -> Option<&'static str> {
+        regs::register_name(self.info.platform, offset)
     }
 }
 
