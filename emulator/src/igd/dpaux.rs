@@ -245,8 +245,11 @@ impl AuxChannel {
 
     /// Reply bytes (byte 0 the reply code) to request `r` (at least 3 bytes).
     fn answer(&mut self, r: &[u8]) -> Vec<u8> {
-        let cmd = r[0] >> 4;
-        let addr = (u32::from(r[0] & 0xF) << 16) | (u32::from(r[1]) << 8) | u32::from(r[2]);
+        let [b0, b1, b2, ..] = *r else {
+            return vec![DP_AUX_NATIVE_REPLY_NACK];
+        };
+        let cmd = b0 >> 4;
+        let addr = (u32::from(b0 & 0xF) << 16) | (u32::from(b1) << 8) | u32::from(b2);
         // Address-only transactions (3 bytes) carry no length.
         let len = r.get(3).map_or(0, |l| usize::from(*l) + 1);
         let payload = r.get(4..).unwrap_or(&[]);

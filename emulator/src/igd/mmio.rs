@@ -583,6 +583,7 @@ fn store(regs: &mut BTreeMap<u32, u32>, reset: &BTreeMap<u32, u32>, off: u32, va
 mod tests {
     use super::*;
     use crate::igd::generation::{info, Platform};
+    use crate::igd::regs::{self, PIPECONF_ENABLE, PIPECONF_STATE_ENABLE};
 
     fn regs(p: Platform) -> MmioRegisters {
         MmioRegisters::new(info(p), 0x8B80_0001, 0x0211)
@@ -711,5 +712,185 @@ mod tests {
         r.set32(0x10, 5);
         r.reset();
         assert_eq!(r, regs(Platform::SandyBridge));
+    }
+
+    fn rd(r: &mut MmioRegisters, off: u32) -> u32 {
+        let mut b = [0u8; 4];
+        assert!(r.read(u64::from(off), &mut b));
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn skl_dpll_locks_after_two_reads_and_unlocks_at_once() {
+        let mut r = regs(Platform::Skylake);
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 1: not locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 2: not locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "read 3: locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "stays locked");
+        // DPLL_STATUS counts its own reads.
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        // WRPLL_CTL1 (DPLL2) → DPLL_LOCK(2) = bit 16; DPLL0's lock stays.
+        w32(&mut r, 0x4_6040, 1 << 31);
+        for _ in 0..PLL_READS {
+            assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        }
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), (1 << 16) | 1);
+        // Rewriting the enable while locked does not re-arm; disabling unlocks.
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000);
+        w32(&mut r, regs::LCPLL1_CTL, 0);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0);
+        assert_eq!(r.read32(regs::DPLL_STATUS), 1 << 16);
+        // The guest cannot write the lock bit itself.
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 30);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0);
+    }
+
+    const PLL_READS: u32 = regs::PLL_LOCK_READS;
+
+    #[test]
+    fn vlv_dpll_lock_bit_15_and_icl_pll_power() {
+        let mut v = regs(Platform::Valleyview);
+        let dpll_a = regs::VLV_DISPLAY_BASE + 0x6014;
+        w32(&mut v, dpll_a, 1 << 31);
+        let reads: Vec<u32> = (0..3).map(|_| rd(&mut v, dpll_a) & (1 << 15)).collect();
+        assert_eq!(reads, [0, 0, 1 << 15]);
+        let mut i = regs(Platform::IceLake);
+        w32(&mut i, regs::LCPLL1_CTL, 1 << 27);
+        assert_eq!(
+            rd(&mut i, regs::LCPLL1_CTL),
+            (1 << 27) | (1 << 26),
+            "PLL_POWER_STATE"
+        );
+    }
+
+    #[test]
+    fn hsw_lcpll_locked_at_reset_and_while_not_disabled() {
+        let mut r = regs(Platform::Haswell);
+        assert_eq!(rd(&mut r, regs::LCPLL_CTL), 1 << 30);
+        w32(&mut r, regs::LCPLL_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL_CTL), 1 << 31);
+        w32(&mut r, regs::LCPLL_CTL, 1 << 21);
+        assert_eq!(
+            rd(&mut r, regs::LCPLL_CTL),
+            (1 << 30) | (1 << 21) | (1 << 19)
+        );
+    }
+
+    #[test]
+    fn ddi_buffer_idle_is_the_inverse_of_enable() {
+        let mut r = regs(Platform::Broadwell);
+        let b = regs::DDI_BUF_CTL_A + 0x100;
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_IS_IDLE);
+        w32(&mut r, b, regs::DDI_BUF_CTL_ENABLE | 0x6);
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_CTL_ENABLE | 0x6);
+        w32(&mut r, b, 0x6);
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_IS_IDLE | 0x6);
+        assert_eq!(rd(&mut r, 0x6_4500), 0, "no DDI F on BDW");
+        assert_eq!(
+            rd(&mut regs(Platform::IceLake), 0x6_4500),
+            regs::DDI_BUF_IS_IDLE
+        );
+    }
+
+    #[test]
+    fn pipeconf_state_follows_enable_on_every_pipe() {
+        let mut r = regs(Platform::IvyBridge);
+        for pipe in [0x7_0008u32, 0x7_1008, 0x7_2008] {
+            w32(&mut r, pipe, PIPECONF_ENABLE);
+            assert_eq!(rd(&mut r, pipe), PIPECONF_ENABLE | PIPECONF_STATE_ENABLE);
+        }
+        let mut s = regs(Platform::SandyBridge);
+        w32(&mut s, 0x7_2008, PIPECONF_ENABLE);
+        assert_eq!(rd(&mut s, 0x7_2008), PIPECONF_ENABLE, "SNB has no pipe C");
+        let mut v = regs(Platform::Cherryview);
+        w32(&mut v, regs::VLV_DISPLAY_BASE + 0x7_0008, PIPECONF_ENABLE);
+        assert_ne!(
+            rd(&mut v, regs::VLV_DISPLAY_BASE + 0x7_0008) & PIPECONF_STATE_ENABLE,
+            0
+        );
+    }
+
+    #[test]
+    fn vblank_and_fdi_lock_bits_toggle_per_read() {
+        let mut r = regs(Platform::Skylake);
+        let isr: Vec<u32> = (0..4)
+            .map(|_| rd(&mut r, regs::GEN8_DE_PIPE_ISR_A))
+            .collect();
+        assert_eq!(isr, [0, 1, 0, 1]);
+        w32(&mut r, regs::GEN8_DE_PIPE_ISR_A, 0xFFFF_FFFF);
+        assert_eq!(
+            r.read32(regs::GEN8_DE_PIPE_ISR_A) & 1,
+            0,
+            "writes leave the bit alone"
+        );
+        let mut s = regs(Platform::SandyBridge);
+        assert_eq!(rd(&mut s, regs::DEISR), 0);
+        assert_eq!(rd(&mut s, regs::DEISR), (1 << 7) | (1 << 15));
+        assert_eq!(rd(&mut s, regs::PIPESTAT_A), 0);
+        assert_eq!(rd(&mut s, regs::PIPESTAT_A), 0x6);
+        assert_eq!(rd(&mut s, regs::FDI_RX_IIR_A), 0);
+        assert_eq!(rd(&mut s, regs::FDI_RX_IIR_A), regs::FDI_RX_LOCKS);
+        // A peek has no side effects.
+        assert_eq!(s.read32(regs::FDI_RX_IIR_A), 0);
+        assert_eq!(s.read32(regs::FDI_RX_IIR_A), 0);
+    }
+
+    #[test]
+    fn forcewake_acks_mirror_masked_requests() {
+        let mut r = regs(Platform::Haswell);
+        // _MASKED_BIT_ENABLE(FORCEWAKE_KERNEL) = 0x0001_0001.
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0001_0001);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 1);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_MT), 1, "mask half reads 0");
+        // Without the mask bit the value bit does not change.
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0000_0000);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 1);
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0001_0000);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 0);
+        // The ack is read-only.
+        w32(&mut r, regs::FORCEWAKE_ACK_HSW, 0xFFFF);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 0);
+        let mut k = regs(Platform::KabyLake);
+        w32(&mut k, regs::FORCEWAKE_RENDER_GEN9, 0x0001_0001);
+        assert_eq!(rd(&mut k, regs::FORCEWAKE_ACK_RENDER_GEN9), 1);
+        let mut s = regs(Platform::SandyBridge);
+        w32(&mut s, 0xA18C, 1);
+        assert_eq!(rd(&mut s, 0x13_0090), 1);
+        let mut i = regs(Platform::IvyBridge);
+        w32(&mut i, regs::FORCEWAKE_MT, 0x0001_0001);
+        assert_eq!(rd(&mut i, 0x13_0040), 1, "FORCEWAKE_MT_ACK");
+    }
+
+    #[test]
+    fn overrides_replace_rows_and_survive_reset() {
+        use crate::igd::overrides::RegisterOverride;
+        let mut r = regs(Platform::Haswell);
+        let o = RegisterOverride::parse("0x45400=plain").unwrap();
+        r.apply_override(&o);
+        w32(&mut r, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_REQ);
+        assert_eq!(
+            rd(&mut r, HSW_PWR_WELL_CTL1),
+            HSW_PWR_WELL_REQ,
+            "no ack any more"
+        );
+        r.apply_override(&RegisterOverride::parse("0x6c060=const:0x01010101").unwrap());
+        w32(&mut r, 0x6_C060, 0);
+        assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101);
+        r.apply_override(&RegisterOverride::parse("0x1000=lock-after:1:0->4").unwrap());
+        w32(&mut r, 0x1000, 1);
+        assert_eq!(rd(&mut r, 0x1000), 1);
+        assert_eq!(rd(&mut r, 0x1000), 0x11);
+        r.apply_override(&RegisterOverride::parse("0x1004=mirror:0x6c060").unwrap());
+        assert_eq!(rd(&mut r, 0x1004), 0x0101_0101);
+        // GMBUS2 overridden: no longer the controller's.
+        r.apply_override(&RegisterOverride::parse("0xc5108=const:0x800").unwrap());
+        assert_eq!(rd(&mut r, 0xC_5108), 0x800);
+        r.reset();
+        assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101, "const survives FLR");
+        assert_eq!(rd(&mut r, 0x1000), 0, "countdowns and values reset");
     }
 }

@@ -393,10 +393,15 @@ fn satisfying(w: &WaitCondition, last: u32) -> Option<u32> {
 pub fn diagnose_spin(l: &SpinLoop<'_>) -> SpinDiagnosis {
     let shift = l.register.lane_shift();
     let (mask, waiting_for) = match decode(l) {
-        Ok((m, w)) => (Some(m), shift_condition(w, shift)),
+        Ok((m, _)) if m.leading_zeros() < shift => (
+            None,
+            WaitCondition::Undecoded {
+                reason: format!("mask {m:#X} is wider than the bytes read at this offset"),
+            },
+        ),
+        Ok((m, w)) => (Some(m << shift), shift_condition(w, shift)),
         Err(reason) => (None, WaitCondition::Undecoded { reason }),
     };
-    let mask = mask.map(|m| m << shift);
     let value_read = l.value_read << shift;
     let offset = l.register.mmio_offset();
     let name = offset
@@ -664,5 +669,39 @@ mod tests {
             platform: None,
         });
         assert!(matches!(g.waiting_for, WaitCondition::Undecoded { .. }));
+    }
+
+    #[test]
+    fn a_wide_mask_at_an_unaligned_offset_is_undecoded() {
+        let d = run(
+            |a, top| {
+                a.test(eax, 0x8000_0000u32 as i32)?;
+                a.jz(top)
+            },
+            PolledRegister::Mmio(0x45403),
+            0,
+        );
+        assert_eq!(d.mask, None);
+        assert!(matches!(d.waiting_for, WaitCondition::Undecoded { .. }));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_loops_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            ip in proptest::prelude::any::<u16>(),
+            v in proptest::prelude::any::<u32>(),
+            off in proptest::prelude::any::<u32>(),
+        ) {
+            let d = diagnose_spin(&SpinLoop {
+                bytes: &bytes,
+                cs: 0xC000,
+                ip,
+                value_read: v,
+                register: PolledRegister::Mmio(off),
+                platform: Some(Platform::Skylake),
+            });
+            proptest::prop_assert!(!d.suggestion.is_empty());
+        }
     }
 }
