@@ -18,7 +18,8 @@
 //! cycle, HW_WAIT_PHASE is set. A STOP cycle (alone or with a transfer)
 //! returns the bus to idle (ACTIVE clear). A slave other than the EDID device,
 //! or pin pair 0, NAKs: SATOER set, ACTIVE clear. SW_CLR_INT resets the
-//! controller state (GMBUS2) as i915's NAK recovery expects.
+//! controller state (GMBUS2) as i915's NAK recovery expects. A read of
+//! GMBUS3 of any width consumes the whole latched dword.
 
 use super::edid::{EDID_BLOCK, EDID_I2C_ADDR};
 
@@ -345,5 +346,46 @@ mod tests {
         assert_eq!(g.read(BASE + GMBUS3), 0x00_00_7F_7E, "wraps at 128");
         g.write(BASE + GMBUS1, GMBUS_SW_RDY | GMBUS_CYCLE_STOP, !0);
         assert_eq!(g.read(BASE + GMBUS2) & GMBUS_ACTIVE, 0);
+    }
+
+    #[test]
+    fn index_cycle_with_stop_reads_from_the_index_and_idles() {
+        let e = edid(&Panel::default());
+        let mut g = Gmbus::new(BASE, e, 1 << 2);
+        g.write(BASE + GMBUS0, 2, !0);
+        g.write(
+            BASE + GMBUS1,
+            GMBUS_SW_RDY
+                | GMBUS_CYCLE_INDEX
+                | GMBUS_CYCLE_STOP
+                | (6 << 16)
+                | (54 << 8)
+                | (0x50 << 1)
+                | 1,
+            !0,
+        );
+        assert_eq!(
+            g.read(BASE + GMBUS2) & (GMBUS_HW_RDY | GMBUS_ACTIVE),
+            GMBUS_HW_RDY | GMBUS_ACTIVE
+        );
+        let a = g.read(BASE + GMBUS3).to_le_bytes();
+        let b = g.read(BASE + GMBUS3).to_le_bytes();
+        assert_eq!([a[0], a[1], a[2], a[3], b[0], b[1]], e[54..60]);
+        assert_eq!(b[2..], [0, 0], "bytes past the count read 0");
+        assert_eq!(
+            g.read(BASE + GMBUS2) & (GMBUS_ACTIVE | GMBUS_HW_WAIT_PHASE),
+            0
+        );
+        // GMBUS5 two-byte index overrides the GMBUS1 index.
+        g.write(BASE + GMBUS5, GMBUS_2BYTE_INDEX_EN | 126, !0);
+        g.write(
+            BASE + GMBUS1,
+            GMBUS_SW_RDY | GMBUS_CYCLE_INDEX | (2 << 16) | (0x50 << 1) | 1,
+            !0,
+        );
+        assert_eq!(
+            g.read(BASE + GMBUS3) & 0xFFFF,
+            u32::from(e[126]) | (u32::from(e[127]) << 8)
+        );
     }
 }

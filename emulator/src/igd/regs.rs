@@ -424,9 +424,9 @@ const DDI_A_E: &[Row] = &[
 const DDI_F: &[Row] = &[ddi(5, "DDI_BUF_CTL_F")];
 
 const DDI_TC: &[Row] = &[
-    ddi(6, "DDI_BUF_CTL_TC3"),
-    ddi(7, "DDI_BUF_CTL_TC4"),
-    ddi(8, "DDI_BUF_CTL_TC5"),
+    ddi(6, "DDI_BUF_CTL_TC4"),
+    ddi(7, "DDI_BUF_CTL_TC5"),
+    ddi(8, "DDI_BUF_CTL_TC6"),
 ];
 
 const SNB_FORCEWAKE: &[Row] = &[
@@ -703,7 +703,7 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("SNB/IVB FDI receiver lock", SNB_IVB, FDI),
     table("DDI buffers A-E", DDI_PLATFORMS, DDI_A_E),
     table("DDI buffer F", GEN11_PLUS, DDI_F),
-    table("DDI buffers TC3-TC5", GEN12, DDI_TC),
+    table("DDI buffers TC4-TC6 (ports G-I)", GEN12, DDI_TC),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
     table("IVB forcewake MT", IVB, IVB_FORCEWAKE),

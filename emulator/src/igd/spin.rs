@@ -222,7 +222,18 @@ fn flags_for(code: &[Instruction], idx: usize) -> Result<Flags, String> {
         } else {
             Register::None
         };
-        let (shift, width) = reg_shape(r).ok_or_else(|| format!("`{i}` is not a register test"))?;
+        // `test dword ptr es:[edi], imm`: the loop tests the register in place.
+        let shape = if i.op_count() > 0 && i.op0_kind() == OpKind::Memory {
+            match i.memory_size().size() {
+                1 => Some((0, 0xFF)),
+                2 => Some((0, 0xFFFF)),
+                4 => Some((0, u32::MAX)),
+                _ => None,
+            }
+        } else {
+            reg_shape(r)
+        };
+        let (shift, width) = shape.ok_or_else(|| format!("`{i}` is not a register test"))?;
         let imm = imm_of(i, 1);
         let same_reg =
             i.op_count() == 2 && i.op1_kind() == OpKind::Register && i.op1_register() == r;
@@ -669,6 +680,43 @@ mod tests {
             platform: None,
         });
         assert!(matches!(g.waiting_for, WaitCondition::Undecoded { .. }));
+    }
+
+    #[test]
+    fn a_memory_operand_test_is_the_register_itself() {
+        let d = run(
+            |a, top| {
+                a.test(dword_ptr(edi).es(), 0x2000_0000)?;
+                a.jz(top)
+            },
+            PolledRegister::Mmio(0x64010),
+            0x1234_0000,
+        );
+        assert_eq!(
+            (d.mask, d.waiting_for.clone()),
+            (Some(1 << 29), WaitCondition::BitSet(29))
+        );
+        let d = run(
+            |a, top| {
+                a.cmp(byte_ptr(edi), 0x5A)?;
+                a.jne(top)
+            },
+            PolledRegister::Mmio(0x7_0001),
+            0,
+        );
+        assert_eq!(
+            d.waiting_for,
+            WaitCondition::MaskEquals {
+                mask: 0xFF00,
+                value: 0x5A00
+            }
+        );
+        assert!(
+            d.suggestion
+                .ends_with("try --override 0x70000=const:0x5a00"),
+            "{}",
+            d.suggestion
+        );
     }
 
     #[test]
