@@ -237,8 +237,8 @@ impl AuxChannel {
         let mut out = [0u8; AUX_BYTES];
         let n = reply.len().min(AUX_BYTES);
         out[..n].copy_from_slice(&reply[..n]);
-        for (d, chunk) in self.data.iter_mut().zip(out.chunks(4)) {
-            *d = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        for (d, chunk) in self.data.iter_mut().zip(out.chunks_exact(4)) {
+            *d = u32::from_be_bytes(<[u8; 4]>::try_from(chunk).unwrap_or_default());
         }
         self.ctl |= DP_AUX_CH_CTL_DONE | ((n as u32) << DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT);
     }
