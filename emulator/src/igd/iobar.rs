@@ -126,7 +126,7 @@ impl IoBar {
     }
 
     /// Guest read of `data.len()` bytes at BAR offset `offset`.
-    pub fn read(&mut self, offset: u16, data: &mut [u8], mmio: &MmioRegisters, gtt: &Gtt) {
+    pub fn read(&mut self, offset: u16, data: &mut [u8], mmio: &mut MmioRegisters, gtt: &Gtt) {
         for g in groups(offset, data.len()) {
             let Some(out) = data.get_mut(g.start..g.start + g.len) else {
                 continue;
@@ -184,10 +184,10 @@ impl IoBar {
         result
     }
 
-    fn data_read(&self, lane: u32, out: &mut [u8], mmio: &MmioRegisters, gtt: &Gtt) {
+    fn data_read(&self, lane: u32, out: &mut [u8], mmio: &mut MmioRegisters, gtt: &Gtt) {
         match self.target() {
             IoTarget::Mmio(off) => {
-                if !mmio.read(u64::from(off + lane), out) {
+                if !mmio.read(u64::from(off) + u64::from(lane), out) {
                     tracing::debug!(off, "igd iobar: Sel=0 read beyond the register half");
                 }
             }
@@ -219,7 +219,7 @@ impl IoBar {
     ) -> Option<GttWrite> {
         match self.target() {
             IoTarget::Mmio(off) => {
-                if !mmio.write(u64::from(off + lane), bytes) {
+                if !mmio.write(u64::from(off) + u64::from(lane), bytes) {
                     tracing::debug!(off, "igd iobar: Sel=0 write beyond the register half");
                 }
                 None
@@ -280,7 +280,7 @@ mod tests {
         }
         fn in32(&mut self, port: u16) -> u32 {
             let mut b = [0u8; 4];
-            self.bar.read(port, &mut b, &self.mmio, &self.gtt);
+            self.bar.read(port, &mut b, &mut self.mmio, &self.gtt);
             u32::from_le_bytes(b)
         }
     }
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(r.in32(MMIO_DATA), HSW_PWR_WELL_REQ | HSW_PWR_WELL_STATE);
         // A byte read of lane 3 of the data register reads lane 3 of the register.
         let mut b = [0u8];
-        r.bar.read(MMIO_DATA + 3, &mut b, &r.mmio, &r.gtt);
+        r.bar.read(MMIO_DATA + 3, &mut b, &mut r.mmio, &r.gtt);
         assert_eq!(b[0], 0xC0);
     }
 
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(r.mmio.read32(0x100), 0x2211);
         r.out(u16::MAX, &[1, 2, 3, 4]);
         let mut b = [0u8; 4];
-        r.bar.read(u16::MAX - 1, &mut b, &r.mmio, &r.gtt);
+        r.bar.read(u16::MAX - 1, &mut b, &mut r.mmio, &r.gtt);
         assert_eq!(b, [0xFF; 4]);
     }
 }

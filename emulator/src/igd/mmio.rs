@@ -1,61 +1,46 @@
 //! The MMIO register file in the lower half of BAR0 (GTTMMADR), driven by
-//! per-platform behaviour tables.
+//! per-platform behaviour tables ([`super::regs`]) and two controllers that
+//! need state of their own: GMBUS ([`super::gmbus`]) and the DP AUX channels
+//! ([`super::dpaux`]).
 //!
-//! Register offsets and bits from Linux i915 `i915_reg.h` /
-//! `display/intel_display_power_well.c` (`HSW_PWR_WELL_CTL1/2` = 0x45400/0x45404,
-//! request bit 31 → state bit 30 on HSW/BDW; SKL+ `HSW_PWR_WELL_CTL_REQ(idx)` =
-//! bit 2·idx+1, `STATE(idx)` = bit 2·idx, `SKL_PW_CTL_IDX_PW_1/2` = 14/15,
-//! `ICL_PW_CTL_IDX_PW_1..4` = 0..3), `display/intel_pps_regs.h`
-//! (`PCH_PP_STATUS` 0xC7200 bit 31 `PP_ON`, `PCH_PP_CONTROL` 0xC7204 bit 0
-//! `PANEL_POWER_ON`; VLV/CHV per-pipe PPS at `VLV_DISPLAY_BASE` + 0x61200) and
-//! `GEN6_DSMBASE`/GGC mirrors at 0x1080C0/0x108040 (QEMU `hw/vfio/igd.c`,
-//! igd-anchors §1.7, §12.1).
+//! Tables and their sources are in [`super::regs`]; the BDSM/GGC mirrors
+//! `GEN6_DSMBASE`/GGC at 0x1080C0/0x108040 follow QEMU `hw/vfio/igd.c`
+//! (igd-anchors §1.7, §12.1).
 //!
 //! Every register not in a table is a plain 32-bit read/write store whose reset
-//! value is 0. Completion is instantaneous: a request bit is acknowledged in the
-//! same write, so a vBIOS polling a status bit never spins.
+//! value is 0. Handshakes complete either within the write that requests them
+//! ([`RegisterBehaviour::StatusFollowsRequest`]) or after a fixed number of
+//! status reads ([`RegisterBehaviour::LockAfterReads`]): time in the model is
+//! counted in guest reads, never in wall time, so runs stay deterministic.
 //!
 //! Accesses of any width at any offset are split into byte lanes of aligned
-//! dwords; offsets at or beyond the lower half read as 0 and drop writes.
+//! dwords; each dword touched is read once (reads may have side effects);
+//! offsets at or beyond the lower half read as 0 and drop writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::dpaux::{AuxChannel, DpSink};
+use super::edid::{edid, Panel, EDID_BLOCK};
 use super::generation::{BdsmLocation, Platform, PlatformInfo};
+use super::gmbus::Gmbus;
+use super::overrides::RegisterOverride;
+use super::regs;
 
-/// `HSW_PWR_WELL_CTL1` (BIOS request register).
-pub const HSW_PWR_WELL_CTL1: u32 = 0x45400;
-/// `HSW_PWR_WELL_CTL2` (driver request register).
-pub const HSW_PWR_WELL_CTL2: u32 = 0x45404;
-/// HSW/BDW: `HSW_PWR_WELL_CTL_REQ` (display power well request), bit 31.
-pub const HSW_PWR_WELL_REQ: u32 = 1 << 31;
-/// HSW/BDW: `HSW_PWR_WELL_CTL_STATE` (power well enabled), bit 30.
-pub const HSW_PWR_WELL_STATE: u32 = 1 << 30;
-/// SKL+: power well 1 request (`HSW_PWR_WELL_CTL_REQ(SKL_PW_CTL_IDX_PW_1)`), bit 29.
-pub const SKL_PW1_REQ: u32 = 1 << 29;
-/// SKL+: power well 1 state, bit 28.
-pub const SKL_PW1_STATE: u32 = 1 << 28;
-/// SKL+: power well 2 request (index 15), bit 31.
-pub const SKL_PW2_REQ: u32 = 1 << 31;
-/// SKL+: power well 2 state, bit 30.
-pub const SKL_PW2_STATE: u32 = 1 << 30;
-/// `PCH_PP_STATUS`: panel power sequencer status.
-pub const PCH_PP_STATUS: u32 = 0xC7200;
-/// `PCH_PP_CONTROL`: panel power sequencer control.
-pub const PCH_PP_CONTROL: u32 = 0xC7204;
-/// `VLV_DISPLAY_BASE` + `_PIPEA_PP_STATUS` (0x61200).
-pub const VLV_PP_STATUS: u32 = 0x18_0000 + 0x6_1200;
-/// `VLV_DISPLAY_BASE` + `_PIPEA_PP_CONTROL` (0x61204).
-pub const VLV_PP_CONTROL: u32 = 0x18_0000 + 0x6_1204;
-/// `PP_ON` in PP_STATUS: panel is powered.
-pub const PP_ON: u32 = 1 << 31;
-/// `PANEL_POWER_ON` in PP_CONTROL: request panel power.
-pub const PANEL_POWER_ON: u32 = 1 << 0;
+pub use super::regs::{
+    behaviours_for, BehaviourTable, Row, BEHAVIOUR_TABLES, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_CTL2,
+    HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE, PANEL_POWER_ON, PCH_PP_CONTROL, PCH_PP_STATUS, PP_ON,
+    SKL_PW1_REQ, SKL_PW1_STATE, SKL_PW2_REQ, SKL_PW2_STATE, VLV_PP_CONTROL, VLV_PP_STATUS,
+};
+
 /// `GEN6_DSMBASE`: BAR0 mirror of BDSM (low dword; gen11+ high dword at +4).
 pub const GEN6_DSMBASE: u32 = 0x10_80C0;
 /// BAR0 mirror of GGC (`GEN6_GMCH_CTRL` mirror used by QEMU's `x-igd-gms`).
 pub const GGC_MIRROR: u32 = 0x10_8040;
+/// Pin pairs carrying the EDID EEPROM by default: every pin but 0 (disabled).
+pub const DEFAULT_EDID_PINS: u32 = 0xFFFE;
 
-/// How one register answers writes.
+/// How one register answers accesses. Data, not code: tables and overrides
+/// combine these; the register file interprets them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum RegisterBehaviour {
     /// Read/write storage.
@@ -84,216 +69,109 @@ pub enum RegisterBehaviour {
         /// Status bits.
         status_mask: u32,
     },
-}
-
-/// One table: which platforms it applies to and its (offset, behaviour) rows.
-/// Several rows may name the same offset; their effects combine.
-#[derive(Clone, Copy, Debug)]
-pub struct BehaviourTable {
-    /// What the rows model.
-    pub name: &'static str,
-    /// Platforms the rows apply to.
-    pub platforms: &'static [Platform],
-    /// The rows.
-    pub rows: &'static [(u32, RegisterBehaviour)],
-}
-
-use Platform as P;
-
-const PCH_PANEL: &[(u32, RegisterBehaviour)] = &[
-    (
-        PCH_PP_CONTROL,
-        RegisterBehaviour::StatusFollowsRequest {
-            request_mask: PANEL_POWER_ON,
-            status_offset: PCH_PP_STATUS,
-            status_mask: PP_ON,
-        },
-    ),
-    (PCH_PP_STATUS, RegisterBehaviour::ReadOnly),
-];
-
-const VLV_PANEL: &[(u32, RegisterBehaviour)] = &[
-    (
-        VLV_PP_CONTROL,
-        RegisterBehaviour::StatusFollowsRequest {
-            request_mask: PANEL_POWER_ON,
-            status_offset: VLV_PP_STATUS,
-            status_mask: PP_ON,
-        },
-    ),
-    (VLV_PP_STATUS, RegisterBehaviour::ReadOnly),
-];
-
-const fn follows(offset: u32, req: u32, state: u32) -> (u32, RegisterBehaviour) {
-    (
-        offset,
-        RegisterBehaviour::StatusFollowsRequest {
-            request_mask: req,
-            status_offset: offset,
-            status_mask: state,
-        },
-    )
-}
-
-const HSW_POWER_WELL: &[(u32, RegisterBehaviour)] = &[
-    follows(HSW_PWR_WELL_CTL1, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE),
-    follows(HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE),
-];
-
-const SKL_POWER_WELLS: &[(u32, RegisterBehaviour)] = &[
-    follows(HSW_PWR_WELL_CTL1, SKL_PW1_REQ, SKL_PW1_STATE),
-    follows(HSW_PWR_WELL_CTL1, SKL_PW2_REQ, SKL_PW2_STATE),
-    follows(HSW_PWR_WELL_CTL2, SKL_PW1_REQ, SKL_PW1_STATE),
-    follows(HSW_PWR_WELL_CTL2, SKL_PW2_REQ, SKL_PW2_STATE),
-];
-
-/// Rows added on platforms with `bdsm_mirror`: the mirrors are read-only.
-const MIRRORS: &[(u32, RegisterBehaviour)] = &[
-    (GEN6_DSMBASE, RegisterBehaviour::ReadOnly),
-    (GEN6_DSMBASE + 4, RegisterBehaviour::ReadOnly),
-    (GGC_MIRROR, RegisterBehaviour::ReadOnly),
-];
-
-/// `HSW_PWR_WELL_CTL_REQ(idx)` = bit 2·idx+1, `HSW_PWR_WELL_CTL_STATE(idx)` = bit 2·idx.
-const fn well(offset: u32, idx: u32) -> (u32, RegisterBehaviour) {
-    follows(offset, 1 << (idx * 2 + 1), 1 << (idx * 2))
-}
-
-/// ICL+: `ICL_PW_CTL_IDX_PW_1..PW_4` = 0..3 (TGL adds PW_5 = 4).
-const ICL_POWER_WELLS: &[(u32, RegisterBehaviour)] = &[
-    well(HSW_PWR_WELL_CTL1, 0),
-    well(HSW_PWR_WELL_CTL1, 1),
-    well(HSW_PWR_WELL_CTL1, 2),
-    well(HSW_PWR_WELL_CTL1, 3),
-    well(HSW_PWR_WELL_CTL2, 0),
-    well(HSW_PWR_WELL_CTL2, 1),
-    well(HSW_PWR_WELL_CTL2, 2),
-    well(HSW_PWR_WELL_CTL2, 3),
-];
-
-/// TGL+: `TGL_PW_CTL_IDX_PW_5` = 4.
-const TGL_POWER_WELL_5: &[(u32, RegisterBehaviour)] =
-    &[well(HSW_PWR_WELL_CTL1, 4), well(HSW_PWR_WELL_CTL2, 4)];
-
-const PCH_SPLIT: &[Platform] = &[
-    P::SandyBridge,
-    P::IvyBridge,
-    P::Haswell,
-    P::Broadwell,
-    P::Skylake,
-    P::Broxton,
-    P::KabyLake,
-    P::GeminiLake,
-    P::CoffeeLake,
-    P::CometLake,
-    P::IceLake,
-    P::ElkhartLake,
-    P::JasperLake,
-    P::TigerLake,
-    P::RocketLake,
-    P::AlderLakeS,
-    P::AlderLakeP,
-    P::RaptorLake,
-];
-
-const GEN9: &[Platform] = &[
-    P::Skylake,
-    P::Broxton,
-    P::KabyLake,
-    P::GeminiLake,
-    P::CoffeeLake,
-    P::CometLake,
-];
-
-const GEN11_PLUS: &[Platform] = &[
-    P::IceLake,
-    P::ElkhartLake,
-    P::JasperLake,
-    P::TigerLake,
-    P::RocketLake,
-    P::AlderLakeS,
-    P::AlderLakeP,
-    P::RaptorLake,
-];
-
-const GEN12: &[Platform] = &[
-    P::TigerLake,
-    P::RocketLake,
-    P::AlderLakeS,
-    P::AlderLakeP,
-    P::RaptorLake,
-];
-
-/// The behaviour tables. BXT/GLK keep their first panel sequencer at 0xC7200
-/// (`BXT_PP_STATUS(0)`). Only the power wells a vBIOS waits on are modelled:
-/// SKL PW1/PW2 (indices 14/15), ICL+ PW1-PW4 (indices 0-3), TGL+ PW5.
-pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
-    BehaviourTable {
-        name: "PCH panel power sequencer",
-        platforms: PCH_SPLIT,
-        rows: PCH_PANEL,
+    /// Request/acknowledge with latency (PLL lock, training done): a write
+    /// that sets every `request_mask` bit while the status is clear arms a
+    /// countdown; the status bits read 0 for the next `reads` reads of the
+    /// status register and 1 from then on. Clearing a request bit clears the
+    /// status at once. Status bits in this register are read-only.
+    LockAfterReads {
+        /// Request bits in this register.
+        request_mask: u32,
+        /// Register holding the status bits.
+        status_offset: u32,
+        /// Status bits.
+        status_mask: u32,
+        /// Reads that still see the status clear.
+        reads: u32,
     },
-    BehaviourTable {
-        name: "VLV/CHV panel power sequencer",
-        platforms: &[P::Valleyview, P::Cherryview],
-        rows: VLV_PANEL,
+    /// The status bits are set while the request bits are NOT all set
+    /// (`DDI_BUF_IS_IDLE` vs `DDI_BUF_CTL_ENABLE`, `LCPLL_PLL_LOCK` vs
+    /// `LCPLL_PLL_DISABLE`); they are set at reset. Status bits are read-only.
+    StatusInverse {
+        /// Request bits in this register.
+        request_mask: u32,
+        /// Register holding the status bits.
+        status_offset: u32,
+        /// Status bits.
+        status_mask: u32,
     },
-    BehaviourTable {
-        name: "HSW/BDW display power well",
-        platforms: &[P::Haswell, P::Broadwell],
-        rows: HSW_POWER_WELL,
+    /// Bits in `mask` flip after every guest read (vblank/frame-start status:
+    /// a wait-for-vblank loop sees both edges within two reads). Writes to
+    /// them are ignored.
+    Toggle {
+        /// The toggling bits.
+        mask: u32,
     },
-    BehaviourTable {
-        name: "SKL power wells 1 and 2",
-        platforms: GEN9,
-        rows: SKL_POWER_WELLS,
+    /// Bits in `mask` read the same bits of the register at `source`
+    /// (forcewake acks); writes to them are ignored.
+    Mirror {
+        /// Register mirrored.
+        source: u32,
+        /// Bits mirrored.
+        mask: u32,
     },
-    BehaviourTable {
-        name: "ICL+ power wells 1-4",
-        platforms: GEN11_PLUS,
-        rows: ICL_POWER_WELLS,
+    /// A masked register (`_MASKED_BIT_ENABLE`): bits 31:16 of a write select
+    /// which of bits 15:0 it changes; bits 31:16 read 0.
+    MaskedWrite,
+    /// Reads always give `value`; writes are ignored.
+    Constant {
+        /// The value.
+        value: u32,
     },
-    BehaviourTable {
-        name: "TGL+ power well 5",
-        platforms: GEN12,
-        rows: TGL_POWER_WELL_5,
-    },
-];
-
-/// The rows that apply to `platform`, in table order.
-pub fn behaviours_for(platform: Platform) -> Vec<(u32, RegisterBehaviour)> {
-    BEHAVIOUR_TABLES
-        .iter()
-        .filter(|t| t.platforms.contains(&platform))
-        .flat_map(|t| t.rows.iter().copied())
-        .collect()
 }
 
 /// The BAR0 register file: sparse dword store with reset values and behaviours.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MmioRegisters {
+    platform: Platform,
     /// Size of the register half of BAR0 in bytes.
     limit: u32,
     regs: BTreeMap<u32, u32>,
     reset: BTreeMap<u32, u32>,
     behaviours: BTreeMap<u32, Vec<RegisterBehaviour>>,
+    /// Armed [`RegisterBehaviour::LockAfterReads`] countdowns, keyed by
+    /// (status offset, status mask).
+    pending: BTreeMap<(u32, u32), u32>,
+    /// Offsets whose behaviour an override replaced (controllers skip them).
+    overridden: BTreeSet<u32>,
+    gmbus: Gmbus,
+    aux: Vec<(u32, AuxChannel)>,
 }
 
 impl MmioRegisters {
     /// The register file of `info`, with the BDSM/GGC mirrors holding the host
-    /// values where the platform has them.
+    /// values where the platform has them, the default [`Panel`] behind GMBUS
+    /// and the default [`DpSink`] on the platform's first AUX channel.
     #[must_use]
     pub fn new(info: &PlatformInfo, host_bdsm_reg: u64, ggc: u16) -> Self {
         let limit = u32::try_from(info.gtt_offset_in_bar0()).unwrap_or(u32::MAX);
         let mut behaviours: BTreeMap<u32, Vec<RegisterBehaviour>> = BTreeMap::new();
-        let mirrors = if info.bdsm_mirror { MIRRORS } else { &[] };
-        for (off, b) in behaviours_for(info.platform)
-            .into_iter()
-            .chain(mirrors.iter().copied())
-        {
-            behaviours.entry(off & !3).or_default().push(b);
-        }
         let mut reset = BTreeMap::new();
+        let mirrors: &[u32] = if info.bdsm_mirror {
+            &[GEN6_DSMBASE, GEN6_DSMBASE + 4, GGC_MIRROR]
+        } else {
+            &[]
+        };
+        for r in regs::behaviours_for(info.platform) {
+            behaviours
+                .entry(r.offset & !3)
+                .or_default()
+                .push(r.behaviour);
+            if let RegisterBehaviour::StatusInverse {
+                status_offset,
+                status_mask,
+                ..
+            } = r.behaviour
+            {
+                *reset.entry(status_offset & !3).or_insert(0) |= status_mask;
+            }
+        }
+        for m in mirrors {
+            behaviours
+                .entry(*m)
+                .or_default()
+                .push(RegisterBehaviour::ReadOnly);
+        }
         if info.bdsm_mirror {
             reset.insert(GEN6_DSMBASE, host_bdsm_reg as u32);
             if info.bdsm == BdsmLocation::ConfigC0 {
@@ -301,12 +179,29 @@ impl MmioRegisters {
             }
             reset.insert(GGC_MIRROR, u32::from(ggc));
         }
+        let e = edid(&Panel::default());
+        let aux = regs::aux_channels(info.platform)
+            .iter()
+            .enumerate()
+            .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i == 0).then(DpSink::default), e)))
+            .collect();
         Self {
+            platform: info.platform,
             limit,
             regs: reset.clone(),
             reset,
             behaviours,
+            pending: BTreeMap::new(),
+            overridden: BTreeSet::new(),
+            gmbus: Gmbus::new(regs::gmbus_base(info.platform), e, DEFAULT_EDID_PINS),
+            aux,
         }
+    }
+
+    /// The platform the tables were chosen for.
+    #[must_use]
+    pub fn platform(&self) -> Platform {
+        self.platform
     }
 
     /// Size of the register region (offsets below it are registers).
@@ -315,10 +210,137 @@ impl MmioRegisters {
         self.limit
     }
 
-    /// The dword at `offset & !3` (0 beyond the region).
+    /// Put `panel` behind GMBUS and every AUX channel (its EDID).
+    pub fn set_panel(&mut self, panel: &Panel) {
+        let e: [u8; EDID_BLOCK] = edid(panel);
+        self.gmbus.set_edid(e);
+        for (_, ch) in &mut self.aux {
+            ch.set_edid(e);
+        }
+    }
+
+    /// Connect `sink` to (or with None disconnect) AUX channel `index` (in
+    /// [`regs::aux_channels`] order). Returns false if there is no such channel.
+    pub fn set_dp_sink(&mut self, index: usize, sink: Option<DpSink>) -> bool {
+        match self.aux.get_mut(index) {
+            Some((_, ch)) => {
+                ch.set_sink(sink);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The behaviours of the dword at `offset` (empty for plain registers).
+    #[must_use]
+    pub fn behaviours(&self, offset: u32) -> &[RegisterBehaviour] {
+        self.behaviours
+            .get(&(offset & !3))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Replace every behaviour of the override's register with its own (and
+    /// for `ro:VALUE`/`const:VALUE` set the value, reset value included, so an
+    /// FLR keeps it). GMBUS/AUX registers so overridden become table-driven.
+    pub fn apply_override(&mut self, o: &RegisterOverride) {
+        let off = o.offset() & !3;
+        self.behaviours.insert(off, vec![o.behaviour()]);
+        self.overridden.insert(off);
+        if let Some(v) = o.value() {
+            self.reset.insert(off, v);
+            self.regs.insert(off, v);
+        }
+    }
+
+    /// AUX channel and register index (0 = CTL) owning `off`.
+    fn aux_slot(&self, off: u32) -> Option<(usize, usize)> {
+        self.aux.iter().enumerate().find_map(|(i, (ctl, _))| {
+            off.checked_sub(*ctl)
+                .filter(|d| *d <= 0x14)
+                .map(|d| (i, (d / 4) as usize))
+        })
+    }
+
+    fn controller(&self, off: u32) -> Option<Controller> {
+        if self.overridden.contains(&off) {
+            return None;
+        }
+        if self.gmbus.handles(off) {
+            return Some(Controller::Gmbus);
+        }
+        self.aux_slot(off).map(|(c, r)| Controller::Aux(c, r))
+    }
+
+    /// The dword at `offset & !3` as the guest would read it, without the side
+    /// effects of a read (no countdown, no toggle). 0 beyond the region.
     #[must_use]
     pub fn read32(&self, offset: u32) -> u32 {
-        self.regs.get(&(offset & !3)).copied().unwrap_or(0)
+        let off = offset & !3;
+        match self.controller(off) {
+            Some(Controller::Gmbus) => return self.gmbus.peek(off),
+            Some(Controller::Aux(c, r)) => {
+                return self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r));
+            }
+            None => {}
+        }
+        let mut v = self.regs.get(&off).copied().unwrap_or(0);
+        for b in self.behaviours(off) {
+            match *b {
+                RegisterBehaviour::Mirror { source, mask } => {
+                    let src = self.regs.get(&(source & !3)).copied().unwrap_or(0);
+                    v = (v & !mask) | (src & mask);
+                }
+                RegisterBehaviour::Constant { value } => v = value,
+                _ => {}
+            }
+        }
+        v
+    }
+
+    /// Guest read of the dword at `offset & !3`, with side effects: a lock
+    /// countdown on this register advances, toggling bits flip afterwards,
+    /// GMBUS3 moves to the next bytes.
+    pub fn read_dword(&mut self, offset: u32) -> u32 {
+        let off = offset & !3;
+        if off >= self.limit {
+            return 0;
+        }
+        match self.controller(off) {
+            Some(Controller::Gmbus) => return self.gmbus.read(off),
+            Some(Controller::Aux(c, r)) => {
+                return self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r));
+            }
+            None => {}
+        }
+        let mut from = 0u32;
+        while let Some(key) = self
+            .pending
+            .range((off, from)..=(off, u32::MAX))
+            .next()
+            .map(|(k, _)| *k)
+        {
+            if let Some(n) = self.pending.get_mut(&key).filter(|n| **n > 0) {
+                *n -= 1;
+            } else {
+                self.pending.remove(&key);
+                let st = self.regs.get(&off).copied().unwrap_or(0) | key.1;
+                store(&mut self.regs, &self.reset, off, st);
+            }
+            match key.1.checked_add(1) {
+                Some(f) => from = f,
+                None => break,
+            }
+        }
+        let v = self.read32(off);
+        let toggle = self.behaviours(off).iter().fold(0u32, |m, b| match b {
+            RegisterBehaviour::Toggle { mask } => m | mask,
+            _ => m,
+        });
+        if toggle != 0 {
+            let cur = self.regs.get(&off).copied().unwrap_or(0);
+            store(&mut self.regs, &self.reset, off, cur ^ toggle);
+        }
+        v
     }
 
     /// The reset value of the dword at `offset & !3`.
@@ -332,9 +354,15 @@ impl MmioRegisters {
         store(&mut self.regs, &self.reset, offset & !3, value);
     }
 
-    /// Every register back to its reset value.
+    /// Every register back to its reset value, controllers idle, countdowns
+    /// dropped. Overrides, the panel and the sinks stay.
     pub fn reset(&mut self) {
         self.regs = self.reset.clone();
+        self.pending.clear();
+        self.gmbus.reset();
+        for (_, ch) in &mut self.aux {
+            ch.reset();
+        }
     }
 
     /// Registers that differ from 0, in offset order (for snapshots).
@@ -345,16 +373,27 @@ impl MmioRegisters {
             .filter(|(_, v)| *v != 0)
     }
 
-    /// Guest read of `data.len()` bytes at `offset`, by byte lanes. Bytes at or
-    /// beyond the register region read 0. Returns false if any byte was outside.
-    pub fn read(&self, offset: u64, data: &mut [u8]) -> bool {
+    /// Guest read of `data.len()` bytes at `offset`, by byte lanes; each dword
+    /// touched is read once. Bytes at or beyond the register region read 0.
+    /// Returns false if any byte was outside.
+    pub fn read(&mut self, offset: u64, data: &mut [u8]) -> bool {
         let mut inside = true;
+        let mut cached: Option<(u32, u32)> = None;
         for (i, d) in data.iter_mut().enumerate() {
             let a = offset.checked_add(i as u64);
             match a.filter(|a| *a < u64::from(self.limit)) {
                 Some(a) => {
                     let a = a as u32;
-                    *d = (self.read32(a) >> ((a & 3) * 8)) as u8;
+                    let dword = a & !3;
+                    let v = match cached {
+                        Some((o, v)) if o == dword => v,
+                        _ => {
+                            let v = self.read_dword(dword);
+                            cached = Some((dword, v));
+                            v
+                        }
+                    };
+                    *d = (v >> ((a & 3) * 8)) as u8;
                 }
                 None => {
                     *d = 0;
@@ -398,7 +437,17 @@ impl MmioRegisters {
     }
 
     /// Apply one dword write with byte enables through the behaviour rows.
-    fn write_dword(&mut self, off: u32, value: u32, enables: u32) {
+    fn write_dword(&mut self, off: u32, mut value: u32, mut enables: u32) {
+        match self.controller(off) {
+            Some(Controller::Gmbus) => return self.gmbus.write(off, value, enables),
+            Some(Controller::Aux(c, r)) => {
+                if let Some((_, ch)) = self.aux.get_mut(c) {
+                    ch.write(r, value, enables);
+                }
+                return;
+            }
+            None => {}
+        }
         let rows: &[RegisterBehaviour] = self.behaviours.get(&off).map_or(&[], Vec::as_slice);
         let mut ro = 0u32;
         let mut w1c = 0u32;
@@ -406,15 +455,40 @@ impl MmioRegisters {
         for b in rows {
             match *b {
                 RegisterBehaviour::Plain => {}
-                RegisterBehaviour::ReadOnly => ro = u32::MAX,
+                RegisterBehaviour::ReadOnly | RegisterBehaviour::Constant { .. } => ro = u32::MAX,
                 RegisterBehaviour::WriteOneToClear { mask } => w1c |= mask,
                 RegisterBehaviour::SelfClearing { mask } => sc |= mask,
                 RegisterBehaviour::StatusFollowsRequest {
                     status_offset,
                     status_mask,
                     ..
+                }
+                | RegisterBehaviour::LockAfterReads {
+                    status_offset,
+                    status_mask,
+                    ..
+                }
+                | RegisterBehaviour::StatusInverse {
+                    status_offset,
+                    status_mask,
+                    ..
                 } if status_offset & !3 == off => ro |= status_mask,
-                RegisterBehaviour::StatusFollowsRequest { .. } => {}
+                RegisterBehaviour::StatusFollowsRequest { .. }
+                | RegisterBehaviour::LockAfterReads { .. }
+                | RegisterBehaviour::StatusInverse { .. } => {}
+                RegisterBehaviour::Toggle { mask } | RegisterBehaviour::Mirror { mask, .. } => {
+                    ro |= mask;
+                }
+                RegisterBehaviour::MaskedWrite => {
+                    // Only the low 16 bits whose mask bit (16 above) is written 1.
+                    let sel = if enables & 0xFFFF_0000 != 0 {
+                        (value >> 16) & (enables >> 16)
+                    } else {
+                        0
+                    };
+                    enables &= sel & 0xFFFF;
+                    value &= 0xFFFF;
+                }
             }
         }
         let old = self.regs.get(&off).copied().unwrap_or(0);
@@ -422,25 +496,77 @@ impl MmioRegisters {
         let cleared = value & enables & w1c & !ro;
         let new = ((old & !plain) | (value & plain)) & !cleared & !sc;
         store(&mut self.regs, &self.reset, off, new);
-        for b in rows {
-            if let RegisterBehaviour::StatusFollowsRequest {
+        let mut i = 0;
+        while let Some(b) = self.behaviours.get(&off).and_then(|r| r.get(i)).copied() {
+            self.apply_status(new, b);
+            i += 1;
+        }
+    }
+
+    /// Update the status register of a request row after its register became `new`.
+    fn apply_status(&mut self, new: u32, b: RegisterBehaviour) {
+        let (request_mask, status_offset, status_mask, kind) = match b {
+            RegisterBehaviour::StatusFollowsRequest {
                 request_mask,
                 status_offset,
                 status_mask,
-            } = *b
-            {
-                let on = new & request_mask == request_mask;
-                let st_off = status_offset & !3;
-                let st = self.regs.get(&st_off).copied().unwrap_or(0);
-                let st = if on {
-                    st | status_mask
-                } else {
-                    st & !status_mask
-                };
-                store(&mut self.regs, &self.reset, st_off, st);
+            } => (request_mask, status_offset, status_mask, Status::Follow),
+            RegisterBehaviour::StatusInverse {
+                request_mask,
+                status_offset,
+                status_mask,
+            } => (request_mask, status_offset, status_mask, Status::Inverse),
+            RegisterBehaviour::LockAfterReads {
+                request_mask,
+                status_offset,
+                status_mask,
+                reads,
+            } => (
+                request_mask,
+                status_offset,
+                status_mask,
+                Status::Lock(reads),
+            ),
+            _ => return,
+        };
+        let on = new & request_mask == request_mask;
+        let st_off = status_offset & !3;
+        let st = self.regs.get(&st_off).copied().unwrap_or(0);
+        let key = (st_off, status_mask);
+        let st = match kind {
+            Status::Follow if on => st | status_mask,
+            Status::Inverse if !on => st | status_mask,
+            Status::Follow | Status::Inverse => st & !status_mask,
+            Status::Lock(_) if !on => {
+                self.pending.remove(&key);
+                st & !status_mask
             }
-        }
+            Status::Lock(_)
+                if st & status_mask == status_mask || self.pending.contains_key(&key) =>
+            {
+                st
+            }
+            Status::Lock(0) => st | status_mask,
+            Status::Lock(n) => {
+                self.pending.insert(key, n);
+                st & !status_mask
+            }
+        };
+        store(&mut self.regs, &self.reset, st_off, st);
     }
+}
+
+#[derive(Clone, Copy)]
+enum Controller {
+    Gmbus,
+    Aux(usize, usize),
+}
+
+#[derive(Clone, Copy)]
+enum Status {
+    Follow,
+    Inverse,
+    Lock(u32),
 }
 
 /// Store a dword, keeping the map sparse (zero registers without a reset
@@ -457,6 +583,7 @@ fn store(regs: &mut BTreeMap<u32, u32>, reset: &BTreeMap<u32, u32>, off: u32, va
 mod tests {
     use super::*;
     use crate::igd::generation::{info, Platform};
+    use crate::igd::regs::{self, PIPECONF_ENABLE, PIPECONF_STATE_ENABLE};
 
     fn regs(p: Platform) -> MmioRegisters {
         MmioRegisters::new(info(p), 0x8B80_0001, 0x0211)
@@ -585,5 +712,185 @@ mod tests {
         r.set32(0x10, 5);
         r.reset();
         assert_eq!(r, regs(Platform::SandyBridge));
+    }
+
+    fn rd(r: &mut MmioRegisters, off: u32) -> u32 {
+        let mut b = [0u8; 4];
+        assert!(r.read(u64::from(off), &mut b));
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn skl_dpll_locks_after_two_reads_and_unlocks_at_once() {
+        let mut r = regs(Platform::Skylake);
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 1: not locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 2: not locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "read 3: locked");
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "stays locked");
+        // DPLL_STATUS counts its own reads.
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        // WRPLL_CTL1 (DPLL2) → DPLL_LOCK(2) = bit 16; DPLL0's lock stays.
+        w32(&mut r, 0x4_6040, 1 << 31);
+        for _ in 0..PLL_READS {
+            assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        }
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), (1 << 16) | 1);
+        // Rewriting the enable while locked does not re-arm; disabling unlocks.
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000);
+        w32(&mut r, regs::LCPLL1_CTL, 0);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0);
+        assert_eq!(r.read32(regs::DPLL_STATUS), 1 << 16);
+        // The guest cannot write the lock bit itself.
+        w32(&mut r, regs::LCPLL1_CTL, 1 << 30);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0);
+    }
+
+    const PLL_READS: u32 = regs::PLL_LOCK_READS;
+
+    #[test]
+    fn vlv_dpll_lock_bit_15_and_icl_pll_power() {
+        let mut v = regs(Platform::Valleyview);
+        let dpll_a = regs::VLV_DISPLAY_BASE + 0x6014;
+        w32(&mut v, dpll_a, 1 << 31);
+        let reads: Vec<u32> = (0..3).map(|_| rd(&mut v, dpll_a) & (1 << 15)).collect();
+        assert_eq!(reads, [0, 0, 1 << 15]);
+        let mut i = regs(Platform::IceLake);
+        w32(&mut i, regs::LCPLL1_CTL, 1 << 27);
+        assert_eq!(
+            rd(&mut i, regs::LCPLL1_CTL),
+            (1 << 27) | (1 << 26),
+            "PLL_POWER_STATE"
+        );
+    }
+
+    #[test]
+    fn hsw_lcpll_locked_at_reset_and_while_not_disabled() {
+        let mut r = regs(Platform::Haswell);
+        assert_eq!(rd(&mut r, regs::LCPLL_CTL), 1 << 30);
+        w32(&mut r, regs::LCPLL_CTL, 1 << 31);
+        assert_eq!(rd(&mut r, regs::LCPLL_CTL), 1 << 31);
+        w32(&mut r, regs::LCPLL_CTL, 1 << 21);
+        assert_eq!(
+            rd(&mut r, regs::LCPLL_CTL),
+            (1 << 30) | (1 << 21) | (1 << 19)
+        );
+    }
+
+    #[test]
+    fn ddi_buffer_idle_is_the_inverse_of_enable() {
+        let mut r = regs(Platform::Broadwell);
+        let b = regs::DDI_BUF_CTL_A + 0x100;
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_IS_IDLE);
+        w32(&mut r, b, regs::DDI_BUF_CTL_ENABLE | 0x6);
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_CTL_ENABLE | 0x6);
+        w32(&mut r, b, 0x6);
+        assert_eq!(rd(&mut r, b), regs::DDI_BUF_IS_IDLE | 0x6);
+        assert_eq!(rd(&mut r, 0x6_4500), 0, "no DDI F on BDW");
+        assert_eq!(
+            rd(&mut regs(Platform::IceLake), 0x6_4500),
+            regs::DDI_BUF_IS_IDLE
+        );
+    }
+
+    #[test]
+    fn pipeconf_state_follows_enable_on_every_pipe() {
+        let mut r = regs(Platform::IvyBridge);
+        for pipe in [0x7_0008u32, 0x7_1008, 0x7_2008] {
+            w32(&mut r, pipe, PIPECONF_ENABLE);
+            assert_eq!(rd(&mut r, pipe), PIPECONF_ENABLE | PIPECONF_STATE_ENABLE);
+        }
+        let mut s = regs(Platform::SandyBridge);
+        w32(&mut s, 0x7_2008, PIPECONF_ENABLE);
+        assert_eq!(rd(&mut s, 0x7_2008), PIPECONF_ENABLE, "SNB has no pipe C");
+        let mut v = regs(Platform::Cherryview);
+        w32(&mut v, regs::VLV_DISPLAY_BASE + 0x7_0008, PIPECONF_ENABLE);
+        assert_ne!(
+            rd(&mut v, regs::VLV_DISPLAY_BASE + 0x7_0008) & PIPECONF_STATE_ENABLE,
+            0
+        );
+    }
+
+    #[test]
+    fn vblank_and_fdi_lock_bits_toggle_per_read() {
+        let mut r = regs(Platform::Skylake);
+        let isr: Vec<u32> = (0..4)
+            .map(|_| rd(&mut r, regs::GEN8_DE_PIPE_ISR_A))
+            .collect();
+        assert_eq!(isr, [0, 1, 0, 1]);
+        w32(&mut r, regs::GEN8_DE_PIPE_ISR_A, 0xFFFF_FFFF);
+        assert_eq!(
+            r.read32(regs::GEN8_DE_PIPE_ISR_A) & 1,
+            0,
+            "writes leave the bit alone"
+        );
+        let mut s = regs(Platform::SandyBridge);
+        assert_eq!(rd(&mut s, regs::DEISR), 0);
+        assert_eq!(rd(&mut s, regs::DEISR), (1 << 7) | (1 << 15));
+        assert_eq!(rd(&mut s, regs::PIPESTAT_A), 0);
+        assert_eq!(rd(&mut s, regs::PIPESTAT_A), 0x6);
+        assert_eq!(rd(&mut s, regs::FDI_RX_IIR_A), 0);
+        assert_eq!(rd(&mut s, regs::FDI_RX_IIR_A), regs::FDI_RX_LOCKS);
+        // A peek has no side effects.
+        assert_eq!(s.read32(regs::FDI_RX_IIR_A), 0);
+        assert_eq!(s.read32(regs::FDI_RX_IIR_A), 0);
+    }
+
+    #[test]
+    fn forcewake_acks_mirror_masked_requests() {
+        let mut r = regs(Platform::Haswell);
+        // _MASKED_BIT_ENABLE(FORCEWAKE_KERNEL) = 0x0001_0001.
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0001_0001);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 1);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_MT), 1, "mask half reads 0");
+        // Without the mask bit the value bit does not change.
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0000_0000);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 1);
+        w32(&mut r, regs::FORCEWAKE_MT, 0x0001_0000);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 0);
+        // The ack is read-only.
+        w32(&mut r, regs::FORCEWAKE_ACK_HSW, 0xFFFF);
+        assert_eq!(rd(&mut r, regs::FORCEWAKE_ACK_HSW), 0);
+        let mut k = regs(Platform::KabyLake);
+        w32(&mut k, regs::FORCEWAKE_RENDER_GEN9, 0x0001_0001);
+        assert_eq!(rd(&mut k, regs::FORCEWAKE_ACK_RENDER_GEN9), 1);
+        let mut s = regs(Platform::SandyBridge);
+        w32(&mut s, 0xA18C, 1);
+        assert_eq!(rd(&mut s, 0x13_0090), 1);
+        let mut i = regs(Platform::IvyBridge);
+        w32(&mut i, regs::FORCEWAKE_MT, 0x0001_0001);
+        assert_eq!(rd(&mut i, 0x13_0040), 1, "FORCEWAKE_MT_ACK");
+    }
+
+    #[test]
+    fn overrides_replace_rows_and_survive_reset() {
+        use crate::igd::overrides::RegisterOverride;
+        let mut r = regs(Platform::Haswell);
+        let o = RegisterOverride::parse("0x45400=plain").unwrap();
+        r.apply_override(&o);
+        w32(&mut r, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_REQ);
+        assert_eq!(
+            rd(&mut r, HSW_PWR_WELL_CTL1),
+            HSW_PWR_WELL_REQ,
+            "no ack any more"
+        );
+        r.apply_override(&RegisterOverride::parse("0x6c060=const:0x01010101").unwrap());
+        w32(&mut r, 0x6_C060, 0);
+        assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101);
+        r.apply_override(&RegisterOverride::parse("0x1000=lock-after:1:0->4").unwrap());
+        w32(&mut r, 0x1000, 1);
+        assert_eq!(rd(&mut r, 0x1000), 1);
+        assert_eq!(rd(&mut r, 0x1000), 0x11);
+        r.apply_override(&RegisterOverride::parse("0x1004=mirror:0x6c060").unwrap());
+        assert_eq!(rd(&mut r, 0x1004), 0x0101_0101);
+        // GMBUS2 overridden: no longer the controller's.
+        r.apply_override(&RegisterOverride::parse("0xc5108=const:0x800").unwrap());
+        assert_eq!(rd(&mut r, 0xC_5108), 0x800);
+        r.reset();
+        assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101, "const survives FLR");
+        assert_eq!(rd(&mut r, 0x1000), 0, "countdowns and values reset");
     }
 }

@@ -21,20 +21,31 @@
 pub mod aperture;
 pub mod config;
 pub mod dma;
+pub mod dpaux;
+pub mod edid;
 pub mod generation;
+pub mod gmbus;
 pub mod gtt;
 pub mod iobar;
 pub mod mmio;
+pub mod overrides;
 pub mod pte;
+pub mod regs;
 pub mod reset;
+pub mod spin;
 
 pub use aperture::{ApertureFault, ApertureFaultKind};
 pub use dma::{DmaAccess, DmaBus, DmaFault};
+pub use dpaux::DpSink;
+pub use edid::Panel;
 pub use generation::{Gen, GgcDecode, Platform, PlatformInfo, PteFormat};
 pub use gtt::{Gtt, GttAccessError, GttWrite};
 pub use iobar::{IoBar, IoTarget};
 pub use mmio::{MmioRegisters, RegisterBehaviour};
+pub use overrides::{OverrideError, RegisterOverride};
 pub use pte::{Pte, PteError};
+pub use regs::register_name;
+pub use spin::{diagnose_spin, PolledRegister, SpinDiagnosis, SpinLoop, WaitCondition};
 
 use crate::addr::HostPhys;
 use crate::pci::{ConfigSpace, ConfigWrite, PciError, PciFunction};
@@ -284,7 +295,7 @@ impl IgdDevice {
             data.fill(0xFF);
             return;
         }
-        self.iobar.read(offset, data, &self.mmio, &self.gtt);
+        self.iobar.read(offset, data, &mut self.mmio, &self.gtt);
     }
 
     /// Guest write of BAR4 (widths 1, 2, 4; others are dropped). A Sel = 1 data
@@ -339,6 +350,29 @@ impl IgdDevice {
     #[must_use]
     pub fn mmio(&self) -> &MmioRegisters {
         &self.mmio
+    }
+
+    /// Replace the behaviour of one BAR0 register (`--override`); it survives
+    /// FLR.
+    pub fn apply_override(&mut self, o: &RegisterOverride) {
+        self.mmio.apply_override(o);
+    }
+
+    /// Put `panel` (its EDID) behind GMBUS and the AUX channels.
+    pub fn set_panel(&mut self, panel: &Panel) {
+        self.mmio.set_panel(panel);
+    }
+
+    /// Connect `sink` to AUX channel `index` (None disconnects); false if the
+    /// platform has no such channel. See [`regs::aux_channels`].
+    pub fn set_dp_sink(&mut self, index: usize, sink: Option<DpSink>) -> bool {
+        self.mmio.set_dp_sink(index, sink)
+    }
+
+    /// The i915 name of the BAR0 register at `offset` on this platform.
+    #[must_use]
+    pub fn register_name(&self, offset: u32) -> Option<&'static str> {
+        regs::register_name(self.info.platform, offset)
     }
 }
 
@@ -582,6 +616,242 @@ mod tests {
         assert_eq!(d.mmio_write(u64::MAX - 2, &[1, 2, 3, 4]), None);
     }
 
+    fn mw(d: &mut IgdDevice, off: u32, v: u32) {
+        d.mmio_write(u64::from(off), &v.to_le_bytes());
+    }
+
+    fn mr(d: &mut IgdDevice, off: u32) -> u32 {
+        let mut b = [0u8; 4];
+        d.mmio_read(u64::from(off), &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// Poll like a vBIOS: at most 100 reads until `cond` holds.
+    fn poll(d: &mut IgdDevice, off: u32, cond: impl Fn(u32) -> bool) -> u32 {
+        for _ in 0..100 {
+            let v = mr(d, off);
+            if cond(v) {
+                return v;
+            }
+        }
+        panic!("register {off:#x} never satisfied the condition");
+    }
+
+    /// The GMBUS EDID read sequence of a vBIOS (and i915 `gmbus_xfer_read`):
+    /// pin pair, write offset 0, read 128 bytes with a WAIT cycle, poll
+    /// HW_RDY before each GMBUS3 read, wait for HW_WAIT_PHASE, STOP, idle.
+    fn gmbus_read_edid(d: &mut IgdDevice, base: u32, via_bar4: bool) -> Vec<u8> {
+        use super::gmbus::*;
+        let rd = |d: &mut IgdDevice, off: u32| {
+            if via_bar4 {
+                io32(d, 0, base + off);
+                io_in32(d, 4)
+            } else {
+                mr(d, base + off)
+            }
+        };
+        let wr = |d: &mut IgdDevice, off: u32, v: u32| {
+            if via_bar4 {
+                io32(d, 0, base + off);
+                io32(d, 4, v);
+            } else {
+                mw(d, base + off, v);
+            }
+        };
+        wr(d, GMBUS0, 3); // GMBUS_PIN_PANEL
+        wr(d, GMBUS3, 0); // EDID offset 0
+        wr(
+            d,
+            GMBUS1,
+            GMBUS_SW_RDY | GMBUS_CYCLE_WAIT | (1 << 16) | (0x50 << 1),
+        );
+        let mut n = 0;
+        while rd(d, GMBUS2) & GMBUS_HW_WAIT_PHASE == 0 {
+            n += 1;
+            assert!(n < 100, "write phase never completed");
+        }
+        wr(
+            d,
+            GMBUS1,
+            GMBUS_SW_RDY | GMBUS_CYCLE_WAIT | (128 << GMBUS_BYTE_COUNT_SHIFT) | (0x50 << 1) | 1,
+        );
+        let mut out = Vec::new();
+        while out.len() < 128 {
+            let mut n = 0;
+            loop {
+                let s = rd(d, GMBUS2);
+                assert_eq!(s & GMBUS_SATOER, 0, "NAK");
+                if s & GMBUS_HW_RDY != 0 {
+                    break;
+                }
+                n += 1;
+                assert!(n < 100, "HW_RDY never set");
+            }
+            out.extend_from_slice(&rd(d, GMBUS3).to_le_bytes());
+        }
+        assert_ne!(rd(d, GMBUS2) & GMBUS_HW_WAIT_PHASE, 0);
+        wr(d, GMBUS1, GMBUS_SW_RDY | GMBUS_CYCLE_STOP);
+        assert_eq!(rd(d, GMBUS2) & GMBUS_ACTIVE, 0, "idle after STOP");
+        wr(d, GMBUS0, 0);
+        out
+    }
+
+    fn check_edid(e: &[u8], w: u16, h: u16) {
+        assert_eq!(e.len(), 128);
+        assert_eq!(e[..8], [0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
+        assert_eq!(e.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0, "checksum");
+        // Preferred detailed timing descriptor at 54.
+        let hact = u16::from(e[56]) | (u16::from(e[58] >> 4) << 8);
+        let vact = u16::from(e[59]) | (u16::from(e[61] >> 4) << 8);
+        assert_ne!(
+            u16::from_le_bytes([e[54], e[55]]),
+            0,
+            "a timing, not a display descriptor"
+        );
+        assert_eq!((hact, vact), (w, h));
+        assert_ne!(e[24] & 0x02, 0, "preferred timing mode");
+    }
+
+    #[test]
+    fn vbios_reads_the_edid_over_gmbus_via_bar0_and_bar4() {
+        for (id, base) in [
+            (0x0126u16, 0xC_0000u32),
+            (0x1912, 0xC_0000),
+            (0x0F31, 0x18_0000),
+        ] {
+            let mut d = dev(id);
+            let e = gmbus_read_edid(&mut d, base, false);
+            check_edid(&e, 1920, 1080);
+            let e4 = gmbus_read_edid(&mut d, base, true);
+            assert_eq!(e4, e, "{id:#x}: BAR4 sees the same controller");
+        }
+        let mut d = dev(0x0416);
+        d.set_panel(&Panel {
+            width: 2560,
+            height: 1440,
+            ..Panel::default()
+        });
+        check_edid(&gmbus_read_edid(&mut d, 0xC_0000, false), 2560, 1440);
+    }
+
+    #[test]
+    fn gmbus_read_of_a_missing_slave_naks() {
+        use super::gmbus::*;
+        let mut d = dev(0x0166);
+        mw(&mut d, 0xC_5100, 3);
+        mw(
+            &mut d,
+            0xC_5104,
+            GMBUS_SW_RDY | GMBUS_CYCLE_WAIT | (4 << 16) | (0x3A << 1) | 1,
+        );
+        let s = poll(&mut d, 0xC_5108, |s| s & (GMBUS_HW_RDY | GMBUS_SATOER) != 0);
+        assert_eq!(s & (GMBUS_SATOER | GMBUS_HW_RDY), GMBUS_SATOER);
+    }
+
+    /// One AUX transaction as i915 `intel_dp_aux_xfer` does it: pack the
+    /// request big-endian into DATA1-5, write CTL with SEND_BUSY | DONE |
+    /// errors | size, poll SEND_BUSY clear, read the reply.
+    fn aux(d: &mut IgdDevice, ctl: u32, req: &[u8]) -> Vec<u8> {
+        use super::dpaux::*;
+        for (i, c) in req.chunks(4).enumerate() {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            mw(d, ctl + 4 + 4 * i as u32, u32::from_be_bytes(w));
+        }
+        mw(
+            d,
+            ctl,
+            DP_AUX_CH_CTL_SEND_BUSY
+                | DP_AUX_CH_CTL_DONE
+                | DP_AUX_CH_CTL_TIME_OUT_ERROR
+                | DP_AUX_CH_CTL_RECEIVE_ERROR
+                | ((req.len() as u32) << DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT),
+        );
+        let s = poll(d, ctl, |s| s & DP_AUX_CH_CTL_SEND_BUSY == 0);
+        assert_ne!(s & DP_AUX_CH_CTL_DONE, 0);
+        assert_eq!(s & DP_AUX_CH_CTL_TIME_OUT_ERROR, 0, "timeout");
+        let n =
+            ((s & DP_AUX_CH_CTL_MESSAGE_SIZE_MASK) >> DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT) as usize;
+        let mut out = Vec::new();
+        for i in 0..5u32 {
+            out.extend_from_slice(&mr(d, ctl + 4 + 4 * i).to_be_bytes());
+        }
+        out.truncate(n);
+        // Clear DONE (W1C) as i915 does.
+        mw(d, ctl, s);
+        assert_eq!(mr(d, ctl) & DP_AUX_CH_CTL_DONE, 0);
+        out
+    }
+
+    #[test]
+    fn aux_native_dpcd_read_and_link_training() {
+        let ctl = 0x6_4010; // DPA_AUX_CH_CTL on SKL
+        let mut d = dev(0x1912);
+        // Native read (0x9) of DPCD 0x000-0x00F: 16 bytes, length byte 15.
+        let r = aux(&mut d, ctl, &[0x90, 0x00, 0x00, 15]);
+        assert_eq!(r.len(), 17);
+        assert_eq!(r[0], 0x00, "AUX ACK");
+        let caps = &r[1..];
+        assert_eq!(caps[0], 0x12, "DPCD rev 1.2");
+        assert_eq!(caps[1], 0x14, "5.4 Gb/s");
+        assert_eq!(caps[2] & 0x1F, 4, "4 lanes");
+        assert_eq!(caps[0xD], 1, "eDP");
+        // Link training: LANE_COUNT_SET = 2 | enhanced framing, then TPS1.
+        assert_eq!(aux(&mut d, ctl, &[0x80, 0x01, 0x00, 1, 0x0A, 0x82]), [0]);
+        assert_eq!(aux(&mut d, ctl, &[0x80, 0x01, 0x02, 0, 0x21]), [0]);
+        let st = aux(&mut d, ctl, &[0x90, 0x02, 0x02, 2]);
+        assert_eq!(
+            st,
+            [0, 0x11, 0x00, 0x00],
+            "lanes 0-1 CR done, lanes 2-3 untrained, not aligned"
+        );
+        // TPS2: CR, EQ and symbol lock on both lanes, interlane aligned.
+        assert_eq!(aux(&mut d, ctl, &[0x80, 0x01, 0x02, 0, 0x22]), [0]);
+        let st = aux(&mut d, ctl, &[0x90, 0x02, 0x02, 2]);
+        assert_eq!(st, [0, 0x77, 0x00, 0x01]);
+        // Native writes update the DPCD; capabilities stay read-only.
+        assert_eq!(aux(&mut d, ctl, &[0x80, 0x06, 0x00, 0, 0x01]), [0]);
+        assert_eq!(aux(&mut d, ctl, &[0x90, 0x06, 0x00, 0]), [0, 0x01]);
+        assert_eq!(aux(&mut d, ctl, &[0x80, 0x00, 0x00, 0, 0x55]), [0]);
+        assert_eq!(aux(&mut d, ctl, &[0x90, 0x00, 0x00, 0]), [0, 0x12]);
+        // I2C-over-AUX at 0x50 returns the same EDID as GMBUS.
+        let mut e = Vec::new();
+        aux(&mut d, ctl, &[0x40, 0x00, 0x50, 0, 0x00]);
+        while e.len() < 128 {
+            let r = aux(&mut d, ctl, &[0x50, 0x00, 0x50, 15]);
+            e.extend_from_slice(&r[1..]);
+        }
+        check_edid(&e, 1920, 1080);
+    }
+
+    #[test]
+    fn aux_without_a_sink_times_out_and_pch_channels_on_ivb() {
+        use super::dpaux::*;
+        let mut d = dev(0x0166);
+        // IVB: port B AUX is in the PCH at 0xE4110; nothing connected there.
+        mw(&mut d, 0xE_4114, 0x9000_0000);
+        mw(&mut d, 0xE_4110, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20));
+        let s = mr(&mut d, 0xE_4110);
+        assert_eq!(
+            s & (DP_AUX_CH_CTL_SEND_BUSY | DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR),
+            DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR
+        );
+        assert!(d.set_dp_sink(1, Some(DpSink::default())));
+        assert!(!d.set_dp_sink(9, None));
+        assert_eq!(aux(&mut d, 0xE_4110, &[0x90, 0, 0, 0]), [0, 0x12]);
+        assert_eq!(d.register_name(0xE_4110), Some("PCH_DPB_AUX_CH_CTL"));
+    }
+
+    #[test]
+    fn override_through_the_device_survives_flr() {
+        let mut d = dev(0x0416);
+        d.apply_override(&RegisterOverride::parse("0x45400=const:0xc0000000").unwrap());
+        mw(&mut d, HSW_PWR_WELL_CTL1, 0);
+        assert_eq!(mr(&mut d, HSW_PWR_WELL_CTL1), 0xC000_0000);
+        d.flr();
+        assert_eq!(mr(&mut d, HSW_PWR_WELL_CTL1), 0xC000_0000);
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Cfg(u16, Vec<u8>),
@@ -605,6 +875,11 @@ mod tests {
             Just(0x45400u64),
             Just(0xC7204u64),
             Just(0x1080C0u64),
+            (0xC_5100u64..0xC_5124),
+            (0x6_4010u64..0x6_4028),
+            (0xE_4110u64..0xE_4128),
+            Just(0x46010u64),
+            Just(0x44400u64),
         ]
     }
 
