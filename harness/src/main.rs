@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod cli_rom;
+use igdemu_harness::cli_rom;
 
 #[derive(Parser)]
 #[command(

@@ -1,0 +1,6 @@
+//! The igdemu harness: the `igdemu` command line, report renderers (text, JSON,
+//! HTML, PNG) and the corpus runner, as a library so integration tests and
+//! benches drive the same code as the CLI.
+
+pub mod cli_rom;
+pub mod render;

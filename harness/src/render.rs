@@ -1,0 +1,216 @@
+//! Renderers for a run's report: the human summary (text) and JSON.
+
+use igdemu::check::Violation;
+use igdemu::session::{SessionReport, Verdict};
+use std::fmt::Write as _;
+
+/// The JSON schema version of [`json`]; bump on incompatible changes.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// The report as pretty JSON, wrapped with a schema version.
+pub fn json(report: &SessionReport) -> String {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        schema: u32,
+        report: &'a SessionReport,
+    }
+    serde_json::to_string_pretty(&Doc {
+        schema: JSON_SCHEMA_VERSION,
+        report,
+    })
+    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn region<A: Copy + Into<u64>>(r: &igdemu::addr::Region<A>) -> String {
+    let base: u64 = r.base.into();
+    format!("[{:#010x}, {:#010x}) {}", base, r.end(), size(r.size))
+}
+
+/// A byte count as a person reads it.
+#[must_use]
+pub fn size(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// What a verdict means, in a sentence.
+#[must_use]
+pub fn verdict_sentence(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Clean => "every GTT entry and device access stayed inside the guest stolen region",
+        Verdict::Fault => {
+            "the device touched addresses the IOMMU does not map (DMAR faults on real hardware)"
+        }
+        Verdict::Corrupt => {
+            "the device wrote into guest RAM outside the stolen region (silent corruption)"
+        }
+        Verdict::Escape => "untranslated host stolen-memory addresses reached the device",
+        Verdict::Stopped => "the VMM stopped the VM (QEMU hw_error)",
+        Verdict::DidNotRun => "the ROM did not complete POST",
+    }
+}
+
+/// The human summary `igdemu run` prints. `max_violations` bounds the list
+/// (runs of neighbouring GTT entries are folded first).
+#[must_use]
+pub fn text(report: &SessionReport, max_violations: usize) -> String {
+    let mut o = String::new();
+    let r = report;
+    let _ = writeln!(
+        o,
+        "ROM       {} bytes, PCIR {:04x}:{:04x}, checksum {}, initialized for {}",
+        r.rom.size,
+        r.rom.vendor,
+        r.rom.device,
+        if r.rom.checksum_ok {
+            "ok"
+        } else {
+            "WRONG (run anyway)"
+        },
+        r.rom.bdf.as_deref().unwrap_or("no matching function")
+    );
+    let _ = writeln!(
+        o,
+        "device    {:04x} {} ({}), GGC {:#06x}",
+        r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
+    );
+    let _ = writeln!(o, "remapper  {}", r.remapper);
+    let _ = writeln!(
+        o,
+        "regions   host stolen   {}",
+        region(&r.regions.host_stolen)
+    );
+    match &r.regions.guest_stolen {
+        Some(g) => {
+            let _ = writeln!(o, "          guest stolen  {}", region(g));
+        }
+        None => {
+            let _ = writeln!(o, "          guest stolen  none reserved");
+        }
+    }
+    if let Some(op) = &r.regions.opregion {
+        let _ = writeln!(o, "          OpRegion      {}", region(op));
+    }
+    for s in &r.steps {
+        let _ = writeln!(o, "step      {:<18} {}", s.step, s.outcome);
+        for n in &s.notes {
+            let _ = writeln!(o, "          {:<18} {}", "", n);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "GTT       {} entries written ({} valid of {} checked)",
+        r.gtt.iter().map(|g| g.count).sum::<u64>(),
+        r.check.valid_entries,
+        r.check.entries_checked
+    );
+    for g in r.gtt.iter().take(12) {
+        let last = g.first + g.count - 1;
+        let range = if g.count == 1 {
+            format!("{}", g.first)
+        } else {
+            format!("{}..={}", g.first, last)
+        };
+        let _ = writeln!(
+            o,
+            "          {:<12} guest {:#012x} -> device {:#012x}{}  {} at {}",
+            range,
+            g.guest_first,
+            g.device_first,
+            if g.count > 1 && g.step != 0 {
+                format!(" (+{:#x}/entry)", g.step)
+            } else {
+                String::new()
+            },
+            g.outcome,
+            g.at
+        );
+    }
+    if r.gtt.len() > 12 {
+        let _ = writeln!(o, "          ... {} more runs", r.gtt.len() - 12);
+    }
+    let dma_bytes: u64 = r.dma.iter().map(|d| d.len).sum();
+    let _ = writeln!(
+        o,
+        "DMA       {} runs, {} through the aperture; {} aperture faults",
+        r.dma.len(),
+        size(dma_bytes),
+        r.aperture_faults
+    );
+    let _ = writeln!(
+        o,
+        "run       {} instructions, {} trace events ({} dropped)",
+        r.instructions, r.trace_events, r.trace_dropped
+    );
+    let folded = fold_violations(&r.check.violations);
+    let _ = writeln!(
+        o,
+        "verdict   {}: {} ({} violations)",
+        r.verdict.name().to_uppercase(),
+        verdict_sentence(r.verdict),
+        r.check.violations.len()
+    );
+    for line in folded.iter().take(max_violations) {
+        let _ = writeln!(o, "  - {line}");
+    }
+    if folded.len() > max_violations {
+        let _ = writeln!(
+            o,
+            "  ... {} more (see --json)",
+            folded.len() - max_violations
+        );
+    }
+    o
+}
+
+/// Violations as sentences, neighbouring GTT entries of the same class and
+/// origin folded into one line.
+#[must_use]
+pub fn fold_violations(vs: &[Violation]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < vs.len() {
+        if let Violation::GttEntry {
+            index,
+            class,
+            origin,
+            ..
+        } = &vs[i]
+        {
+            let mut j = i + 1;
+            while let Some(Violation::GttEntry {
+                index: n,
+                class: c,
+                origin: og,
+                ..
+            }) = vs.get(j)
+            {
+                if *n == index + (j - i) as u64 && c == class && og == origin {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            if j - i > 1 {
+                out.push(format!(
+                    "{} (and GTT entries {}..={} likewise)",
+                    vs[i],
+                    index + 1,
+                    index + (j - i - 1) as u64
+                ));
+            } else {
+                out.push(vs[i].to_string());
+            }
+            i = j;
+        } else {
+            out.push(vs[i].to_string());
+            i += 1;
+        }
+    }
+    out
+}
