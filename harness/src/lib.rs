@@ -4,3 +4,4 @@
 
 pub mod cli_rom;
 pub mod render;
+pub mod bench;
