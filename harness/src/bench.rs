@@ -522,9 +522,7 @@ impl RawOutcome {
     /// Whether the run consumed exactly the recorded answers and every call returned.
     #[must_use]
     pub fn faithful(&self) -> bool {
-        self.error.is_none()
-            && self.returned == self.calls
-            && self.used.iter().all(|(u, n)| u == n)
+        self.error.is_none() && self.returned == self.calls && self.used.iter().all(|(u, n)| u == n)
     }
 }
 
@@ -664,12 +662,14 @@ fn raw_run(s: &RawSetup, count: bool) -> Result<RawOutcome, String> {
             uc.mmio_map(
                 base,
                 size,
-                Some(|uc: &mut Unicorn<'_, RawState<'_>>, _off: u64, _size: usize| {
-                    let st = uc.get_data_mut();
-                    let v = st.replay.mmio_reads.get(st.mmio).copied();
-                    st.mmio += 1;
-                    v.unwrap_or(u64::MAX)
-                }),
+                Some(
+                    |uc: &mut Unicorn<'_, RawState<'_>>, _off: u64, _size: usize| {
+                        let st = uc.get_data_mut();
+                        let v = st.replay.mmio_reads.get(st.mmio).copied();
+                        st.mmio += 1;
+                        v.unwrap_or(u64::MAX)
+                    },
+                ),
                 Some(|_: &mut Unicorn<'_, RawState<'_>>, _: u64, _: usize, _: u64| {}),
             )
             .map_err(e)?;
@@ -777,7 +777,16 @@ fn write_setup(path: &Path, s: &RawSetup) -> std::io::Result<()> {
         f.write_all(&v.to_le_bytes())?;
     }
     let regs8 = |f: &mut dyn std::io::Write, r: &IntRegs, last: u32| -> std::io::Result<()> {
-        for v in [r.eax, r.ebx, r.ecx, r.edx, r.esi, r.edi, u32::from(r.es), last] {
+        for v in [
+            r.eax,
+            r.ebx,
+            r.ecx,
+            r.edx,
+            r.esi,
+            r.edi,
+            u32::from(r.es),
+            last,
+        ] {
             f.write_all(&v.to_le_bytes())?;
         }
         Ok(())
@@ -839,7 +848,12 @@ pub fn peer_x86emu(rom: &[u8], reps: usize) -> Result<PeerFigure, String> {
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let n: u64 = parse_kv(&line, "instructions")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("runner said {line:?} {:?}", String::from_utf8_lossy(&out.stderr)))?;
+        .ok_or_else(|| {
+            format!(
+                "runner said {line:?} {:?}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
     let ns: u64 = parse_kv(&line, "ns")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("runner said {line:?}"))?;
@@ -1101,7 +1115,10 @@ impl fmt::Display for BenchReport {
                 writeln!(f, "  note: {}", g.note)?;
             }
         }
-        writeln!(f, "\nb. peer: libx86emu, SeaVGABIOS POST + VBE (same replayed answers)")?;
+        writeln!(
+            f,
+            "\nb. peer: libx86emu, SeaVGABIOS POST + VBE (same replayed answers)"
+        )?;
         match &self.peer {
             Some(p) => {
                 writeln!(

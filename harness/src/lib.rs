@@ -2,6 +2,6 @@
 //! HTML, PNG) and the corpus runner, as a library so integration tests and
 //! benches drive the same code as the CLI.
 
+pub mod bench;
 pub mod cli_rom;
 pub mod render;
-pub mod bench;

@@ -180,6 +180,12 @@ pub struct CheckInput<'a> {
 
 /// Sweep the GTT: call `bad(index, raw, addr, class)` for each valid entry
 /// outside guest stolen memory. Returns (entries, valid entries).
+///
+/// The common case (every valid entry inside guest stolen memory) runs as a
+/// branch-free pass over blocks of entries that only counts valid entries and
+/// ORs together an "outside" flag; a block whose flag is set is swept again
+/// entry by entry to report its violations in order. On x86-64 the block pass
+/// uses AVX-512 or AVX2 when the CPU has them.
 pub fn sweep_gtt(
     gtt: &[u8],
     format: PteFormat,
@@ -188,31 +194,136 @@ pub fn sweep_gtt(
     mut bad: impl FnMut(u64, u64, u64, AccessClass),
 ) -> (u64, u64) {
     let size = format.size() as usize;
+    // `contains_range(addr, 4096)` as one unsigned compare:
+    // addr - base <= limit (wrapping), with no limit when nothing fits.
+    let window = guest_stolen.and_then(|g| {
+        let span = g.end() - g.base.0;
+        span.checked_sub(4096).map(|limit| (g.base.0, limit))
+    });
+    let (base, limit, none_fit) = match window {
+        Some((b, l)) => (b, l, 0u64),
+        None => (0, 0, 1),
+    };
+    let params = SweepParams {
+        format,
+        base,
+        limit,
+        none_fit,
+    };
     let mut entries = 0u64;
     let mut valid = 0u64;
-    for (i, chunk) in gtt.chunks_exact(size).enumerate() {
-        entries += 1;
-        let mut b = [0u8; 8];
-        for (d, s) in b.iter_mut().zip(chunk) {
-            *d = *s;
+    let block_bytes = SWEEP_BLOCK * size;
+    let mut index = 0u64;
+    for block in gtt.chunks(block_bytes) {
+        let whole = block.len() - block.len() % size;
+        let block = &block[..whole];
+        let (v, outside) = sweep_block(block, &params);
+        let n = (block.len() / size) as u64;
+        entries += n;
+        valid += v;
+        if outside {
+            for (i, chunk) in block.chunks_exact(size).enumerate() {
+                let raw = read_le(chunk);
+                if raw & 1 == 0 {
+                    continue;
+                }
+                let pte = format.decode(raw);
+                if guest_stolen.is_some_and(|g| g.contains_range(pte.addr, 4096)) {
+                    continue;
+                }
+                bad(
+                    index + i as u64,
+                    raw,
+                    pte.addr,
+                    iommu.classify(Iova(pte.addr), 4096),
+                );
+            }
         }
-        let raw = u64::from_le_bytes(b);
-        if raw & 1 == 0 {
-            continue;
-        }
-        valid += 1;
-        let pte = format.decode(raw);
-        if guest_stolen.is_some_and(|g| g.contains_range(pte.addr, 4096)) {
-            continue;
-        }
-        bad(
-            i as u64,
-            raw,
-            pte.addr,
-            iommu.classify(Iova(pte.addr), 4096),
-        );
+        index += n;
     }
     (entries, valid)
+}
+
+/// Entries per block of the fast sweep.
+const SWEEP_BLOCK: usize = 512;
+
+#[derive(Clone, Copy)]
+struct SweepParams {
+    format: PteFormat,
+    base: u64,
+    limit: u64,
+    none_fit: u64,
+}
+
+fn read_le(chunk: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(chunk) {
+        *d = *s;
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Valid entries in `block` and whether any valid one lies outside the window.
+fn sweep_block(block: &[u8], p: &SweepParams) -> (u64, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { sweep_block_avx512(block, p) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { sweep_block_avx2(block, p) };
+        }
+    }
+    sweep_block_generic(block, p)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sweep_block_avx512(block: &[u8], p: &SweepParams) -> (u64, bool) {
+    sweep_block_generic(block, p)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sweep_block_avx2(block: &[u8], p: &SweepParams) -> (u64, bool) {
+    sweep_block_generic(block, p)
+}
+
+#[inline(always)]
+fn sweep_block_generic(block: &[u8], p: &SweepParams) -> (u64, bool) {
+    match p.format {
+        PteFormat::Gen8 | PteFormat::Gen12 => {
+            let mask = p.format.decode(!0).addr;
+            sweep_lanes::<8>(block, p, |raw| raw & mask)
+        }
+        // Vlv decodes addresses as Snb does.
+        PteFormat::Snb | PteFormat::Vlv => {
+            sweep_lanes::<4>(block, p, |raw| PteFormat::Snb.decode(raw).addr)
+        }
+        PteFormat::Hsw => sweep_lanes::<4>(block, p, |raw| PteFormat::Hsw.decode(raw).addr),
+    }
+}
+
+#[inline(always)]
+fn sweep_lanes<const N: usize>(
+    block: &[u8],
+    p: &SweepParams,
+    addr: impl Fn(u64) -> u64,
+) -> (u64, bool) {
+    let mut valid = 0u64;
+    let mut outside = 0u64;
+    for c in block.chunks_exact(N) {
+        let mut b = [0u8; 8];
+        b[..N].copy_from_slice(c);
+        let raw = u64::from_le_bytes(b);
+        let v = raw & 1;
+        let out = u64::from(addr(raw).wrapping_sub(p.base) > p.limit) | p.none_fit;
+        valid += v;
+        outside |= v & out;
+    }
+    (valid, outside != 0)
 }
 
 /// Run every check.

@@ -7,7 +7,7 @@
 //!   + 4 × vector ([`bios`]);
 //! * one IN hook and one OUT hook feeding the machine's port bus;
 //! * an instruction budget counted by a block hook, a wall-clock deadline
-//!   (unicorn's timeout), and typed outcomes for faults ([`RunOutcome`]);
+//!   (checked by the same hook, not unicorn's timeout thread), and typed outcomes for faults ([`RunOutcome`]);
 //! * the option ROM parser ([`rom`]).
 
 pub mod bios;
@@ -29,6 +29,8 @@ pub const STUB_PORT: u16 = 0xEF;
 pub const TRAMPOLINE_IP: u16 = 0xFF00;
 /// Stack used for host calls (SS:SP = 0000:7000).
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
+/// Blocks between two checks of the wall-clock deadline.
+pub(crate) const DEADLINE_CHECK_BLOCKS: u32 = 4096;
 /// How many recent blocks are kept for fault reports.
 pub const RECENT_BLOCKS: usize = 16;
 
@@ -226,6 +228,8 @@ impl RunOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
     Budget,
+    /// The wall-clock deadline passed (checked by the block hook).
+    Deadline,
     Fault(FaultKind),
 }
 
@@ -235,6 +239,50 @@ pub(crate) struct Limits {
     pub budget: u64,
     pub deadline_us: u64,
 }
+
+/// A multiply-rotate hasher (the rustc/Firefox "Fx" hash) for the block
+/// cache: the block hook looks a block up on every block executed, and
+/// SipHash was the largest single cost of that hook. Keys are guest
+/// addresses, not attacker-chosen in any way that matters to the host.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Decoded blocks by (linear address, size).
+pub(crate) type BlockCache = std::collections::HashMap<
+    (u64, u32),
+    crate::trace::BlockInfo,
+    std::hash::BuildHasherDefault<FxHasher>,
+>;
 
 /// Low guest RAM as the BIOS services see it: a bounds-checked view of the
 /// host memory the CPU maps at linear 0 (see [`MachineState::low_ram`]).
@@ -508,6 +556,17 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         st.recent.push_back((cs, addr));
         if st.run_instructions > st.budget {
             stop_with(uc, StopReason::Budget);
+            return;
+        }
+        // The wall-clock deadline, checked every DEADLINE_CHECK_BLOCKS
+        // blocks: unicorn's own timeout runs a polling thread per
+        // `emu_start` (research §5: 90 µs a call and a quarter of a core).
+        st.deadline_countdown = st.deadline_countdown.wrapping_sub(1);
+        if st.deadline_countdown == 0 {
+            st.deadline_countdown = DEADLINE_CHECK_BLOCKS;
+            if st.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                stop_with(uc, StopReason::Deadline);
+            }
         }
     })?;
     uc.add_mem_hook(
@@ -573,6 +632,9 @@ pub(crate) fn run(
         st.budget = limits.budget;
         st.stop = None;
         st.recent.clear();
+        st.deadline = std::time::Instant::now()
+            .checked_add(std::time::Duration::from_micros(limits.deadline_us));
+        st.deadline_countdown = DEADLINE_CHECK_BLOCKS;
     }
     let mut at = start;
     let mut halts = 0u32;
@@ -580,17 +642,17 @@ pub(crate) fn run(
         if let Err(e) = uc.reg_write(RegisterX86::CS, u64::from(at.cs)) {
             return engine_fault(uc, e);
         }
-        let res = uc.emu_start(
-            u64::from(at.linear()),
-            u64::from(until.linear()),
-            limits.deadline_us,
-            0,
-        );
+        // No engine timeout: the block hook enforces the deadline.
+        let res = uc.emu_start(u64::from(at.linear()), u64::from(until.linear()), 0, 0);
         let now = here(uc);
         let stop = uc.get_data_mut().stop.take();
         if let Some(reason) = stop {
             return match reason {
                 StopReason::Budget => RunOutcome::BudgetExhausted {
+                    at: now,
+                    recent: recent(uc),
+                },
+                StopReason::Deadline => RunOutcome::Timeout {
                     at: now,
                     recent: recent(uc),
                 },

@@ -10,7 +10,7 @@
 //! PTE, beyond the GTT, beyond the aperture) leaves memory untouched; a faulted
 //! read returns all-ones. A DMA fault on the bus stops the access at that page.
 
-use super::dma::{DmaAccess, DmaBus, DmaFault};
+use super::dma::{DmaAccess, DmaAccesses, DmaBus, DmaFault};
 use super::gtt::Gtt;
 use super::pte::PAGE_SIZE;
 use crate::addr::Iova;
@@ -55,12 +55,25 @@ struct Piece {
     len: usize,
 }
 
-/// Translate `[offset, offset + len)` of an aperture of `size` bytes.
-fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Vec<Piece>, ApertureFault> {
-    let mut pieces = Vec::new();
-    let mut done = 0usize;
-    while done < len {
-        let off = offset.saturating_add(done as u64);
+/// The pieces of `[offset, offset + len)` of an aperture of `size` bytes, one
+/// per page, translated lazily (no allocation per access).
+struct Pieces<'a> {
+    gtt: &'a Gtt,
+    size: u64,
+    offset: u64,
+    len: usize,
+    done: usize,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Result<Piece, ApertureFault>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done >= self.len {
+            return None;
+        }
+        let done = self.done;
+        let off = self.offset.saturating_add(done as u64);
         let gtt_index = off / PAGE_SIZE;
         let fault = |raw, kind| ApertureFault {
             offset: off,
@@ -68,31 +81,48 @@ fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Vec<Piece>
             raw,
             kind,
         };
-        if off >= size || offset.checked_add(done as u64).is_none() {
-            return Err(fault(0, ApertureFaultKind::OutsideAperture));
+        // A fault ends the iteration.
+        self.done = self.len;
+        if off >= self.size || self.offset.checked_add(done as u64).is_none() {
+            return Some(Err(fault(0, ApertureFaultKind::OutsideAperture)));
         }
-        if gtt_index >= gtt.len() {
-            return Err(fault(0, ApertureFaultKind::BeyondGtt));
+        if gtt_index >= self.gtt.len() {
+            return Some(Err(fault(0, ApertureFaultKind::BeyondGtt)));
         }
-        let raw = gtt.raw(gtt_index);
-        let pte = gtt.format().decode(raw);
+        let raw = self.gtt.raw(gtt_index);
+        let pte = self.gtt.format().decode(raw);
         if !pte.valid {
-            return Err(fault(raw, ApertureFaultKind::InvalidPte));
+            return Some(Err(fault(raw, ApertureFaultKind::InvalidPte)));
         }
         let in_page = off % PAGE_SIZE;
         let chunk = usize::try_from(PAGE_SIZE - in_page)
             .unwrap_or(usize::MAX)
-            .min(len - done);
-        pieces.push(Piece {
+            .min(self.len - done);
+        self.done = done + chunk;
+        Some(Ok(Piece {
             gtt_index,
             raw,
             iova: Iova(pte.addr | in_page),
             start: done,
             len: chunk,
-        });
-        done += chunk;
+        }))
     }
-    Ok(pieces)
+}
+
+/// Translate `[offset, offset + len)` of an aperture of `size` bytes: every
+/// page is checked before the caller makes any bus access.
+fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Pieces<'_>, ApertureFault> {
+    let pieces = move || Pieces {
+        gtt,
+        size,
+        offset,
+        len,
+        done: 0,
+    };
+    for p in pieces() {
+        p?;
+    }
+    Ok(pieces())
 }
 
 fn dma_fault(offset: u64, p: &Piece, f: DmaFault) -> ApertureFault {
@@ -111,16 +141,17 @@ pub fn read(
     offset: u64,
     data: &mut [u8],
     dma: &mut dyn DmaBus,
-) -> Result<Vec<DmaAccess>, ApertureFault> {
+) -> Result<DmaAccesses, ApertureFault> {
     let pieces = translate(gtt, size, offset, data.len()).inspect_err(|_| data.fill(0xFF))?;
-    let mut out = Vec::with_capacity(pieces.len());
-    for p in &pieces {
+    let mut out = DmaAccesses::new();
+    for p in pieces {
+        let p = p?;
         let Some(buf) = data.get_mut(p.start..p.start + p.len) else {
             continue;
         };
         if let Err(f) = dma.dma_read(p.iova, buf) {
             buf.fill(0xFF);
-            return Err(dma_fault(offset, p, f));
+            return Err(dma_fault(offset, &p, f));
         }
         out.push(DmaAccess {
             gtt_index: p.gtt_index,
@@ -139,15 +170,16 @@ pub fn write(
     offset: u64,
     data: &[u8],
     dma: &mut dyn DmaBus,
-) -> Result<Vec<DmaAccess>, ApertureFault> {
+) -> Result<DmaAccesses, ApertureFault> {
     let pieces = translate(gtt, size, offset, data.len())?;
-    let mut out = Vec::with_capacity(pieces.len());
-    for p in &pieces {
+    let mut out = DmaAccesses::new();
+    for p in pieces {
+        let p = p?;
         let Some(buf) = data.get(p.start..p.start + p.len) else {
             continue;
         };
         dma.dma_write(p.iova, buf)
-            .map_err(|f| dma_fault(offset, p, f))?;
+            .map_err(|f| dma_fault(offset, &p, f))?;
         out.push(DmaAccess {
             gtt_index: p.gtt_index,
             iova: p.iova,
@@ -240,6 +272,6 @@ mod tests {
         assert_eq!(e.kind, ApertureFaultKind::OutsideAperture);
         let e = write(&g, SIZE, u64::MAX, &[1, 2], &mut dma).unwrap_err();
         assert_eq!(e.kind, ApertureFaultKind::OutsideAperture);
-        assert_eq!(write(&g, SIZE, 0, &[], &mut dma), Ok(vec![]));
+        assert_eq!(write(&g, SIZE, 0, &[], &mut dma), Ok(DmaAccesses::new()));
     }
 }

@@ -30,6 +30,121 @@ pub struct DmaAccess {
     pub write: bool,
 }
 
+/// The bus accesses of one device access, one per page touched. Up to two
+/// (any access of 8 bytes or less) are kept inline, so the aperture path does
+/// not allocate per guest access; longer ones spill to the heap.
+#[derive(Clone, Debug, Default)]
+pub struct DmaAccesses {
+    len: usize,
+    inline: [Option<DmaAccess>; 2],
+    spill: Vec<DmaAccess>,
+}
+
+impl DmaAccesses {
+    /// No accesses.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            len: 0,
+            inline: [None, None],
+            spill: Vec::new(),
+        }
+    }
+
+    /// Append one access.
+    pub fn push(&mut self, a: DmaAccess) {
+        if self.spill.is_empty() {
+            if let Some(slot) = self.inline.get_mut(self.len) {
+                *slot = Some(a);
+                self.len += 1;
+                return;
+            }
+            self.spill.extend(self.inline.iter().flatten().copied());
+        }
+        self.spill.push(a);
+        self.len += 1;
+    }
+
+    /// Number of accesses.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Access `i`.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<&DmaAccess> {
+        if self.spill.is_empty() {
+            self.inline.get(i)?.as_ref()
+        } else {
+            self.spill.get(i)
+        }
+    }
+
+    /// The accesses in order.
+    pub fn iter(&self) -> impl Iterator<Item = &DmaAccess> + '_ {
+        (0..self.len).filter_map(move |i| self.get(i))
+    }
+
+    /// The accesses as a vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<DmaAccess> {
+        self.iter().copied().collect()
+    }
+}
+
+impl std::ops::Index<usize> for DmaAccesses {
+    type Output = DmaAccess;
+    fn index(&self, i: usize) -> &DmaAccess {
+        match self.get(i) {
+            Some(a) => a,
+            None => panic!("DmaAccesses index {i} out of range (len {})", self.len),
+        }
+    }
+}
+
+impl From<Vec<DmaAccess>> for DmaAccesses {
+    fn from(v: Vec<DmaAccess>) -> Self {
+        let mut out = Self::new();
+        for a in v {
+            out.push(a);
+        }
+        out
+    }
+}
+
+impl PartialEq for DmaAccesses {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DmaAccesses {}
+
+impl PartialEq<[DmaAccess]> for DmaAccesses {
+    fn eq(&self, other: &[DmaAccess]) -> bool {
+        self.len == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<const N: usize> PartialEq<[DmaAccess; N]> for DmaAccesses {
+    fn eq(&self, other: &[DmaAccess; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl PartialEq<Vec<DmaAccess>> for DmaAccesses {
+    fn eq(&self, other: &Vec<DmaAccess>) -> bool {
+        *self == other[..]
+    }
+}
+
 /// The bus a device masters.
 pub trait DmaBus {
     /// Read `data.len()` bytes at `iova`.

@@ -35,7 +35,7 @@ pub mod reset;
 pub mod spin;
 
 pub use aperture::{ApertureFault, ApertureFaultKind};
-pub use dma::{DmaAccess, DmaBus, DmaFault};
+pub use dma::{DmaAccess, DmaAccesses, DmaBus, DmaFault};
 pub use dpaux::DpSink;
 pub use edid::Panel;
 pub use generation::{Gen, GgcDecode, Platform, PlatformInfo, PteFormat};
@@ -315,7 +315,7 @@ impl IgdDevice {
         offset: u64,
         data: &mut [u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, ApertureFault> {
+    ) -> Result<DmaAccesses, ApertureFault> {
         aperture::read(&self.gtt, self.cfg.aperture_size, offset, data, dma)
     }
 
@@ -325,7 +325,7 @@ impl IgdDevice {
         offset: u64,
         data: &[u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, ApertureFault> {
+    ) -> Result<DmaAccesses, ApertureFault> {
         aperture::write(&self.gtt, self.cfg.aperture_size, offset, data, dma)
     }
 

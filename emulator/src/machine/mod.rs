@@ -23,7 +23,7 @@ pub mod legacy;
 pub mod memory;
 pub mod pci_bus;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn};
@@ -173,13 +173,17 @@ pub struct MachineState {
     /// CS:IP of the instruction being serviced.
     pub(crate) here: CsIp,
     pub(crate) recent: VecDeque<(u16, u64)>,
-    pub(crate) icache: HashMap<(u64, u32), crate::trace::BlockInfo>,
+    pub(crate) icache: cpu::BlockCache,
     /// The block executing (for port I/O CS:IP) and its I/O cursor.
     pub(crate) block: (u64, u32),
     pub(crate) block_io: usize,
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
+    /// Wall-clock deadline of the current run (None: too far to represent).
+    pub(crate) deadline: Option<std::time::Instant>,
+    /// Blocks until the block hook next checks the deadline.
+    pub(crate) deadline_countdown: u32,
     pub(crate) shadow_protected: Option<(u64, u64)>,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
@@ -235,12 +239,14 @@ impl MachineState {
             trace: Trace::with_capacity_limit(config.trace_cap),
             here: CsIp::default(),
             recent: VecDeque::new(),
-            icache: HashMap::new(),
+            icache: cpu::BlockCache::default(),
             block: (0, 0),
             block_io: 0,
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
+            deadline: None,
+            deadline_countdown: cpu::DEADLINE_CHECK_BLOCKS,
             shadow_protected: None,
             bars_dirty: true,
             mapped: Vec::new(),

@@ -4,7 +4,7 @@
 use super::HostIgd;
 use crate::addr::HostPhys;
 use crate::igd::aperture::ApertureFault;
-use crate::igd::{DmaAccess, DmaBus, GttWrite, IgdDevice, PlatformInfo};
+use crate::igd::{DmaAccesses, DmaBus, GttWrite, IgdDevice, PlatformInfo};
 use crate::pci::{ConfigSpace, ConfigWrite};
 
 impl HostIgd for IgdDevice {
@@ -48,7 +48,7 @@ impl HostIgd for IgdDevice {
         offset: u64,
         data: &mut [u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, ApertureFault> {
+    ) -> Result<DmaAccesses, ApertureFault> {
         IgdDevice::aperture_read(self, offset, data, dma)
     }
     fn aperture_write(
@@ -56,7 +56,7 @@ impl HostIgd for IgdDevice {
         offset: u64,
         data: &[u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, ApertureFault> {
+    ) -> Result<DmaAccesses, ApertureFault> {
         IgdDevice::aperture_write(self, offset, data, dma)
     }
     fn flr(&mut self) {

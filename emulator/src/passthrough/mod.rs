@@ -36,7 +36,7 @@ pub use remap::{
 pub use strict::{OutsidePolicy, Strict};
 
 use crate::addr::{GuestPhys, HostPhys, Region};
-use crate::igd::dma::{DmaAccess, DmaBus};
+use crate::igd::dma::{DmaAccesses, DmaBus};
 use crate::igd::generation::PlatformInfo;
 use crate::pci::{ConfigSpace, ConfigWrite};
 use remap::{CFG_ASLS, CFG_GGC};
@@ -76,14 +76,14 @@ pub trait HostIgd {
         offset: u64,
         data: &mut [u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, Self::ApertureError>;
+    ) -> Result<DmaAccesses, Self::ApertureError>;
     /// BAR2 (aperture) write through the GTT.
     fn aperture_write(
         &mut self,
         offset: u64,
         data: &[u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, Self::ApertureError>;
+    ) -> Result<DmaAccesses, Self::ApertureError>;
     /// Function-level reset.
     fn flr(&mut self);
 }
@@ -697,10 +697,10 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         offset: u64,
         data: &mut [u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, H::ApertureError> {
+    ) -> Result<DmaAccesses, H::ApertureError> {
         if self.stopped() {
             data.fill(0xFF);
-            return Ok(Vec::new());
+            return Ok(DmaAccesses::new());
         }
         self.host.aperture_read(offset, data, dma)
     }
@@ -711,9 +711,9 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         offset: u64,
         data: &[u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, H::ApertureError> {
+    ) -> Result<DmaAccesses, H::ApertureError> {
         if self.stopped() {
-            return Ok(Vec::new());
+            return Ok(DmaAccesses::new());
         }
         self.host.aperture_write(offset, data, dma)
     }

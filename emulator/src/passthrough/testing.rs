@@ -10,7 +10,7 @@ use super::remap::{
 };
 use super::{GttWrite, HostIgd};
 use crate::addr::{HostPhys, Iova};
-use crate::igd::dma::{DmaAccess, DmaBus, DmaFault};
+use crate::igd::dma::{DmaAccess, DmaAccesses, DmaBus, DmaFault};
 use crate::igd::generation::PlatformInfo;
 use crate::pci::{ConfigSpace, ConfigWrite};
 
@@ -164,8 +164,8 @@ impl FakeIgd {
         len: usize,
         write: bool,
         mut io: impl FnMut(Iova, std::ops::Range<usize>) -> Result<(), DmaFault>,
-    ) -> Result<Vec<DmaAccess>, FakeApertureFault> {
-        let mut out = Vec::new();
+    ) -> Result<DmaAccesses, FakeApertureFault> {
+        let mut out = DmaAccesses::new();
         let mut pos = 0usize;
         while pos < len {
             let off = offset.saturating_add(pos as u64);
@@ -268,7 +268,7 @@ impl HostIgd for FakeIgd {
         offset: u64,
         data: &mut [u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, FakeApertureFault> {
+    ) -> Result<DmaAccesses, FakeApertureFault> {
         let len = data.len();
         self.aperture(offset, len, false, |iova, r| match data.get_mut(r) {
             Some(chunk) => dma.dma_read(iova, chunk),
@@ -280,7 +280,7 @@ impl HostIgd for FakeIgd {
         offset: u64,
         data: &[u8],
         dma: &mut dyn DmaBus,
-    ) -> Result<Vec<DmaAccess>, FakeApertureFault> {
+    ) -> Result<DmaAccesses, FakeApertureFault> {
         self.aperture(offset, data.len(), true, |iova, r| match data.get(r) {
             Some(chunk) => dma.dma_write(iova, chunk),
             None => Ok(()),
