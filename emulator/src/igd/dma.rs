@@ -33,11 +33,24 @@ pub struct DmaAccess {
 /// The bus accesses of one device access, one per page touched. Up to two
 /// (any access of 8 bytes or less) are kept inline, so the aperture path does
 /// not allocate per guest access; longer ones spill to the heap.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DmaAccesses {
     len: usize,
-    inline: [Option<DmaAccess>; 2],
+    inline: [DmaAccess; 2],
     spill: Vec<DmaAccess>,
+}
+
+const NO_ACCESS: DmaAccess = DmaAccess {
+    gtt_index: 0,
+    iova: Iova(0),
+    len: 0,
+    write: false,
+};
+
+impl Default for DmaAccesses {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl DmaAccesses {
@@ -46,7 +59,7 @@ impl DmaAccesses {
     pub const fn new() -> Self {
         Self {
             len: 0,
-            inline: [None, None],
+            inline: [NO_ACCESS; 2],
             spill: Vec::new(),
         }
     }
@@ -55,11 +68,11 @@ impl DmaAccesses {
     pub fn push(&mut self, a: DmaAccess) {
         if self.spill.is_empty() {
             if let Some(slot) = self.inline.get_mut(self.len) {
-                *slot = Some(a);
+                *slot = a;
                 self.len += 1;
                 return;
             }
-            self.spill.extend(self.inline.iter().flatten().copied());
+            self.spill.extend_from_slice(&self.inline);
         }
         self.spill.push(a);
         self.len += 1;
@@ -80,8 +93,10 @@ impl DmaAccesses {
     /// Access `i`.
     #[must_use]
     pub fn get(&self, i: usize) -> Option<&DmaAccess> {
-        if self.spill.is_empty() {
-            self.inline.get(i)?.as_ref()
+        if i >= self.len {
+            None
+        } else if self.spill.is_empty() {
+            self.inline.get(i)
         } else {
             self.spill.get(i)
         }
