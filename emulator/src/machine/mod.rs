@@ -755,8 +755,8 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<Ra
             HookType::MEM_READ | HookType::MEM_WRITE,
             d.base,
             d.base + d.size - 1,
-            |uc, _, _, _, _| {
-                let at = cpu::here(uc);
+            |uc, _, addr, _, _| {
+                let at = cpu::mem_here(uc, addr);
                 uc.get_data_mut().here = at;
                 true
             },
