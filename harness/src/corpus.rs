@@ -91,6 +91,9 @@ pub fn collect(inputs: &[String]) -> Result<Vec<LoadedRom>, String> {
     Ok(out)
 }
 
+/// One finished job: ROM index, remapper, cell, generation, milliseconds.
+type Finished = (usize, RemapperKind, Cell, String, u128);
+
 /// Run every ROM with every remapper on `jobs` threads.
 pub fn run_corpus(
     roms: &[LoadedRom],
@@ -104,7 +107,7 @@ pub fn run_corpus(
         .collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, RemapperKind, Cell, String, u128)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Finished>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| loop {
