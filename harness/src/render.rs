@@ -208,6 +208,35 @@ pub fn fold_violations(vs: &[Violation]) -> Vec<String> {
                 out.push(vs[i].to_string());
             }
             i = j;
+        } else if let Violation::Dma {
+            len,
+            write,
+            class,
+            origin,
+            ..
+        } = &vs[i]
+        {
+            let mut j = i + 1;
+            while let Some(Violation::Dma {
+                len: l,
+                write: w,
+                class: c,
+                origin: og,
+                ..
+            }) = vs.get(j)
+            {
+                if l == len && w == write && c == class && og == origin {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            if j - i > 1 {
+                out.push(format!("{} (and {} more runs like it)", vs[i], j - i - 1));
+            } else {
+                out.push(vs[i].to_string());
+            }
+            i = j;
         } else {
             out.push(vs[i].to_string());
             i += 1;
