@@ -36,6 +36,9 @@ pub struct CorpusArgs {
     /// Run a ROM whose checksum is wrong.
     #[arg(long)]
     pub allow_bad_checksum: bool,
+    /// Instruction budget per step.
+    #[arg(long, value_parser = crate::cli_rom::parse_u64)]
+    pub budget: Option<u64>,
 }
 
 /// One ROM × remapper cell.
@@ -117,6 +120,9 @@ pub fn run_corpus(
                 let t = Instant::now();
                 let mut sc = Scenario::for_rom(&rom.bytes, k).with_script(script.to_vec());
                 sc.allow_bad_checksum = allow_bad_checksum;
+                if let Some(b) = budget {
+                    sc.machine.budget = b;
+                }
                 let (cell, gen) = match session::run(&rom.bytes, &sc) {
                     Ok(r) => (
                         Cell {
