@@ -103,6 +103,7 @@ pub fn run_corpus(
     script: &[Step],
     jobs: usize,
     allow_bad_checksum: bool,
+    budget: Option<u64>,
     progress: bool,
 ) -> Vec<Row> {
     let work: Vec<(usize, RemapperKind)> = (0..roms.len())
