@@ -261,6 +261,7 @@ pub fn run(args: &CorpusArgs) -> Result<ExitCode, String> {
         &script,
         jobs,
         args.allow_bad_checksum,
+        args.budget,
         std::io::stderr().is_terminal(),
     );
     print!("{}", table(&rows));
