@@ -28,7 +28,7 @@ use crate::machine::igd_slot::{DmaRun, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
-use crate::passthrough::firmware::{self, BdsmWrite, E820Entry, E820Kind, FirmwareInput};
+use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, Bdf, PciFunction};
 use crate::trace::{CsIp, EventKind};
@@ -494,21 +494,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
 
     // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen memory and
     // the OpRegion, write BDSM and ASLS.
-    let e820: Vec<E820Entry> = machine
-        .state()
-        .e820()
-        .entries()
-        .iter()
-        .map(|e| E820Entry {
-            base: e.base,
-            size: e.len,
-            kind: if e.kind == E820Type::Ram {
-                E820Kind::Ram
-            } else {
-                E820Kind::Reserved
-            },
-        })
-        .collect();
+    let e820 = machine.state().e820().entries().to_vec();
     let bdsm_write = scenario.bdsm_write.unwrap_or(match info.bdsm {
         BdsmLocation::Config5C => BdsmWrite::SeaBios,
         loc @ BdsmLocation::ConfigC0 => BdsmWrite::Generation(loc),
