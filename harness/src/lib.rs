@@ -3,4 +3,6 @@
 //! benches drive the same code as the CLI.
 
 pub mod cli_rom;
+pub mod html;
 pub mod render;
+pub mod screenshot;
