@@ -22,7 +22,7 @@ use igdemu::check::Violation;
 use igdemu::igd::PteFormat;
 use igdemu::machine::iommu::{AccessClass, Iommu};
 use igdemu::machine::memory::E820Type;
-use igdemu::session::{SessionRun, Verdict};
+use igdemu::session::{GttRun, SessionRun, Verdict};
 use igdemu::trace::{Event, EventKind};
 
 use crate::render::{fold_violations, size, verdict_sentence};
@@ -35,6 +35,11 @@ pub const MAX_VIOLATIONS: usize = 2000;
 /// DMA runs listed at most in the table (the map shows all).
 pub const MAX_DMA_ROWS: usize = 1000;
 
+/// Marks outside guest stolen memory that get their own breakpoints on the
+/// map's scale (so a 4 KiB stray write is as visible as a region).
+const MAX_MARK_BREAKS: usize = 64;
+/// DMA runs closer than this merge into one mark on the map.
+const DMA_MERGE_GAP: u64 = 64 << 10;
 const PAGE: u64 = 4096;
 const GIB4: u64 = 1 << 32;
 
@@ -314,12 +319,12 @@ fn classified_pieces(
     out
 }
 
-fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| &f.dma().iommu);
+/// The page range each valid GTT run maps: (first byte, end, the run).
+fn gtt_ranges(run: &SessionRun, format: Option<PteFormat>) -> Vec<(u64, u64, &GttRun)> {
     let Some(format) = format else {
         return Vec::new();
     };
-    let mut marks = Vec::new();
+    let mut out = Vec::new();
     for g in &run.report.gtt {
         let first = format.decode(g.device_first);
         if !first.valid {
@@ -331,6 +336,15 @@ fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<
         let last = format.decode(last_raw);
         let lo = first.addr.min(last.addr);
         let hi = first.addr.max(last.addr).saturating_add(PAGE);
+        out.push((lo, hi, g));
+    }
+    out
+}
+
+fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<Mark> {
+    let iommu = run.igd().map(|f| &f.dma().iommu);
+    let mut marks = Vec::new();
+    for (lo, hi, g) in gtt_ranges(run, format) {
         let entries = if g.count == 1 {
             format!("GTT entry {}", g.first)
         } else {
@@ -355,17 +369,19 @@ fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<
     marks
 }
 
-fn dma_marks(run: &SessionRun, scale: &Scale) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| &f.dma().iommu);
-    // Merge touching runs of one class and direction: the map has no room for
-    // every 1 KiB run of a framebuffer clear.
+/// Device DMA merged for the map: runs of one class and direction less than
+/// `DMA_MERGE_GAP` apart become one mark (the map has no room for every
+/// 1 KiB run of a framebuffer fill). (first, end, write, class, accesses, runs)
+fn dma_ranges(run: &SessionRun) -> Vec<(u64, u64, bool, AccessClass, u64, u64)> {
     let mut runs: Vec<_> = run.report.dma.iter().collect();
-    runs.sort_by_key(|d| (d.iova.0, d.write));
+    runs.sort_by_key(|d| (d.write, d.iova.0));
     let mut merged: Vec<(u64, u64, bool, AccessClass, u64, u64)> = Vec::new();
     for d in runs {
         let (lo, hi) = (d.iova.0, d.iova.0.saturating_add(d.len.max(1)));
         match merged.last_mut() {
-            Some(m) if m.2 == d.write && m.3 == d.class && lo <= m.1 => {
+            Some(m)
+                if m.2 == d.write && m.3 == d.class && lo <= m.1.saturating_add(DMA_MERGE_GAP) =>
+            {
                 m.1 = m.1.max(hi);
                 m.4 += d.accesses;
                 m.5 += 1;
@@ -373,15 +389,21 @@ fn dma_marks(run: &SessionRun, scale: &Scale) -> Vec<Mark> {
             _ => merged.push((lo, hi, d.write, d.class, d.accesses, 1)),
         }
     }
+    merged.sort_by_key(|m| (m.0, m.2));
+    merged
+}
+
+fn dma_marks(run: &SessionRun, scale: &Scale) -> Vec<Mark> {
+    let iommu = run.igd().map(|f| &f.dma().iommu);
     let mut marks = Vec::new();
-    for (lo, hi, write, class, accesses, n) in merged {
+    for (lo, hi, write, class, accesses, n) in dma_ranges(run) {
         for (a, b, c) in classified_pieces(scale, iommu, lo, hi, class) {
             marks.push(Mark {
                 lo: a,
                 hi: b,
                 class: c,
                 tip: format!(
-                    "device {} {} ({}) in {}: {accesses} accesses in {n} run(s)",
+                    "device {} within {} ({}) in {}: {accesses} accesses in {n} run(s)",
                     if write { "wrote" } else { "read" },
                     hex_range(a, b),
                     size(b - a),
@@ -430,24 +452,28 @@ fn memory_map(o: &mut String, run: &SessionRun) {
         breaks.push(g.base.0);
         breaks.push(g.end());
     }
-    // Anything above 4 GiB widens the axis to the highest address touched.
+    // Accesses outside guest stolen memory bound segments of their own, and
+    // anything above 4 GiB widens the axis to the highest address touched.
+    let outside = |lo: u64, hi: u64| {
+        !r.regions
+            .guest_stolen
+            .is_some_and(|g| g.contains_range(lo, hi - lo))
+    };
     let mut top = GIB4;
-    for d in &r.dma {
-        top = top.max(d.iova.0.saturating_add(d.len));
-    }
-    if let Some(f) = format {
-        for g in &r.gtt {
-            let last = g
-                .device_first
-                .wrapping_add(g.step.wrapping_mul(g.count.saturating_sub(1)));
-            for raw in [g.device_first, last] {
-                let p = f.decode(raw);
-                if p.valid {
-                    top = top.max(p.addr.saturating_add(PAGE));
-                }
-            }
+    let mut mark_breaks = Vec::new();
+    for (lo, hi, ..) in gtt_ranges(run, format) {
+        top = top.max(hi);
+        if outside(lo, hi) {
+            mark_breaks.extend([lo, hi]);
         }
     }
+    for (lo, hi, ..) in dma_ranges(run) {
+        top = top.max(hi);
+        if outside(lo, hi) {
+            mark_breaks.extend([lo, hi]);
+        }
+    }
+    breaks.extend(mark_breaks.into_iter().take(2 * MAX_MARK_BREAKS));
     if top > GIB4 {
         breaks.push(top);
     }
@@ -661,7 +687,7 @@ fn memory_map(o: &mut String, run: &SessionRun) {
             lx + 19.0,
             ly + 11.5
         );
-        lx += 28.0 + name.len() as f64 * 6.6;
+        lx += 30.0 + name.len() as f64 * 7.0;
     }
     o.push_str("</svg>\n</section>\n");
 }
@@ -717,56 +743,38 @@ fn screen(o: &mut String, run: &SessionRun) {
     );
 }
 
-/// The class of each line [`fold_violations`] produces (same grouping: runs
-/// of neighbouring GTT entries with one class and origin).
-fn folded_classes(vs: &[Violation]) -> Vec<Option<AccessClass>> {
+fn violation_class(v: &Violation) -> Option<AccessClass> {
+    match v {
+        Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => Some(*class),
+        Violation::Fatal { .. } => None,
+    }
+}
+
+/// [`fold_violations`] with the access class of each line. Folding only joins
+/// neighbours of one class, so folding each run of same-class violations on
+/// its own gives the same lines.
+fn folded_with_classes(vs: &[Violation]) -> Vec<(String, Option<AccessClass>)> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < vs.len() {
-        match &vs[i] {
-            Violation::GttEntry {
-                index,
-                class,
-                origin,
-                ..
-            } => {
-                let mut j = i + 1;
-                while let Some(Violation::GttEntry {
-                    index: n,
-                    class: c,
-                    origin: og,
-                    ..
-                }) = vs.get(j)
-                {
-                    if *n == index + (j - i) as u64 && c == class && og == origin {
-                        j += 1;
-                    } else {
-                        break;
-                    }
-                }
-                out.push(Some(*class));
-                i = j;
-            }
-            Violation::Dma { class, .. } => {
-                out.push(Some(*class));
-                i += 1;
-            }
-            Violation::Fatal { .. } => {
-                out.push(None);
-                i += 1;
-            }
-        }
+    let mut rest = vs;
+    while let Some(first) = rest.first() {
+        let class = violation_class(first);
+        let n = rest
+            .iter()
+            .position(|v| violation_class(v) != class)
+            .unwrap_or(rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        out.extend(fold_violations(chunk).into_iter().map(|l| (l, class)));
+        rest = tail;
     }
     out
 }
 
 fn violations(o: &mut String, run: &SessionRun) {
     let vs = &run.report.check.violations;
-    let lines = fold_violations(vs);
-    let classes = folded_classes(vs);
-    let _ = write!(
+    let lines = folded_with_classes(vs);
+    let _ = writeln!(
         o,
-        "<section><h2>Violations <span class=\"count\">{} in {} line(s)</span></h2>\n",
+        "<section><h2>Violations <span class=\"count\">{} in {} line(s)</span></h2>",
         vs.len(),
         lines.len()
     );
@@ -774,10 +782,10 @@ fn violations(o: &mut String, run: &SessionRun) {
         o.push_str("<p class=\"clean\">No violations: every valid GTT entry and every device access stayed inside the guest stolen region.</p>\n");
     }
     o.push_str("<div class=\"scroll short\"><ol id=\"violations\">\n");
-    for (i, line) in lines.iter().take(MAX_VIOLATIONS).enumerate() {
-        let (class, colour) = match classes.get(i).copied().flatten() {
+    for (line, class) in lines.iter().take(MAX_VIOLATIONS) {
+        let (class, colour) = match class {
             Some(c) => {
-                let (k, col, _) = class_style(c);
+                let (k, col, _) = class_style(*c);
                 (k, col)
             }
             None => ("stopped", "#7f1d1d"),
@@ -823,13 +831,21 @@ fn gtt_runs(o: &mut String, run: &SessionRun) {
                     } else {
                         g.count.saturating_mul(PAGE)
                     };
-                    let class =
-                        iommu.map_or(AccessClass::Unmapped, |m| m.classify(Iova(p.addr), len));
-                    let (k, _, name) = class_style(class);
-                    (
-                        format!("{:#x} ({})", p.addr, size(len)),
-                        format!("<span class=\"pill {k}\">{}</span>", escape(name)),
-                    )
+                    let last = format_last(f, g);
+                    let classify =
+                        |a: u64| iommu.map_or(AccessClass::Unmapped, |m| m.classify(Iova(a), PAGE));
+                    let mut classes = vec![classify(p.addr)];
+                    if g.step != 0 && classify(last) != classes[0] {
+                        classes.push(classify(last));
+                    }
+                    let pills: Vec<String> = classes
+                        .into_iter()
+                        .map(|c| {
+                            let (k, _, name) = class_style(c);
+                            format!("<span class=\"pill {k}\">{}</span>", escape(name))
+                        })
+                        .collect();
+                    (format!("{:#x} ({})", p.addr, size(len)), pills.join(" … "))
                 } else {
                     ("invalid".to_string(), "—".to_string())
                 }
@@ -849,6 +865,15 @@ fn gtt_runs(o: &mut String, run: &SessionRun) {
         );
     }
     o.push_str("</tbody></table></div>\n</section>\n");
+}
+
+/// The page address of the last entry of a GTT run.
+fn format_last(f: PteFormat, g: &GttRun) -> u64 {
+    f.decode(
+        g.device_first
+            .wrapping_add(g.step.wrapping_mul(g.count.saturating_sub(1))),
+    )
+    .addr
 }
 
 fn dma_runs(o: &mut String, run: &SessionRun) {
