@@ -35,8 +35,9 @@ pub const MAX_VIOLATIONS: usize = 2000;
 /// DMA runs listed at most in the table (the map shows all).
 pub const MAX_DMA_ROWS: usize = 1000;
 
-/// Marks outside guest stolen memory that get their own breakpoints on the
-/// map's scale (so a 4 KiB stray write is as visible as a region).
+/// Marks (GTT runs, and DMA outside guest stolen memory) that get their own
+/// breakpoints on the map's scale (so a 4 KiB stray write is as visible as a
+/// region).
 const MAX_MARK_BREAKS: usize = 64;
 /// DMA runs closer than this merge into one mark on the map.
 const DMA_MERGE_GAP: u64 = 64 << 10;
@@ -435,7 +436,7 @@ fn memory_map(o: &mut String, run: &SessionRun) {
     const DMA_Y: f64 = 162.0;
     const LANE_H: f64 = 18.0;
     const AXIS_Y: f64 = 190.0;
-    const H: f64 = 320.0;
+    const H: f64 = 292.0;
 
     let e820 = run.machine.state().e820().entries();
     let format = run.igd().map(|f| f.passthrough().host().gtt().format());
@@ -461,11 +462,10 @@ fn memory_map(o: &mut String, run: &SessionRun) {
     };
     let mut top = GIB4;
     let mut mark_breaks = Vec::new();
+    // GTT runs are few: each bounds a segment, inside stolen memory too.
     for (lo, hi, ..) in gtt_ranges(run, format) {
         top = top.max(hi);
-        if outside(lo, hi) {
-            mark_breaks.extend([lo, hi]);
-        }
+        mark_breaks.extend([lo, hi]);
     }
     for (lo, hi, ..) in dma_ranges(run) {
         top = top.max(hi);
@@ -687,7 +687,7 @@ fn memory_map(o: &mut String, run: &SessionRun) {
             lx + 19.0,
             ly + 11.5
         );
-        lx += 30.0 + name.len() as f64 * 7.0;
+        lx += 32.0 + name.len() as f64 * 7.0;
     }
     o.push_str("</svg>\n</section>\n");
 }
@@ -779,9 +779,10 @@ fn violations(o: &mut String, run: &SessionRun) {
         lines.len()
     );
     if lines.is_empty() {
-        o.push_str("<p class=\"clean\">No violations: every valid GTT entry and every device access stayed inside the guest stolen region.</p>\n");
+        o.push_str("<p class=\"clean\">No violations: every valid GTT entry and every device access stayed inside the guest stolen region.</p>\n<div><ol id=\"violations\">\n");
+    } else {
+        o.push_str("<div class=\"scroll short\"><ol id=\"violations\">\n");
     }
-    o.push_str("<div class=\"scroll short\"><ol id=\"violations\">\n");
     for (line, class) in lines.iter().take(MAX_VIOLATIONS) {
         let (class, colour) = match class {
             Some(c) => {
