@@ -5,6 +5,8 @@
 pub mod cli_rom;
 pub mod cli_run;
 pub mod corpus;
+pub mod html;
 pub mod inspect;
 pub mod render;
+pub mod screenshot;
 pub mod source;
