@@ -52,6 +52,12 @@ pub struct RunArgs {
     /// Write every trace event as JSON lines.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// Write a self-contained HTML report (summary, memory map, violations, trace).
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write the screen the ROM drew as PNG (scanout through the GTT, or VGA text).
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
     /// Violations to list in the summary.
     #[arg(long, default_value_t = 12)]
     pub max_violations: usize,
@@ -198,6 +204,15 @@ fn write_outputs(args: &RunArgs, run: &SessionRun) -> Result<(), String> {
             w.write_all(b"\n").map_err(|e| e.to_string())?;
         }
         w.flush().map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &args.html {
+        write(p, crate::html::render_html(run).as_bytes())?;
+    }
+    if let Some(p) = &args.screenshot {
+        let img = crate::screenshot::screenshot(run, None).ok_or_else(|| {
+            "nothing to screenshot: no display plane enabled and no text screen".to_string()
+        })?;
+        write(p, &crate::screenshot::encode_png(&img))?;
     }
     Ok(())
 }

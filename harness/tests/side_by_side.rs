@@ -46,7 +46,14 @@ fn tiny_rom() -> Vec<u8> {
     image::write_header(&mut img, 0x100);
     image::write_pcir(
         &mut img,
-        &Pcir { vendor: 0x8086, device: 0x0126, device_list: vec![0x0126], class_code: 0x030000, code_type: 0, last: true },
+        &Pcir {
+            vendor: 0x8086,
+            device: 0x0126,
+            device_list: vec![0x0126],
+            class_code: 0x030000,
+            code_type: 0,
+            last: true,
+        },
     );
     img[0x100..0x100 + code.len()].copy_from_slice(&code);
     image::fix_checksum(&mut img);
@@ -62,7 +69,13 @@ fn the_same_bar4_writes_under_each_remapper() {
         let run = session::run(&rom, &Scenario::for_rom(&rom, k)).expect("runs");
         assert!(run.report.steps[0].returned, "{:?}", run.report.steps[0]);
         let igd = run.igd().expect("IGD plugged");
-        let guest = run.report.regions.guest_stolen.expect("firmware reserved guest stolen").base.0;
+        let guest = run
+            .report
+            .regions
+            .guest_stolen
+            .expect("firmware reserved guest stolen")
+            .base
+            .0;
         let gtt = igd.passthrough().host().gtt();
         let held: Vec<u64> = (0..u64::from(ENTRIES)).map(|i| gtt.raw(i)).collect();
         results.push((k, guest, held, run.report.verdict));
@@ -88,7 +101,11 @@ fn the_same_bar4_writes_under_each_remapper() {
             };
             assert_eq!(*v, want, "{} entry {i}", k.name());
         }
-        let want = if *k == RemapperKind::Qemu2025 { Verdict::Escape } else { Verdict::Clean };
+        let want = if *k == RemapperKind::Qemu2025 {
+            Verdict::Escape
+        } else {
+            Verdict::Clean
+        };
         assert_eq!(*verdict, want, "{}", k.name());
     }
 }
