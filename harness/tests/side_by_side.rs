@@ -81,7 +81,7 @@ fn the_same_bar4_writes_under_each_remapper() {
         results.push((k, guest, held, run.report.verdict));
     }
     for i in 0..ENTRIES as usize {
-        let wrote = DEFAULT_HOST_BDSM + ((i as u64) << 12) | 5;
+        let wrote = (DEFAULT_HOST_BDSM + ((i as u64) << 12)) | 5;
         table += &format!("{i:<6} {wrote:#012x}");
         for (_, _, held, _) in &results {
             table += &format!("  {:#012x}", held[i]);
