@@ -4,4 +4,10 @@
 
 pub mod bench;
 pub mod cli_rom;
+pub mod cli_run;
+pub mod corpus;
+pub mod html;
+pub mod inspect;
 pub mod render;
+pub mod screenshot;
+pub mod source;
