@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use igdemu_harness::bench::{
-    builtin_roms, corpus_roms, run_corpus, run_igdemu, scenario, BenchOptions, GttFixture,
-    RawSetup,
+    builtin_roms, corpus_roms, run_corpus, run_igdemu, scenario, BenchOptions, GttFixture, RawSetup,
 };
 
 fn guest(c: &mut Criterion) {

@@ -463,16 +463,16 @@ impl RawSetup {
         };
         for e in m.trace() {
             match &e.kind {
-                EventKind::PortIn { value, .. } | EventKind::ConfigRead { value, .. } => {
-                    if is_in(e.linear) {
-                        replay.ins.push(*value);
-                    }
+                EventKind::PortIn { value, .. } | EventKind::ConfigRead { value, .. }
+                    if is_in(e.linear) =>
+                {
+                    replay.ins.push(*value);
                 }
                 EventKind::Unhandled(Unhandled::Port { value: None, .. })
-                | EventKind::Unhandled(Unhandled::Config { .. }) => {
-                    if is_in(e.linear) {
-                        replay.ins.push(u32::MAX);
-                    }
+                | EventKind::Unhandled(Unhandled::Config { .. })
+                    if is_in(e.linear) =>
+                {
+                    replay.ins.push(u32::MAX);
                 }
                 EventKind::MmioRead { value, .. } => replay.mmio_reads.push(*value),
                 EventKind::IntCall {
@@ -1180,7 +1180,7 @@ impl fmt::Display for BenchReport {
             f,
             "\nc. GTT containment sweep, gen8, {} entries ({} MiB)",
             g.entries,
-            g.entries * 8 >> 20
+            (g.entries * 8) >> 20
         )?;
         writeln!(
             f,
