@@ -98,12 +98,14 @@ pub struct GuestRate {
 }
 
 impl GuestRate {
-    /// Tracing cost: igdemu time per instruction over raw time per instruction.
+    /// Tracing cost: igdemu wall time over raw wall time for the same guest
+    /// work (the replay is checked faithful, so both ran the same code; the
+    /// two instruction counts differ slightly in how they count).
     #[must_use]
     pub fn slowdown(&self) -> Option<f64> {
         self.raw
             .as_ref()
-            .map(|r| r.ips / self.igdemu_ips.max(f64::MIN_POSITIVE))
+            .map(|r| self.igdemu_secs / r.secs.max(f64::MIN_POSITIVE))
     }
 }
 

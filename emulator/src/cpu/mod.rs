@@ -361,6 +361,12 @@ pub(crate) fn mem_here(uc: &Unicorn<'_, MachineState>, addr: u64) -> CsIp {
     if base_ip != u64::from(at.ip) {
         return at;
     }
+    // Every candidate is the block's first instruction (a lone `rep stosd`
+    // filling the aperture, say): the answer is `at` whichever operand
+    // matches, so skip reading registers (hot: once per device access).
+    if block.mem_ops.iter().all(|(off, _)| *off == 0) {
+        return at;
+    }
     let value = |r: Register, _: usize, _: usize| -> Option<u64> { register_value(uc, r) };
     for (off, mems) in &block.mem_ops {
         for m in mems {
