@@ -3,7 +3,7 @@
 //! stolen memory.
 
 use clap::{Parser, Subcommand};
-use igdemu_harness::{cli_rom, cli_run, corpus, inspect, source};
+use igdemu_harness::{bench, cli_rom, cli_run, corpus, inspect, source};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -29,6 +29,16 @@ enum Command {
         /// The ROM: a file, builtin:NAME or seabios:VARIANT.
         rom: String,
     },
+    /// Measure speed and memory (BENCHMARKS.md): guest instructions per second
+    /// against raw unicorn and libx86emu, GTT sweep, corpus throughput, peak RSS.
+    Bench {
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// One repetition, a smaller GTT, no child process (a quick look).
+        #[arg(long)]
+        quick: bool,
+    },
     /// The project's built-in ROM personalities.
     Rom {
         #[command(subcommand)]
@@ -37,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    bench::maybe_run_child();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli_run::run(&args),
@@ -47,6 +58,24 @@ fn main() -> ExitCode {
                 print!("{text}");
                 ExitCode::SUCCESS
             }),
+        Command::Bench { json, quick } => {
+            let mut opts = bench::BenchOptions::default();
+            if quick {
+                opts.repeats = 1;
+                opts.gtt_entries = 1 << 18;
+                opts.peak_memory = false;
+            }
+            let report = bench::run_benches(&opts);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rom { action } => cli_rom::run(action),
     };
     match result {
