@@ -31,6 +31,14 @@ pub const TRAMPOLINE_IP: u16 = 0xFF00;
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
 /// How many recent blocks are kept for fault reports.
 pub const RECENT_BLOCKS: usize = 16;
+/// The stack guard: the interrupt vector table (0x000..0x400) and the BIOS
+/// data area (0x400..0x500). A stack write at SS:SP below this linear address
+/// is a [`FaultKind::StackOverflow`].
+pub const STACK_GUARD: u64 = 0x500;
+/// Real-mode vector of the general protection fault.
+const VECTOR_GP: u8 = 13;
+/// Real-mode vector of the double fault.
+const VECTOR_DF: u8 = 8;
 
 /// The CPU registers a host call passes and gets back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -168,6 +176,32 @@ pub enum FaultKind {
     Exception {
         /// Vector.
         vector: u8,
+    },
+    /// The stack grew into the interrupt vector table or the BIOS data area:
+    /// a push (or the return address of a `call`, or an interrupt frame)
+    /// written at SS:SP landed below [`STACK_GUARD`]. A real machine would go
+    /// on overwriting its own interrupt vectors and die later somewhere
+    /// unrelated; the simulator stops at the first such push.
+    StackOverflow {
+        /// Linear address of the push.
+        address: u64,
+        /// SS at the time.
+        ss: u16,
+        /// SP at the time (before or after the decrement, as the engine
+        /// reported it).
+        sp: u16,
+    },
+    /// The CPU shut down: an exception or interrupt could not be delivered
+    /// (Intel SDM Vol. 3 §20.1.4: in real mode the vector table is at
+    /// IDTR.base and an entry past IDTR.limit raises #GP; #GP that cannot be
+    /// delivered becomes #DF; a #DF that cannot be delivered shuts the CPU
+    /// down). Also when an exception vector points back at the faulting
+    /// instruction itself, which would re-fault forever.
+    TripleFault {
+        /// The vector whose delivery started the cascade.
+        vector: u8,
+        /// IDTR limit at the time.
+        idt_limit: u16,
     },
     /// An engine error with no better classification.
     Engine {
@@ -355,21 +389,120 @@ fn push16(uc: &mut Unicorn<'_, MachineState>, v: u16) -> Result<(), uc_error> {
     uc.mem_write(base + u64::from(sp), &v.to_le_bytes())
 }
 
+/// IDTR as unicorn reports it (`uc_x86_mmr` in unicorn/x86.h).
+#[repr(C)]
+#[derive(Default)]
+struct X86Mmr {
+    selector: u16,
+    base: u64,
+    limit: u32,
+    flags: u32,
+}
+
+extern "C" {
+    // The same symbol the unicorn-engine crate binds; declared here because
+    // its safe `reg_read`/`reg_read_long` pass buffers smaller than
+    // `uc_x86_mmr` for IDTR (8 and 10 bytes against 24).
+    fn uc_reg_read(
+        uc: *mut std::ffi::c_void,
+        regid: std::ffi::c_int,
+        value: *mut std::ffi::c_void,
+    ) -> std::ffi::c_int;
+    fn uc_reg_write(
+        uc: *mut std::ffi::c_void,
+        regid: std::ffi::c_int,
+        value: *const std::ffi::c_void,
+    ) -> std::ffi::c_int;
+}
+
+/// The real-mode vector table after reset: IDTR base 0, limit 0x3FF (unicorn
+/// starts with limit 0, which would make every interrupt a triple fault).
+pub(crate) fn reset_idtr(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
+    let mmr = X86Mmr {
+        limit: 0x3FF,
+        ..X86Mmr::default()
+    };
+    // SAFETY: `uc` is a live engine; unicorn reads a full `uc_x86_mmr` for
+    // IDTR, and `mmr` is one (repr(C), same layout).
+    let err = unsafe {
+        uc_reg_write(
+            uc.get_handle().cast(),
+            RegisterX86::IDTR as std::ffi::c_int,
+            std::ptr::addr_of!(mmr).cast(),
+        )
+    };
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(uc_error::ARG)
+    }
+}
+
+/// IDTR (base, limit). In real mode this is the interrupt vector table:
+/// base 0, limit 0x3FF after reset, changed only by `lidt`.
+fn idtr(uc: &Unicorn<'_, MachineState>) -> (u64, u16) {
+    let mut mmr = X86Mmr::default();
+    // SAFETY: `uc` is a live engine; IDTR is read into a `uc_x86_mmr`-shaped
+    // struct of the full size unicorn writes (repr(C), same field order).
+    let err = unsafe {
+        uc_reg_read(
+            uc.get_handle().cast(),
+            RegisterX86::IDTR as std::ffi::c_int,
+            std::ptr::addr_of_mut!(mmr).cast(),
+        )
+    };
+    if err != 0 {
+        return (0, 0x3FF);
+    }
+    (mmr.base & 0xFFFF_FFFF, mmr.limit as u16)
+}
+
+/// The vector actually delivered for `vector` under an IVT limit, following
+/// the real-mode cascade (entry past the limit → #GP → #DF → shutdown).
+fn deliverable(vector: u8, limit: u16) -> Option<u8> {
+    let fits = |v: u8| u32::from(v) * 4 + 3 <= u32::from(limit);
+    [vector, VECTOR_GP, VECTOR_DF]
+        .into_iter()
+        .find(|&v| fits(v))
+}
+
 /// Real-mode interrupt dispatch: push FLAGS, CS, IP; clear IF and TF; load
-/// CS:IP from the IVT.
-fn dispatch_interrupt(uc: &mut Unicorn<'_, MachineState>, intno: u32) -> Result<(), uc_error> {
-    let vector = (intno & 0xFF) as u64;
-    let flags = uc.reg_read(RegisterX86::FLAGS)? as u16;
+/// CS:IP from the vector table at IDTR.base. An interrupt the vector table
+/// cannot deliver is a [`FaultKind::TripleFault`] (see there for the rule).
+fn dispatch_interrupt(uc: &mut Unicorn<'_, MachineState>, intno: u32) -> Result<(), FaultKind> {
+    let requested = (intno & 0xFF) as u8;
+    let (base, limit) = idtr(uc);
+    let triple = FaultKind::TripleFault {
+        vector: requested,
+        idt_limit: limit,
+    };
+    let Some(vector) = deliverable(requested, limit) else {
+        return Err(triple);
+    };
     let at = here(uc);
-    push16(uc, flags)?;
-    push16(uc, at.cs)?;
-    push16(uc, at.ip)?;
+    let unmapped = |_| FaultKind::UnmappedWrite {
+        address: u64::from(at.linear()),
+    };
     let mut v = [0u8; 4];
-    uc.mem_read(vector * 4, &mut v)?;
+    uc.mem_read(base + u64::from(vector) * 4, &mut v)
+        .map_err(unmapped)?;
     let entry = u32::from_le_bytes(v);
-    uc.reg_write(RegisterX86::FLAGS, u64::from(flags & !0x0300))?;
-    uc.reg_write(RegisterX86::CS, u64::from(entry >> 16))?;
-    uc.reg_write(RegisterX86::IP, u64::from(entry & 0xFFFF))?;
+    // A CPU exception (vectors 0..=7 below the BIOS's IRQ range, raised by
+    // the engine at the faulting instruction) whose handler is that very
+    // instruction would re-fault forever.
+    if vector < 8 && entry == (u32::from(at.cs) << 16 | u32::from(at.ip)) {
+        return Err(triple);
+    }
+    let flags = uc.reg_read(RegisterX86::FLAGS).map_err(unmapped)? as u16;
+    push16(uc, flags).map_err(unmapped)?;
+    push16(uc, at.cs).map_err(unmapped)?;
+    push16(uc, at.ip).map_err(unmapped)?;
+    uc.reg_write(RegisterX86::FLAGS, u64::from(flags & !0x0300))
+        .map_err(unmapped)?;
+    uc.reg_write(RegisterX86::CS, u64::from(entry >> 16))
+        .map_err(unmapped)?;
+    uc.reg_write(RegisterX86::IP, u64::from(entry & 0xFFFF))
+        .map_err(unmapped)?;
     Ok(())
 }
 
@@ -441,17 +574,38 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
 
 /// Install the machine's hooks. Must run before the first `emu_start`.
 pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
+    reset_idtr(uc)?;
     uc.add_intr_hook(|uc, intno| {
-        if dispatch_interrupt(uc, intno).is_err() {
-            let at = here(uc);
-            stop_with(
-                uc,
-                StopReason::Fault(FaultKind::UnmappedWrite {
-                    address: u64::from(at.linear()),
-                }),
-            );
+        if let Err(kind) = dispatch_interrupt(uc, intno) {
+            stop_with(uc, StopReason::Fault(kind));
         }
     })?;
+    // Stack guard: writes into the IVT and BDA are rare (vector installs, BDA
+    // variables); one at SS:SP is the stack running into them.
+    uc.add_mem_hook(
+        HookType::MEM_WRITE,
+        0,
+        STACK_GUARD - 1,
+        |uc, _, addr, size, _| {
+            let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16;
+            let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
+            let base = u64::from(ss) << 4;
+            let width = u16::try_from(size).unwrap_or(2);
+            // The engine may report SP before or after the push's decrement.
+            let push_at = [sp, sp.wrapping_sub(width)].map(|p| base + u64::from(p));
+            if sp != 0 && push_at.contains(&addr) {
+                stop_with(
+                    uc,
+                    StopReason::Fault(FaultKind::StackOverflow {
+                        address: addr,
+                        ss,
+                        sp,
+                    }),
+                );
+            }
+            true
+        },
+    )?;
     uc.add_insn_in_hook(|uc, port, size| {
         let at = port_here(uc);
         let st = uc.get_data_mut();
@@ -670,4 +824,21 @@ pub fn bios_image() -> Vec<u8> {
     // Reset vector: hlt.
     b[0xFFF0] = 0xF4;
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_mode_delivery_cascade() {
+        // Full IVT: every vector delivered as itself.
+        assert_eq!(deliverable(0x10, 0x3FF), Some(0x10));
+        assert_eq!(deliverable(0xFF, 0x3FF), Some(0xFF));
+        // Entry past the limit: #GP if its entry fits, else #DF, else shutdown.
+        assert_eq!(deliverable(0x10, 13 * 4 + 3), Some(VECTOR_GP));
+        assert_eq!(deliverable(0x10, 8 * 4 + 3), Some(VECTOR_DF));
+        assert_eq!(deliverable(0, 0), None);
+        assert_eq!(deliverable(0x10, 8 * 4 + 2), None);
+    }
 }
