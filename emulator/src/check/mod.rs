@@ -4,6 +4,11 @@
 //!
 //! The GTT sweep works on the raw byte slice (no allocation per entry); only
 //! violations allocate.
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::collections::HashMap;
 use std::fmt;

@@ -9,6 +9,11 @@
 //! * an instruction budget counted by a block hook, a wall-clock deadline
 //!   (unicorn's timeout), and typed outcomes for faults ([`RunOutcome`]);
 //! * the option ROM parser ([`rom`]).
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod bios;
 pub mod rom;
@@ -814,15 +819,24 @@ fn engine_fault(uc: &mut Unicorn<'_, MachineState>, e: uc_error) -> RunOutcome {
 #[must_use]
 pub fn bios_image() -> Vec<u8> {
     let mut b = vec![0u8; 0x1_0000];
+    let mut put = |at: usize, bytes: &[u8]| {
+        if let Some(dst) = b.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    };
     for v in 0..256usize {
-        let at = usize::from(STUB_BASE) + 4 * v;
-        b[at..at + 4].copy_from_slice(&[0xE6, STUB_PORT as u8, 0xCF, 0x90]);
+        put(
+            usize::from(STUB_BASE) + 4 * v,
+            &[0xE6, STUB_PORT as u8, 0xCF, 0x90],
+        );
     }
     // Trampoline: lcall C000:0003 ; hlt (the INT variant is written per call).
-    let t = usize::from(TRAMPOLINE_IP);
-    b[t..t + 6].copy_from_slice(&[0x9A, 0x03, 0x00, 0x00, 0xC0, 0xF4]);
+    put(
+        usize::from(TRAMPOLINE_IP),
+        &[0x9A, 0x03, 0x00, 0x00, 0xC0, 0xF4],
+    );
     // Reset vector: hlt.
-    b[0xFFF0] = 0xF4;
+    put(0xFFF0, &[0xF4]);
     b
 }
 
