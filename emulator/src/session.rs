@@ -20,12 +20,15 @@ use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
 use crate::cpu::{Registers, RunOutcome};
 use crate::igd::generation::{self, BdsmLocation, Gen, GenError};
-use crate::igd::{IgdConfig, IgdDevice, IgdError};
+use crate::igd::{
+    diagnose_spin, IgdConfig, IgdDevice, IgdError, PolledRegister, RegisterOverride, SpinDiagnosis,
+    SpinLoop,
+};
 use crate::machine::igd_slot::{DmaRun, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
-use crate::passthrough::firmware::{self, BdsmWrite, E820Entry, E820Kind, FirmwareInput};
+use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, Bdf, PciFunction};
 use crate::trace::{CsIp, EventKind};
@@ -170,6 +173,8 @@ pub struct Scenario {
     pub allow_bad_checksum: bool,
     /// How the firmware writes BDSM (SeaBIOS: 32-bit at 0x5C always).
     pub bdsm_write: Option<BdsmWrite>,
+    /// Register behaviour overrides (`--override REG=BEHAVIOUR`).
+    pub overrides: Vec<RegisterOverride>,
 }
 
 /// Default host BDSM: 1 MiB aligned, above a 2 GiB guest's RAM.
@@ -197,6 +202,7 @@ impl Scenario {
             machine,
             allow_bad_checksum: false,
             bdsm_write: None,
+            overrides: Vec::new(),
         }
     }
 
@@ -336,6 +342,9 @@ pub struct StepReport {
     pub outcome: String,
     /// Extra findings (VBE mode chosen, text read back...).
     pub notes: Vec<String>,
+    /// For a run that spun until the budget ran out: the register it polled
+    /// and what it waited for.
+    pub diagnosis: Option<SpinDiagnosis>,
     /// The outcome in full (faults with CS:IP and the last instructions).
     #[serde(skip)]
     pub run: Option<RunOutcome>,
@@ -458,7 +467,10 @@ impl SessionRun {
 /// Run `rom` through `scenario`.
 pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionError> {
     let info = generation::lookup(scenario.device_id)?;
-    let device = IgdDevice::new(scenario.igd_config()?)?;
+    let mut device = IgdDevice::new(scenario.igd_config()?)?;
+    for o in &scenario.overrides {
+        device.apply_override(o);
+    }
     let host_stolen = Region::new(device.host_bdsm(), device.stolen_size());
     let mut machine = Machine::new(scenario.machine.clone())?;
     let low = scenario
@@ -482,21 +494,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
 
     // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen memory and
     // the OpRegion, write BDSM and ASLS.
-    let e820: Vec<E820Entry> = machine
-        .state()
-        .e820()
-        .entries()
-        .iter()
-        .map(|e| E820Entry {
-            base: e.base,
-            size: e.len,
-            kind: if e.kind == E820Type::Ram {
-                E820Kind::Ram
-            } else {
-                E820Kind::Reserved
-            },
-        })
-        .collect();
+    let e820 = machine.state().e820().entries().to_vec();
     let bdsm_write = scenario.bdsm_write.unwrap_or(match info.bdsm {
         BdsmLocation::Config5C => BdsmWrite::SeaBios,
         loc @ BdsmLocation::ConfigC0 => BdsmWrite::Generation(loc),
@@ -543,6 +541,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     instructions += outcome_instructions(&post);
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
+    diagnose_last(&machine, info.platform, &mut steps);
     for step in &scenario.script {
         if !alive {
             steps.push(StepReport {
@@ -550,6 +549,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
                 returned: false,
                 outcome: "skipped: an earlier step failed".into(),
                 notes: Vec::new(),
+                diagnosis: None,
                 run: None,
             });
             continue;
@@ -564,10 +564,12 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
                 returned: true,
                 outcome: "done".into(),
                 notes,
+                diagnosis: None,
                 run: None,
             },
         };
         steps.push(rep);
+        diagnose_last(&machine, info.platform, &mut steps);
     }
 
     // Check.
@@ -673,8 +675,94 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
         returned: o.returned(),
         outcome: describe(&o),
         notes,
+        diagnosis: None,
         run: Some(o),
     }
+}
+
+/// If the last step ran out of budget or time, find the register its loop
+/// polled and what it waited for.
+fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut [StepReport]) {
+    let Some(step) = steps.last_mut() else { return };
+    if !matches!(
+        step.run,
+        Some(RunOutcome::BudgetExhausted { .. } | RunOutcome::Timeout { .. })
+    ) {
+        return;
+    }
+    if let Some(d) = spin_diagnosis(machine, platform) {
+        step.notes.push(d.suggestion.clone());
+        step.diagnosis = Some(d);
+    }
+}
+
+/// The last register read before the run stopped, and the loop around it.
+pub fn spin_diagnosis(machine: &Machine, platform: crate::igd::Platform) -> Option<SpinDiagnosis> {
+    let igd_io = machine.bar_address(slot::DISPLAY, 4);
+    let trace = machine.trace();
+    let (pos, read) = trace
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, e)| match &e.kind {
+            EventKind::PortIn { .. } => true,
+            EventKind::MmioRead { bdf, bar: 0, .. } => *bdf == slot::DISPLAY,
+            _ => false,
+        })?;
+    let (register, value) = match &read.kind {
+        EventKind::PortIn { port, value, .. } => {
+            let data_port = igd_io.map(|b| b + 4);
+            if Some(u64::from(*port)) == data_port {
+                let index = trace.get(..pos)?.iter().rev().find_map(|e| match &e.kind {
+                    EventKind::PortOut {
+                        port: p, value: v, ..
+                    } if Some(u64::from(*p)) == igd_io => Some(*v),
+                    _ => None,
+                })?;
+                (PolledRegister::IoBarIndex(index), *value)
+            } else {
+                (PolledRegister::Port(*port), *value)
+            }
+        }
+        EventKind::MmioRead { offset, value, .. } => {
+            (PolledRegister::Mmio(*offset as u32), *value as u32)
+        }
+        _ => return None,
+    };
+    // The loop: the first backward conditional branch after the read (a read
+    // inside a subroutine ends the search at its `ret`).
+    let mut code = [0u8; 128];
+    machine.read_guest(u64::from(read.linear), &mut code).ok()?;
+    let read_ip = u64::from(read.at.ip);
+    let mut dec = iced_x86::Decoder::with_ip(16, &code, read_ip, iced_x86::DecoderOptions::NONE);
+    let mut start = read_ip;
+    let mut end = read_ip + 1;
+    while dec.can_decode() {
+        let insn = dec.decode();
+        if insn.is_invalid() || insn.flow_control() == iced_x86::FlowControl::Return {
+            break;
+        }
+        if insn.flow_control() == iced_x86::FlowControl::ConditionalBranch
+            && insn.near_branch_target() <= read_ip
+        {
+            start = insn.near_branch_target();
+            end = insn.next_ip();
+            break;
+        }
+    }
+    let len = usize::try_from(end.saturating_sub(start)).ok()?.min(256);
+    let mut bytes = vec![0u8; len];
+    machine
+        .read_guest((u64::from(read.at.cs) << 4) + start, &mut bytes)
+        .ok()?;
+    Some(diagnose_spin(&SpinLoop {
+        bytes: &bytes,
+        cs: read.at.cs,
+        ip: start as u16,
+        value_read: value,
+        register,
+        platform: Some(platform),
+    }))
 }
 
 /// One line for a run outcome.

@@ -386,6 +386,9 @@ pub struct BlockInfo {
     pub instructions: u64,
     /// Byte offsets of IN/OUT/INS/OUTS instructions, and whether each repeats.
     pub port_io: Vec<(u16, bool)>,
+    /// Byte offsets of instructions with (non-stack) memory operands, with
+    /// those operands, to find which one made a device access.
+    pub mem_ops: Vec<(u16, Vec<iced_x86::UsedMemory>)>,
 }
 
 /// Decode a block of 16-bit code.
@@ -394,11 +397,22 @@ pub fn scan_block(bytes: &[u8]) -> BlockInfo {
     use iced_x86::Mnemonic as M;
     let mut dec = Decoder::new(16, bytes, DecoderOptions::NONE);
     let mut info = BlockInfo::default();
+    let mut factory = iced_x86::InstructionInfoFactory::new();
     while dec.can_decode() {
         let insn = dec.decode();
         info.instructions += 1;
         if insn.is_invalid() {
             break;
+        }
+        let mems: Vec<iced_x86::UsedMemory> = factory
+            .info(&insn)
+            .used_memory()
+            .iter()
+            .filter(|m| m.segment() != iced_x86::Register::SS)
+            .copied()
+            .collect();
+        if !mems.is_empty() {
+            info.mem_ops.push((insn.ip() as u16, mems));
         }
         let io = matches!(
             insn.mnemonic(),

@@ -659,8 +659,8 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
     .unwrap();
     let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap();
     let bar4 = m.bar_address(slot::DISPLAY, 4).unwrap();
-    assert!(bar0 >= 0xC000_0000 && bar0 % 0x1000 == 0);
-    assert!(bar4 >= 0xC000 && bar4 % 64 == 0);
+    assert!(bar0 >= 0xC000_0000 && bar0.is_multiple_of(0x1000));
+    assert!(bar4 >= 0xC000 && bar4.is_multiple_of(64));
     assert!(m
         .plug(
             slot::DISPLAY,

@@ -17,7 +17,7 @@ use igdemu::check::sweep_gtt;
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
 use igdemu::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Kind, FirmwareInput,
+    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
 };
 use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
@@ -395,8 +395,8 @@ fn world(info: &'static PlatformInfo, host: u64, remapper: Box<dyn Remapper>) ->
         ram_top_below_4g: ram,
         e820: vec![E820Entry {
             base: 0,
-            size: ram,
-            kind: E820Kind::Ram,
+            len: ram,
+            kind: E820Type::Ram,
         }],
         bdsm_size: pt.bdsm_size(),
         opregion: Some(default_opregion()),

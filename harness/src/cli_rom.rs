@@ -70,7 +70,7 @@ pub fn parse_u16(s: &str) -> Result<u16, String> {
     u16::try_from(v).map_err(|_| format!("{s} does not fit 16 bits"))
 }
 
-fn parse_source(s: &str) -> Result<StolenSource, String> {
+pub fn parse_source(s: &str) -> Result<StolenSource, String> {
     StolenSource::parse(s).ok_or_else(|| {
         let names: Vec<_> = StolenSource::ALL.iter().map(|v| v.name()).collect();
         format!(

@@ -3,4 +3,10 @@
 //! benches drive the same code as the CLI.
 
 pub mod cli_rom;
+pub mod cli_run;
+pub mod corpus;
+pub mod html;
+pub mod inspect;
 pub mod render;
+pub mod screenshot;
+pub mod source;

@@ -3,15 +3,15 @@
 //! stolen memory.
 
 use clap::{Parser, Subcommand};
+use igdemu_harness::{cli_rom, cli_run, corpus, inspect, source};
 use std::process::ExitCode;
-
-use igdemu_harness::cli_rom;
 
 #[derive(Parser)]
 #[command(
     name = "igdemu",
     version,
-    about = "Intel IGD passthrough simulator: run a vBIOS, check where its GTT entries land"
+    about = "Intel IGD passthrough simulator: run a vBIOS, check where its GTT entries and DMA land",
+    after_help = "Exit codes: 0 clean, 1 violations (or a corpus regression), 2 the ROM could not run or bad arguments."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,6 +20,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one ROM (POST + script) and check containment.
+    Run(cli_run::RunArgs),
+    /// Run every ROM in directories with every remapper; print a table.
+    Corpus(corpus::CorpusArgs),
+    /// Print an option ROM's structure without running it.
+    Inspect {
+        /// The ROM: a file, builtin:NAME or seabios:VARIANT.
+        rom: String,
+    },
     /// The project's built-in ROM personalities.
     Rom {
         #[command(subcommand)]
@@ -30,12 +39,20 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => cli_run::run(&args),
+        Command::Corpus(args) => corpus::run(&args),
+        Command::Inspect { rom } => source::load(&rom, &igdemu_roms::Options::default())
+            .and_then(|r| inspect::describe(&r.name, &r.bytes))
+            .map(|text| {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }),
         Command::Rom { action } => cli_rom::run(action),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("igdemu: {e}");
             ExitCode::from(2)
         }
     }

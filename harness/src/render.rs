@@ -2,6 +2,7 @@
 
 use igdemu::check::Violation;
 use igdemu::session::{SessionReport, Verdict};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The JSON schema version of [`json`]; bump on incompatible changes.
@@ -29,9 +30,9 @@ fn region<A: Copy + Into<u64>>(r: &igdemu::addr::Region<A>) -> String {
 /// A byte count as a person reads it.
 #[must_use]
 pub fn size(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} B")
@@ -207,10 +208,137 @@ pub fn fold_violations(vs: &[Violation]) -> Vec<String> {
                 out.push(vs[i].to_string());
             }
             i = j;
+        } else if let Violation::Dma {
+            len,
+            write,
+            class,
+            origin,
+            ..
+        } = &vs[i]
+        {
+            let mut j = i + 1;
+            while let Some(Violation::Dma {
+                len: l,
+                write: w,
+                class: c,
+                origin: og,
+                ..
+            }) = vs.get(j)
+            {
+                if l == len && w == write && c == class && og == origin {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            if j - i > 1 {
+                out.push(format!("{} (and {} more runs like it)", vs[i], j - i - 1));
+            } else {
+                out.push(vs[i].to_string());
+            }
+            i = j;
         } else {
             out.push(vs[i].to_string());
             i += 1;
         }
     }
     out
+}
+
+/// What a snapshot keeps of a report: everything a reviewer needs to see a
+/// behaviour change, nothing that varies between machines or runs, and no
+/// per-access lists (violations folded, DMA summed per class).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SnapshotSummary {
+    /// Device line.
+    pub device: String,
+    /// Remapper.
+    pub remapper: String,
+    /// Regions as text.
+    pub regions: Vec<String>,
+    /// Steps: outcome and notes.
+    pub steps: Vec<String>,
+    /// GTT runs as text (guest value → device value, outcome, CS:IP).
+    pub gtt: Vec<String>,
+    /// Violations, folded.
+    pub violations: Vec<String>,
+    /// DMA bytes per (class, direction).
+    pub dma: Vec<String>,
+    /// Verdict.
+    pub verdict: String,
+    /// Guest instructions executed.
+    pub instructions: u64,
+}
+
+/// The snapshot view of a report.
+#[must_use]
+pub fn snapshot_summary(r: &SessionReport) -> SnapshotSummary {
+    let mut regions = vec![format!("host stolen {}", region(&r.regions.host_stolen))];
+    regions.push(
+        r.regions
+            .guest_stolen
+            .as_ref()
+            .map_or("guest stolen: none".into(), |g| {
+                format!("guest stolen {}", region(g))
+            }),
+    );
+    if let Some(op) = &r.regions.opregion {
+        regions.push(format!("OpRegion {}", region(op)));
+    }
+    let steps = r
+        .steps
+        .iter()
+        .map(|s| {
+            if s.notes.is_empty() {
+                format!("{}: {}", s.step, s.outcome)
+            } else {
+                format!("{}: {} [{}]", s.step, s.outcome, s.notes.join("; "))
+            }
+        })
+        .collect();
+    let gtt = r
+        .gtt
+        .iter()
+        .map(|g| {
+            format!(
+                "{}+{}: guest {:#x} -> device {:#x} step {:#x} {} at {}",
+                g.first, g.count, g.guest_first, g.device_first, g.step, g.outcome, g.at
+            )
+        })
+        .collect();
+    let mut dma: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for d in &r.dma {
+        let e = dma
+            .entry(format!(
+                "{} {:?}",
+                if d.write { "write" } else { "read" },
+                d.class
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += d.len;
+    }
+    let violations = fold_violations(&r.check.violations);
+    let total = violations.len();
+    let mut violations: Vec<String> = violations.into_iter().take(20).collect();
+    if total > 20 {
+        violations.push(format!("... {} more", total - 20));
+    }
+    SnapshotSummary {
+        device: format!(
+            "{:04x} {} {} GGC {:#06x}",
+            r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
+        ),
+        remapper: r.remapper.to_string(),
+        regions,
+        steps,
+        gtt,
+        violations,
+        dma: dma
+            .into_iter()
+            .map(|(k, (runs, bytes))| format!("{k}: {runs} runs, {bytes} bytes"))
+            .collect(),
+        verdict: r.verdict.name().to_string(),
+        instructions: r.instructions,
+    }
 }

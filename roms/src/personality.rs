@@ -49,6 +49,10 @@ const VAR_PCHREV: u16 = 0x120; // u8: PCH revision
 const VAR_BAKED_LO: u16 = 0x124; // u32: host BDSM baked in at build time
 const VAR_BAKED_HI: u16 = 0x128; // u32
 const GDT: u16 = 0x130; // null + flat 4 GiB data descriptor
+/// Where init stores the panel's EDID (read over GMBUS) in its own image.
+pub const EDID_BUF: u16 = 0x1C00;
+/// Where init stores the AUX reply (ACK byte + DPCD 0x000..) in its own image.
+pub const DPCD_BUF: u16 = 0x1C80;
 const GDTR: u16 = 0x140; // limit, linear base (patched at init)
 const MODE_LIST: u16 = 0x150;
 const OEM_STRING: u16 = 0x160;
@@ -249,6 +253,10 @@ pub struct Options {
     pub gtt_pages: u32,
     /// PM-timer ticks to wait after panel power on (default 3580, about 1 ms).
     pub delay_ticks: u32,
+    /// Poll a register the device model does not complete (MMIO offset, bit
+    /// mask that must become set) after the display bring-up: for testing the
+    /// spin-loop diagnosis.
+    pub poll_unknown: Option<(u32, u32)>,
 }
 
 impl Default for Options {
@@ -259,6 +267,7 @@ impl Default for Options {
             baked_host_bdsm: 0x8B80_0000,
             gtt_pages: 256,
             delay_ticks: 3580,
+            poll_unknown: None,
         }
     }
 }
@@ -570,6 +579,10 @@ impl Ctx<'_> {
         a.mov(al, 0x04u32)?;
         a.out(0xE0u32, al)?;
 
+        // Display bring-up polls, as real images do them: power wells, PLL lock,
+        // the panel's EDID over GMBUS, the sink's DPCD over DP AUX.
+        self.emit_bringup(a, l, io_wr, io_rd)?;
+
         // GTT: map the first `gtt_pages` pages of stolen memory from entry 0
         // (real images stop "up to (nearly) the 1MB barrier", QEMU igd.c).
         let map_pages = l.get("map_stolen_pages");
@@ -692,6 +705,156 @@ impl Ctx<'_> {
 
         self.emit_gtt_loop(a, l, io_wr, unreal)?;
         self.emit_int10(a, l, &mut int10, io_wr, unreal)?;
+        Ok(())
+    }
+
+    /// An inline poll, as vBIOS loops are written: MMIO_Index = `reg` once,
+    /// then read MMIO_Data until `(value & mask) == want`.
+    fn emit_poll(
+        &self,
+        a: &mut CodeAssembler,
+        l: &mut Lbl,
+        name: &'static str,
+        reg: u32,
+        mask: u32,
+        want: u32,
+    ) -> Result<(), BuildError> {
+        let mut top = l.get(name);
+        a.mov(dx, word_ptr(VAR_IO as u32))?;
+        a.mov(eax, reg)?;
+        a.out(dx, eax)?;
+        a.add(dx, 4u32)?;
+        l.mark(a, &mut top)?;
+        a.in_(eax, dx)?;
+        if mask == want && mask.is_power_of_two() {
+            a.test(eax, mask)?;
+            a.jz(top)?;
+        } else {
+            a.and(eax, mask)?;
+            a.cmp(eax, want)?;
+            a.jne(top)?;
+        }
+        Ok(())
+    }
+
+    /// Set `bits` in register `reg` (read-modify-write through BAR4).
+    fn emit_set_bits(
+        &self,
+        a: &mut CodeAssembler,
+        io_wr: CodeLabel,
+        io_rd: CodeLabel,
+        reg: u32,
+        bits: u32,
+    ) -> Result<(), BuildError> {
+        a.mov(ebx, reg)?;
+        a.call(io_rd)?;
+        a.or(eax, bits)?;
+        a.call(io_wr)?;
+        Ok(())
+    }
+
+    /// Power wells, PLL lock, GMBUS EDID read, DP AUX DPCD read (register facts
+    /// from i915, see `igdemu::igd::regs`), then an optional unknown poll.
+    fn emit_bringup(
+        &self,
+        a: &mut CodeAssembler,
+        l: &mut Lbl,
+        io_wr: CodeLabel,
+        io_rd: CodeLabel,
+    ) -> Result<(), BuildError> {
+        const PWR_WELL_CTL1: u32 = 0x45400;
+        const LCPLL_CTL: u32 = 0x13_0040;
+        const LCPLL1_CTL: u32 = 0x4_6010;
+        const FDI_RX_IIR: u32 = 0xF_0014;
+        const GMBUS: u32 = 0xC_5100;
+        const AUX_A: u32 = 0x6_4010;
+        match self.info.gen {
+            Gen::Gen7_5 | Gen::Gen8 => {
+                self.emit_set_bits(a, io_wr, io_rd, PWR_WELL_CTL1, 1 << 31)?;
+                self.emit_poll(a, l, "power_well_poll", PWR_WELL_CTL1, 1 << 30, 1 << 30)?;
+                // LCPLL: lock (bit 30) while not disabled (bit 31).
+                self.emit_poll(a, l, "lcpll_lock_poll", LCPLL_CTL, 1 << 30, 1 << 30)?;
+            }
+            Gen::Gen9 => {
+                let (req, st) = ((1 << 29) | (1 << 31), (1 << 28) | (1 << 30));
+                self.emit_set_bits(a, io_wr, io_rd, PWR_WELL_CTL1, req)?;
+                self.emit_poll(a, l, "power_well_poll", PWR_WELL_CTL1, st, st)?;
+                self.emit_set_bits(a, io_wr, io_rd, LCPLL1_CTL, 1 << 31)?;
+                self.emit_poll(a, l, "lcpll_lock_poll", LCPLL1_CTL, 1 << 30, 1 << 30)?;
+            }
+            Gen::Gen11 | Gen::Gen12 => {
+                let (req, st) = ((1 << 1) | (1 << 3), (1 << 0) | (1 << 2));
+                self.emit_set_bits(a, io_wr, io_rd, PWR_WELL_CTL1, req)?;
+                self.emit_poll(a, l, "power_well_poll", PWR_WELL_CTL1, st, st)?;
+                // DPLL0_ENABLE: power (27 -> 26), then enable (31 -> lock 30).
+                self.emit_set_bits(a, io_wr, io_rd, LCPLL1_CTL, 1 << 27)?;
+                self.emit_poll(a, l, "dpll_power_poll", LCPLL1_CTL, 1 << 26, 1 << 26)?;
+                self.emit_set_bits(a, io_wr, io_rd, LCPLL1_CTL, 1 << 31)?;
+                self.emit_poll(a, l, "dpll_lock_poll", LCPLL1_CTL, 1 << 30, 1 << 30)?;
+            }
+            Gen::Gen6 | Gen::Gen7 => {
+                // FDI receiver bit lock (FDI_RX_BIT_LOCK, bit 8).
+                self.emit_poll(a, l, "fdi_bit_lock_poll", FDI_RX_IIR, 1 << 8, 1 << 8)?;
+            }
+        }
+        a.mov(al, 0x06u32)?;
+        a.out(0xE0u32, al)?;
+
+        // EDID over GMBUS: pin pair 3, index 0, 128 bytes with a wait cycle.
+        a.mov(ebx, GMBUS)?;
+        a.mov(eax, 3u32)?;
+        a.call(io_wr)?;
+        a.mov(ebx, GMBUS + 4)?;
+        a.mov(
+            eax,
+            (1u32 << 30) | (2 << 25) | (1 << 25) | (128 << 16) | (0x50 << 1) | 1,
+        )?;
+        a.call(io_wr)?;
+        a.mov(si, u32::from(EDID_BUF))?;
+        a.mov(cx, 32u32)?;
+        let mut next = l.get("gmbus_edid_dword");
+        l.mark(a, &mut next)?;
+        a.push(cx)?;
+        self.emit_poll(a, l, "gmbus_hw_ready_poll", GMBUS + 8, 1 << 11, 1 << 11)?;
+        a.mov(ebx, GMBUS + 0xC)?;
+        a.call(io_rd)?;
+        a.mov(dword_ptr(si), eax)?; // the EDID lands in the image
+        a.add(si, 4u32)?;
+        a.pop(cx)?;
+        a.dec(cx)?;
+        a.jnz(next)?;
+        self.emit_poll(a, l, "gmbus_wait_phase_poll", GMBUS + 8, 1 << 14, 1 << 14)?;
+        a.mov(ebx, GMBUS + 4)?;
+        a.mov(eax, (1u32 << 30) | (4 << 25))?;
+        a.call(io_wr)?;
+        self.emit_poll(a, l, "gmbus_idle_poll", GMBUS + 8, 1 << 9, 0)?;
+        a.mov(ebx, GMBUS)?;
+        a.xor(eax, eax)?;
+        a.call(io_wr)?;
+        a.mov(al, 0x07u32)?;
+        a.out(0xE0u32, al)?;
+
+        // DPCD 0x000..0x00F over DP AUX channel A: native read, 4-byte request.
+        a.mov(ebx, AUX_A + 4)?;
+        a.mov(eax, 0x9000_000Fu32)?;
+        a.call(io_wr)?;
+        a.mov(ebx, AUX_A)?;
+        a.mov(
+            eax,
+            (1u32 << 31) | (1 << 30) | (1 << 28) | (1 << 25) | (4 << 20),
+        )?;
+        a.call(io_wr)?;
+        self.emit_poll(a, l, "aux_busy_poll", AUX_A, 1 << 31, 0)?;
+        for i in 0..5u32 {
+            a.mov(ebx, AUX_A + 4 + 4 * i)?;
+            a.call(io_rd)?;
+            a.mov(dword_ptr(u32::from(DPCD_BUF) + 4 * i), eax)?;
+        }
+        a.mov(al, 0x08u32)?;
+        a.out(0xE0u32, al)?;
+        if let Some((reg, mask)) = self.opts.poll_unknown {
+            self.emit_poll(a, l, "unknown_register_poll", reg, mask, mask)?;
+        }
         Ok(())
     }
 

@@ -256,7 +256,7 @@ fn pci_bios(st: &mut MachineState, r: &mut Registers) -> Service {
                 0x09 | 0x0C => 2,
                 _ => 4,
             };
-            if reg % size != 0 || reg > 0xFFF {
+            if !reg.is_multiple_of(size) || reg > 0xFFF {
                 return fail(r, pci_status::BAD_REGISTER_NUMBER);
             }
             let at = st.here;

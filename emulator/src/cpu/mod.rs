@@ -18,6 +18,7 @@
 pub mod bios;
 pub mod rom;
 
+use iced_x86::Register;
 use serde::Serialize;
 use unicorn_engine::{uc_error, HookType, MemType, Query, RegisterX86, Unicorn};
 
@@ -336,6 +337,65 @@ pub(crate) fn port_here(uc: &mut Unicorn<'_, MachineState>) -> CsIp {
     CsIp::new(at.cs, at.ip.wrapping_add(off))
 }
 
+/// CS:IP of the instruction making a device memory access at linear `addr`.
+/// Unicorn reports the block start as IP in memory hooks; registers, though,
+/// are current, so the instruction is the first of the block whose memory
+/// operand's effective address is `addr`.
+pub(crate) fn mem_here(uc: &Unicorn<'_, MachineState>, addr: u64) -> CsIp {
+    let at = here(uc);
+    let st = uc.get_data();
+    let (block_addr, _) = st.block;
+    let Some(block) = st.icache.get(&st.block) else {
+        return at;
+    };
+    let base_ip = block_addr.wrapping_sub(u64::from(at.cs) << 4);
+    if base_ip != u64::from(at.ip) {
+        return at;
+    }
+    let value = |r: Register, _: usize, _: usize| -> Option<u64> { register_value(uc, r) };
+    for (off, mems) in &block.mem_ops {
+        for m in mems {
+            if m.virtual_address(0, value) == Some(addr) {
+                return CsIp::new(at.cs, at.ip.wrapping_add(*off));
+            }
+        }
+    }
+    at
+}
+
+/// An iced register's value as address arithmetic needs it (segment
+/// registers give their real-mode base).
+fn register_value(uc: &Unicorn<'_, MachineState>, r: Register) -> Option<u64> {
+    use RegisterX86 as U;
+    let (reg, mask, seg) = match r {
+        Register::EAX => (U::EAX, u64::from(u32::MAX), false),
+        Register::EBX => (U::EBX, u64::from(u32::MAX), false),
+        Register::ECX => (U::ECX, u64::from(u32::MAX), false),
+        Register::EDX => (U::EDX, u64::from(u32::MAX), false),
+        Register::ESI => (U::ESI, u64::from(u32::MAX), false),
+        Register::EDI => (U::EDI, u64::from(u32::MAX), false),
+        Register::EBP => (U::EBP, u64::from(u32::MAX), false),
+        Register::ESP => (U::ESP, u64::from(u32::MAX), false),
+        Register::AX => (U::EAX, 0xFFFF, false),
+        Register::BX => (U::EBX, 0xFFFF, false),
+        Register::CX => (U::ECX, 0xFFFF, false),
+        Register::DX => (U::EDX, 0xFFFF, false),
+        Register::SI => (U::ESI, 0xFFFF, false),
+        Register::DI => (U::EDI, 0xFFFF, false),
+        Register::BP => (U::EBP, 0xFFFF, false),
+        Register::SP => (U::ESP, 0xFFFF, false),
+        Register::ES => (U::ES, 0xFFFF, true),
+        Register::CS => (U::CS, 0xFFFF, true),
+        Register::SS => (U::SS, 0xFFFF, true),
+        Register::DS => (U::DS, 0xFFFF, true),
+        Register::FS => (U::FS, 0xFFFF, true),
+        Register::GS => (U::GS, 0xFFFF, true),
+        _ => return None,
+    };
+    let v = uc.reg_read(reg).ok()? & mask;
+    Some(if seg { v << 4 } else { v })
+}
+
 pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
     let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
     let ip = uc.reg_read(RegisterX86::IP).unwrap_or(0) as u16;
@@ -644,7 +704,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
                 } else {
                     crate::trace::BlockInfo {
                         instructions: 1,
-                        port_io: Vec::new(),
+                        ..Default::default()
                     }
                 };
                 let n = b.instructions;

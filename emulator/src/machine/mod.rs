@@ -724,7 +724,7 @@ pub(crate) fn apply_pending(uc: &mut Unicorn<'_, MachineState>) {
 }
 
 fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<RamBacking>) -> bool {
-    if d.base % 0x1000 != 0 || d.size % 0x1000 != 0 {
+    if !d.base.is_multiple_of(0x1000) || !d.size.is_multiple_of(0x1000) {
         return false;
     }
     if let Some(r) = ram {
@@ -761,8 +761,8 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<Ra
             HookType::MEM_READ | HookType::MEM_WRITE,
             d.base,
             d.base + d.size - 1,
-            |uc, _, _, _, _| {
-                let at = cpu::here(uc);
+            |uc, _, addr, _, _| {
+                let at = cpu::mem_here(uc, addr);
                 uc.get_data_mut().here = at;
                 true
             },
@@ -803,7 +803,7 @@ impl Machine {
     /// BARs assigned as firmware would.
     pub fn new(config: MachineConfig) -> Result<Machine, MachineError> {
         let ram = config.ram_size;
-        if ram % 0x1000 != 0 || ram < (1 << 20) {
+        if !ram.is_multiple_of(0x1000) || ram < (1 << 20) {
             return Err(MachineError::BadRamSize(ram));
         }
         let (low, high) = split_ram(ram);

@@ -39,25 +39,7 @@ pub const OPREGION_MBOX: u32 = 0b111;
 const _: () = assert!(OPREGION_VBT_OFFSET + VBT_LEN <= OPREGION_SIZE);
 const VBT_LEN: usize = 0x30 + 0x16;
 
-/// An e820 range type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum E820Kind {
-    /// Usable RAM.
-    Ram,
-    /// Reserved.
-    Reserved,
-}
-
-/// One e820 entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct E820Entry {
-    /// Base.
-    pub base: u64,
-    /// Size.
-    pub size: u64,
-    /// Type.
-    pub kind: E820Kind,
-}
+pub use crate::machine::memory::{E820Entry, E820Type};
 
 /// Where firmware writes the guest BDSM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -167,7 +149,7 @@ pub fn e820_reserve(map: &[E820Entry], base: u64, size: u64) -> Vec<E820Entry> {
     let end = base.saturating_add(size);
     let mut out = Vec::with_capacity(map.len() + 2);
     for e in map {
-        let e_end = e.base.saturating_add(e.size);
+        let e_end = e.base.saturating_add(e.len);
         if e_end <= base || e.base >= end {
             out.push(*e);
             continue;
@@ -175,22 +157,22 @@ pub fn e820_reserve(map: &[E820Entry], base: u64, size: u64) -> Vec<E820Entry> {
         if e.base < base {
             out.push(E820Entry {
                 base: e.base,
-                size: base - e.base,
+                len: base - e.base,
                 kind: e.kind,
             });
         }
         if e_end > end {
             out.push(E820Entry {
                 base: end,
-                size: e_end - end,
+                len: e_end - end,
                 kind: e.kind,
             });
         }
     }
     out.push(E820Entry {
         base,
-        size,
-        kind: E820Kind::Reserved,
+        len: size,
+        kind: E820Type::Reserved,
     });
     out.sort_by_key(|e| e.base);
     out
@@ -264,8 +246,8 @@ mod tests {
             ram_top_below_4g: 0x8000_0000,
             e820: vec![E820Entry {
                 base: 0,
-                size: 0x8000_0000,
-                kind: E820Kind::Ram,
+                len: 0x8000_0000,
+                kind: E820Type::Ram,
             }],
             bdsm_size: 64 * MIB,
             opregion: Some(default_opregion()),
@@ -290,13 +272,13 @@ mod tests {
         );
         assert!(l.e820.contains(&E820Entry {
             base: 0x7BF0_0000,
-            size: 64 * MIB,
-            kind: E820Kind::Reserved
+            len: 64 * MIB,
+            kind: E820Type::Reserved
         }));
         assert!(l.e820.contains(&E820Entry {
             base: 0,
-            size: 0x7BF0_0000,
-            kind: E820Kind::Ram
+            len: 0x7BF0_0000,
+            kind: E820Type::Ram
         }));
         let op = &l.opregion_bytes;
         assert_eq!(&op[..16], b"IntelGraphicsMem");

@@ -1,0 +1,326 @@
+//! The screen the ROM drew, as a picture: either the IGD's primary display
+//! plane (pipe A scanout, decoded the way the display engine fetches it: a
+//! GTT offset in `DSPASURF`, a stride in `DSPASTRIDE`, 32-bit xRGB pixels, each
+//! page translated through the GTT into guest memory), or, when that plane is
+//! off, VGA text mode from 0xB8000 drawn with a built-in font.
+//!
+//! Pages the scanout cannot reach (an invalid PTE, an address no IOMMU mapping
+//! covers, guest memory that cannot be read) are drawn as a magenta/black
+//! checkerboard so a user sees where the display points nowhere.
+//!
+//! ```no_run
+//! # fn demo(run: &igdemu::session::SessionRun) {
+//! use igdemu_harness::screenshot::{encode_png, screenshot};
+//! if let Some(img) = screenshot(run, None) {
+//!     std::fs::write("screen.png", encode_png(&img)).unwrap();
+//! }
+//! # }
+//! ```
+
+mod font;
+
+use igdemu::addr::Iova;
+use igdemu::session::{SessionReport, SessionRun};
+
+/// `DSPACNTR`: primary plane A control; bit 31 enables the plane.
+pub const DSPACNTR: u32 = 0x70180;
+/// `DSPASTRIDE`: bytes per scan line of plane A.
+pub const DSPASTRIDE: u32 = 0x70188;
+/// `DSPASURF`: GTT offset of plane A's surface (4 KiB aligned).
+pub const DSPASURF: u32 = 0x7019C;
+/// Plane enable bit of `DSPACNTR`.
+pub const DSPACNTR_ENABLE: u32 = 1 << 31;
+
+/// Geometry used when the caller gives none and the report has no VBE mode.
+pub const DEFAULT_GEOMETRY: (u32, u32) = (1024, 768);
+/// Largest scanout decoded (either side), to bound memory on odd registers.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Guest physical base of the VGA text buffer (colour text modes).
+pub const VGA_TEXT_BASE: u64 = 0xB8000;
+/// Text mode columns.
+pub const TEXT_COLS: u32 = 80;
+/// Text mode rows.
+pub const TEXT_ROWS: u32 = 25;
+/// Character cell width in pixels.
+pub const CELL_W: u32 = 8;
+/// Character cell height in pixels (the 5x7 glyphs are drawn doubled in height).
+pub const CELL_H: u32 = 16;
+
+const PAGE: u64 = 4096;
+const CHECK_A: u32 = 0x00FF_00FF;
+const CHECK_B: u32 = 0x0020_0020;
+
+/// The 16 colours of the CGA/VGA text palette (xRGB).
+pub const TEXT_PALETTE: [u32; 16] = [
+    0x000000, 0x0000AA, 0x00AA00, 0x00AAAA, 0xAA0000, 0xAA00AA, 0xAA5500, 0xAAAAAA, 0x555555,
+    0x5555FF, 0x55FF55, 0x55FFFF, 0xFF5555, 0xFF55FF, 0xFFFF55, 0xFFFFFF,
+];
+
+/// An RGB picture, 8 bits per channel, rows top to bottom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3` bytes: R, G, B.
+    pub rgb: Vec<u8>,
+    /// What the picture shows.
+    pub source: Source,
+}
+
+/// Where a screenshot came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The IGD's plane A scanout.
+    Scanout {
+        /// `DSPASURF` (GTT offset).
+        surface: u32,
+        /// `DSPASTRIDE`.
+        stride: u32,
+        /// Pages drawn as a checkerboard because the GTT or IOMMU led nowhere.
+        unreachable_pages: u32,
+    },
+    /// VGA text mode (80x25 at 0xB8000).
+    VgaText,
+}
+
+impl Image {
+    /// A `width` x `height` picture filled with `xrgb`.
+    #[must_use]
+    pub fn filled(width: u32, height: u32, xrgb: u32, source: Source) -> Self {
+        let [_, r, g, b] = xrgb.to_be_bytes();
+        let n = width as usize * height as usize;
+        let mut rgb = Vec::with_capacity(n * 3);
+        for _ in 0..n {
+            rgb.extend_from_slice(&[r, g, b]);
+        }
+        Self {
+            width,
+            height,
+            rgb,
+            source,
+        }
+    }
+
+    /// The pixel at (x, y) as xRGB, `None` outside the picture.
+    #[must_use]
+    pub fn pixel(&self, x: u32, y: u32) -> Option<u32> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        let p = self.rgb.get(i..i + 3)?;
+        Some(u32::from_be_bytes([0, p[0], p[1], p[2]]))
+    }
+
+    /// Set the pixel at (x, y) to `xrgb` (ignored outside the picture).
+    pub fn set_pixel(&mut self, x: u32, y: u32, xrgb: u32) {
+        if x >= self.width || y >= self.height {
+            return;
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        if let Some(p) = self.rgb.get_mut(i..i + 3) {
+            let [_, r, g, b] = xrgb.to_be_bytes();
+            p.copy_from_slice(&[r, g, b]);
+        }
+    }
+}
+
+/// The mode geometry of the last VBE step that set a mode (its label reads
+/// `vbe WxHxB` and it returned with a `mode ...` note), from the report.
+#[must_use]
+pub fn vbe_geometry(report: &SessionReport) -> Option<(u32, u32)> {
+    report
+        .steps
+        .iter()
+        .rev()
+        .filter(|s| s.returned && s.notes.iter().any(|n| n.starts_with("mode ")))
+        .find_map(|s| {
+            let g = s.step.strip_prefix("vbe ")?;
+            let mut parts = g.split('x').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+}
+
+/// The screen after the run: the IGD's plane A scanout when the plane is
+/// enabled (`geometry` is the mode's width and height; `None` takes the last
+/// VBE mode set in the report, else 1024x768), otherwise VGA text mode.
+/// `None` when the plane is off and the text buffer cannot be read.
+#[must_use]
+pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Image> {
+    if let Some(igd) = run.igd() {
+        let mmio = igd.passthrough().host().mmio();
+        if mmio.read32(DSPACNTR) & DSPACNTR_ENABLE != 0 {
+            let (w, h) = geometry
+                .or_else(|| vbe_geometry(&run.report))
+                .unwrap_or(DEFAULT_GEOMETRY);
+            return Some(scanout(
+                run,
+                w.clamp(1, MAX_SIDE),
+                h.clamp(1, MAX_SIDE),
+                mmio.read32(DSPASURF),
+                mmio.read32(DSPASTRIDE),
+            ));
+        }
+    }
+    text_mode(run)
+}
+
+/// Decode plane A: `surface` is a GTT offset, `stride` bytes per line, 32 bpp.
+fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32) -> Image {
+    let mut unreachable = 0u32;
+    let mut img = Image::filled(
+        width,
+        height,
+        0,
+        Source::Scanout {
+            surface,
+            stride,
+            unreachable_pages: 0,
+        },
+    );
+    let Some(igd) = run.igd() else {
+        return img;
+    };
+    let gtt = igd.passthrough().host().gtt();
+    let iommu = &igd.dma().iommu;
+    // Page cache: GTT index -> page bytes (None: unreachable).
+    let mut pages: std::collections::HashMap<u64, Option<Vec<u8>>> = Default::default();
+    let stride = u64::from(stride.max(4));
+    // Surface is 4 KiB aligned in hardware; the low bits are flags.
+    let base = u64::from(surface) & !0xFFF;
+    for y in 0..height {
+        for x in 0..width {
+            let off = base + u64::from(y) * stride + u64::from(x) * 4;
+            let index = off / PAGE;
+            let page = pages.entry(index).or_insert_with(|| {
+                let pte = gtt.decode(index);
+                let ok = index < gtt.len()
+                    && pte.valid
+                    && iommu.translate(Iova(pte.addr), PAGE).is_some();
+                let mut buf = vec![0u8; PAGE as usize];
+                let read = ok && run.machine.read_guest(pte.addr, &mut buf).is_ok();
+                if read {
+                    Some(buf)
+                } else {
+                    unreachable += 1;
+                    None
+                }
+            });
+            let colour = match page {
+                Some(bytes) => {
+                    let i = (off % PAGE) as usize;
+                    bytes
+                        .get(i..i + 4)
+                        .map_or(CHECK_A, |p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+                }
+                None => {
+                    if ((x / 8) + (y / 8)) % 2 == 0 {
+                        CHECK_A
+                    } else {
+                        CHECK_B
+                    }
+                }
+            };
+            img.set_pixel(x, y, colour);
+        }
+    }
+    if let Source::Scanout {
+        unreachable_pages, ..
+    } = &mut img.source
+    {
+        *unreachable_pages = unreachable;
+    }
+    img
+}
+
+/// Render 80x25 VGA text from 0xB8000: attribute low nibble foreground, bits
+/// 6:4 background (blink ignored), 8x16 cells.
+fn text_mode(run: &SessionRun) -> Option<Image> {
+    let mut cells = vec![0u8; (TEXT_COLS * TEXT_ROWS * 2) as usize];
+    run.machine.read_guest(VGA_TEXT_BASE, &mut cells).ok()?;
+    let mut img = Image::filled(
+        TEXT_COLS * CELL_W,
+        TEXT_ROWS * CELL_H,
+        TEXT_PALETTE[0],
+        Source::VgaText,
+    );
+    for (i, cell) in cells.chunks_exact(2).enumerate() {
+        let (ch, attr) = (cell[0], cell[1]);
+        let col = i as u32 % TEXT_COLS;
+        let row = i as u32 / TEXT_COLS;
+        let fg = TEXT_PALETTE[usize::from(attr & 0x0F)];
+        let bg = TEXT_PALETTE[usize::from((attr >> 4) & 0x07)];
+        let rows = font::glyph(ch);
+        for py in 0..CELL_H {
+            // Glyph rows 0..7 at cell rows 1..15, each drawn twice.
+            let bits = py
+                .checked_sub(1)
+                .and_then(|r| rows.get((r / 2) as usize))
+                .copied()
+                .unwrap_or(0);
+            for px in 0..CELL_W {
+                // Glyph columns 0..5 at cell columns 1..6.
+                let on = px >= 1
+                    && px <= font::GLYPH_W as u32
+                    && bits & (1 << (font::GLYPH_W as u32 - px)) != 0;
+                img.set_pixel(
+                    col * CELL_W + px,
+                    row * CELL_H + py,
+                    if on { fg } else { bg },
+                );
+            }
+        }
+    }
+    Some(img)
+}
+
+/// The picture as a PNG file (8-bit RGB).
+#[must_use]
+pub fn encode_png(img: &Image) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, img.width, img.height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let written = enc
+            .write_header()
+            .and_then(|mut w| w.write_image_data(&img.rgb));
+        if written.is_err() {
+            // Only a size mismatch fails here, and `Image` keeps sizes in step.
+            out.clear();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixels_round_trip() {
+        let mut img = Image::filled(4, 3, 0x102040, Source::VgaText);
+        img.set_pixel(3, 2, 0xE0C020);
+        img.set_pixel(9, 9, 0xFFFFFF);
+        assert_eq!(img.pixel(0, 0), Some(0x102040));
+        assert_eq!(img.pixel(3, 2), Some(0xE0C020));
+        assert_eq!(img.pixel(4, 0), None);
+    }
+
+    #[test]
+    fn png_decodes_to_the_same_pixels() {
+        let mut img = Image::filled(5, 2, 0x123456, Source::VgaText);
+        img.set_pixel(1, 1, 0xABCDEF);
+        let bytes = encode_png(&img);
+        let dec = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut r = dec.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (5, 2));
+        assert_eq!(&buf[..info.buffer_size()], &img.rgb[..]);
+    }
+}
