@@ -13,7 +13,7 @@ use crate::igd::generation::{PlatformInfo, PteFormat, PLATFORMS};
 use crate::igd::{IgdConfig, IgdDevice};
 use crate::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
 use crate::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Kind, FirmwareInput,
+    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
 };
 use crate::passthrough::{Passthrough, PassthroughEvent, Strict};
 use crate::pci::cap_id;
@@ -156,8 +156,8 @@ fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
         ram_top_below_4g: ram,
         e820: vec![E820Entry {
             base: 0,
-            size: ram,
-            kind: E820Kind::Ram,
+            len: ram,
+            kind: E820Type::Ram,
         }],
         bdsm_size: pt.bdsm_size(),
         opregion: Some(default_opregion()),

@@ -16,7 +16,7 @@ use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::igd::{IgdConfig, IgdDevice};
 use igdemu::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
 use igdemu::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Kind, FirmwareInput,
+    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
 };
 use igdemu::passthrough::{Passthrough, PassthroughEvent, Strict};
 use igdemu::pci::cap_id;
@@ -143,8 +143,8 @@ fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
         ram_top_below_4g: ram,
         e820: vec![E820Entry {
             base: 0,
-            size: ram,
-            kind: E820Kind::Ram,
+            len: ram,
+            kind: E820Type::Ram,
         }],
         bdsm_size: pt.bdsm_size(),
         opregion: Some(default_opregion()),
