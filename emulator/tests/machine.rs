@@ -749,7 +749,7 @@ fn stack_running_into_the_bda_is_a_stack_overflow() {
             FaultKind::StackOverflow {
                 address: 0x4FE,
                 ss: 0,
-                sp: 0x500
+                sp: 0x4FE
             }
         ),
         other => panic!("{other:?}"),

@@ -79,15 +79,15 @@ fn expected(kind: Broken) -> Expect {
             HANDLER,
             FaultKind::ShadowWrite { address: 0xC0080 },
         )),
-        // `push eax` at 0x100, `call` at 0x102: the call's return address is
-        // the first push below the guard (SS:SP = 0000:0500 → 0x4FE).
+        // `push eax; call` at 0x100, 6 bytes a round from SS:SP = 0000:7000:
+        // the first block that starts with SP in the guard is at 0000:04FE.
         Broken::StackOverflow => Expect::Post(fault(
             ROM_SEG,
-            CODE + 2,
+            CODE,
             FaultKind::StackOverflow {
                 address: 0x4FE,
                 ss: 0,
-                sp: 0x500,
+                sp: 0x4FE,
             },
         )),
         // `lidt` (5 bytes), `xor ax,ax` (3), then `div ax` raises #DE with an

@@ -38,7 +38,7 @@ pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
 /// How many recent blocks are kept for fault reports.
 pub const RECENT_BLOCKS: usize = 16;
 /// The stack guard: the interrupt vector table (0x000..0x400) and the BIOS
-/// data area (0x400..0x500). A stack write at SS:SP below this linear address
+/// data area (0x400..0x500). A stack pointer SS:SP below this linear address
 /// is a [`FaultKind::StackOverflow`].
 pub const STACK_GUARD: u64 = 0x500;
 /// Real-mode vector of the general protection fault.
@@ -184,17 +184,17 @@ pub enum FaultKind {
         vector: u8,
     },
     /// The stack grew into the interrupt vector table or the BIOS data area:
-    /// a push (or the return address of a `call`, or an interrupt frame)
-    /// written at SS:SP landed below [`STACK_GUARD`]. A real machine would go
-    /// on overwriting its own interrupt vectors and die later somewhere
-    /// unrelated; the simulator stops at the first such push.
+    /// at the start of a translated block, SS:SP (linear, SP ≠ 0) lies below
+    /// [`STACK_GUARD`]. A real machine would go on overwriting its own
+    /// interrupt vectors and die later somewhere unrelated; the simulator
+    /// stops at the first block that runs with its stack in the guard. (SP = 0
+    /// is the empty stack at the top of a segment, not an overflow.)
     StackOverflow {
-        /// Linear address of the push.
+        /// Linear address SS:SP.
         address: u64,
         /// SS at the time.
         ss: u16,
-        /// SP at the time (before or after the decrement, as the engine
-        /// reported it).
+        /// SP at the time.
         sp: u16,
     },
     /// The CPU shut down: an exception or interrupt could not be delivered
@@ -645,32 +645,6 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             stop_with(uc, StopReason::Fault(kind));
         }
     })?;
-    // Stack guard: writes into the IVT and BDA are rare (vector installs, BDA
-    // variables); one at SS:SP is the stack running into them.
-    uc.add_mem_hook(
-        HookType::MEM_WRITE,
-        0,
-        STACK_GUARD - 1,
-        |uc, _, addr, size, _| {
-            let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16;
-            let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
-            let base = u64::from(ss) << 4;
-            let width = u16::try_from(size).unwrap_or(2);
-            // The engine may report SP before or after the push's decrement.
-            let push_at = [sp, sp.wrapping_sub(width)].map(|p| base + u64::from(p));
-            if sp != 0 && push_at.contains(&addr) {
-                stop_with(
-                    uc,
-                    StopReason::Fault(FaultKind::StackOverflow {
-                        address: addr,
-                        ss,
-                        sp,
-                    }),
-                );
-            }
-            true
-        },
-    )?;
     uc.add_insn_in_hook(|uc, port, size| {
         let at = port_here(uc);
         let st = uc.get_data_mut();
@@ -718,6 +692,21 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_io = 0;
         }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
+        // Stack guard, checked at every block start (a memory hook on the
+        // guard would slow every guest load and store).
+        let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16;
+        let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
+        let stack = (u64::from(ss) << 4) + u64::from(sp);
+        if sp != 0 && stack < STACK_GUARD {
+            stop_with(
+                uc,
+                StopReason::Fault(FaultKind::StackOverflow {
+                    address: stack,
+                    ss,
+                    sp,
+                }),
+            );
+        }
         let st = uc.get_data_mut();
         st.clock.instructions += n;
         st.run_instructions += n;
