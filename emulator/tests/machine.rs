@@ -838,3 +838,24 @@ fn exception_vector_pointing_at_the_faulting_instruction_is_a_triple_fault() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn wall_clock_deadline_stops_a_loop_the_budget_would_not() {
+    let mut m = Machine::new(MachineConfig {
+        budget: u64::MAX,
+        deadline: std::time::Duration::from_millis(50),
+        ..MachineConfig::default()
+    })
+    .unwrap();
+    let t = std::time::Instant::now();
+    let (_, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.jmp(l)
+    });
+    assert!(
+        matches!(out, RunOutcome::Timeout { at, .. } if at == CsIp::new(0, 0x1000)),
+        "{out:?}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -7,7 +7,7 @@
 //!   + 4 × vector ([`bios`]);
 //! * one IN hook and one OUT hook feeding the machine's port bus;
 //! * an instruction budget counted by a block hook, a wall-clock deadline
-//!   (unicorn's timeout), and typed outcomes for faults ([`RunOutcome`]);
+//!   (a watchdog in the same hook), and typed outcomes for faults ([`RunOutcome`]);
 //! * the option ROM parser ([`rom`]).
 // Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
 #![cfg_attr(
@@ -20,7 +20,7 @@ pub mod rom;
 
 use iced_x86::Register;
 use serde::Serialize;
-use unicorn_engine::{uc_error, HookType, MemType, Query, RegisterX86, Unicorn};
+use unicorn_engine::{uc_error, HookType, MemType, RegisterX86, Unicorn};
 
 use crate::machine::MachineState;
 use crate::trace::{CsIp, EventKind, IntRegs, IntResult, Unhandled};
@@ -35,6 +35,8 @@ pub const STUB_PORT: u16 = 0xEF;
 pub const TRAMPOLINE_IP: u16 = 0xFF00;
 /// Stack used for host calls (SS:SP = 0000:7000).
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
+/// How often (in blocks) the wall-clock deadline is checked.
+pub const DEADLINE_CHECK_BLOCKS: u64 = 4096;
 /// How many recent blocks are kept for fault reports.
 pub const RECENT_BLOCKS: usize = 16;
 /// The stack guard: the interrupt vector table (0x000..0x400) and the BIOS
@@ -266,6 +268,7 @@ impl RunOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
     Budget,
+    Deadline,
     Fault(FaultKind),
 }
 
@@ -714,8 +717,13 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.recent.pop_front();
         }
         st.recent.push_back((cs, addr));
+        st.run_blocks += 1;
+        let late = st.run_blocks % DEADLINE_CHECK_BLOCKS == 0
+            && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
         if st.run_instructions > st.budget {
             stop_with(uc, StopReason::Budget);
+        } else if late {
+            stop_with(uc, StopReason::Deadline);
         }
     })?;
     uc.add_mem_hook(
@@ -779,6 +787,15 @@ pub(crate) fn run(
         let st = uc.get_data_mut();
         st.run_instructions = 0;
         st.budget = limits.budget;
+        st.run_blocks = 0;
+        // The deadline is a watchdog in the block hook, not unicorn's
+        // `timeout`: that one's timer thread occasionally reported a timeout
+        // on a loaded machine long before the deadline (seen as a flaky
+        // "deadline exceeded" in the determinism test), and it costs a
+        // thread per `emu_start`.
+        st.deadline = (limits.deadline_us > 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_micros(limits.deadline_us)
+        });
         st.stop = None;
         st.recent.clear();
     }
@@ -788,16 +805,15 @@ pub(crate) fn run(
         if let Err(e) = uc.reg_write(RegisterX86::CS, u64::from(at.cs)) {
             return engine_fault(uc, e);
         }
-        let res = uc.emu_start(
-            u64::from(at.linear()),
-            u64::from(until.linear()),
-            limits.deadline_us,
-            0,
-        );
+        let res = uc.emu_start(u64::from(at.linear()), u64::from(until.linear()), 0, 0);
         let now = here(uc);
         let stop = uc.get_data_mut().stop.take();
         if let Some(reason) = stop {
             return match reason {
+                StopReason::Deadline => RunOutcome::Timeout {
+                    at: now,
+                    recent: recent(uc),
+                },
                 StopReason::Budget => RunOutcome::BudgetExhausted {
                     at: now,
                     recent: recent(uc),
@@ -815,12 +831,6 @@ pub(crate) fn run(
         if now == until {
             return RunOutcome::Returned {
                 instructions: uc.get_data().run_instructions,
-            };
-        }
-        if uc.query(Query::TIMEOUT) == Ok(1) {
-            return RunOutcome::Timeout {
-                at: now,
-                recent: recent(uc),
             };
         }
         // Stopped on a `hlt` (IP past it): no interrupts will ever come, so

@@ -185,6 +185,12 @@ pub struct MachineState {
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
+    /// Wall-clock watchdog of the current run (checked every
+    /// [`cpu::DEADLINE_CHECK_BLOCKS`] blocks; it never affects a run that
+    /// ends in time, so traces stay deterministic).
+    pub(crate) deadline: Option<std::time::Instant>,
+    /// Blocks executed in the current run (for the watchdog cadence).
+    pub(crate) run_blocks: u64,
     pub(crate) shadow_protected: Option<(u64, u64)>,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
@@ -246,6 +252,8 @@ impl MachineState {
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
+            deadline: None,
+            run_blocks: 0,
             shadow_protected: None,
             bars_dirty: true,
             mapped: Vec::new(),
