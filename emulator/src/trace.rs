@@ -6,6 +6,11 @@
 //! no timestamps, no host addresses, so the same ROM and configuration give the
 //! same trace, byte for byte. Events serialize with serde (one JSON object per
 //! line in the harness). Disassembly is done on demand by [`disassemble_at`].
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use serde::Serialize;

@@ -729,3 +729,133 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
     });
     assert_eq!(r.eax, 0xDEAD_BEEF);
 }
+
+// ------------------------------------------------- stack overflow, triple fault
+
+#[test]
+fn stack_running_into_the_bda_is_a_stack_overflow() {
+    let mut m = machine();
+    // SS:SP = 0000:0510, then push until the stack reaches the BDA.
+    let (_, out) = run(&mut m, |a| {
+        a.mov(sp, 0x510u32)?;
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.push(ax)?;
+        a.jmp(l)
+    });
+    match out {
+        RunOutcome::Fault { kind, .. } => assert_eq!(
+            kind,
+            FaultKind::StackOverflow {
+                address: 0x4FE,
+                ss: 0,
+                sp: 0x4FE
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn writes_to_ivt_and_bda_that_are_not_pushes_are_fine() {
+    let mut m = machine();
+    ok(&mut m, |a| {
+        a.xor(ax, ax)?;
+        a.mov(ds, ax)?;
+        a.mov(word_ptr(0x40u32), 0x1234u32)?; // an IVT entry
+        a.mov(byte_ptr(0x449u32), 3u32)?; // BDA video mode
+        a.mov(ax, 0x1234u32)?;
+        a.push(ax)?; // a push on the host stack
+        a.pop(ax)
+    });
+}
+
+#[test]
+fn interrupt_past_the_ivt_limit_cascades_to_a_triple_fault() {
+    let mut m = machine();
+    // IDTR limit 0x37 covers vectors 0..13: INT 10h is delivered as #GP
+    // (vector 13, IRQ 5's slot on a PC, whose BIOS stub just returns).
+    ok(&mut m, |a| {
+        a.push(0u32)?;
+        a.push(0x37u32)?;
+        a.mov(bx, sp)?;
+        a.lidt(fword_ptr(bx).ss())?;
+        a.int(0x10)
+    });
+    let vectors: Vec<u8> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::IntCall { vector, .. } => Some(vector),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(vectors, vec![13]);
+    // Limit 0: nothing can be delivered.
+    let mut m = machine();
+    let (_, out) = run(&mut m, |a| {
+        a.push(0u32)?;
+        a.push(0u32)?;
+        a.mov(bx, sp)?;
+        a.lidt(fword_ptr(bx).ss())?;
+        a.int(0x10)
+    });
+    match out {
+        RunOutcome::Fault { kind, .. } => assert_eq!(
+            kind,
+            FaultKind::TripleFault {
+                vector: 0x10,
+                idt_limit: 0
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn exception_vector_pointing_at_the_faulting_instruction_is_a_triple_fault() {
+    let mut m = machine();
+    // IVT[0] = 0000:<the div below>; `div` by zero then re-faults forever.
+    let (_, out) = run(&mut m, |a| {
+        a.xor(ax, ax)?;
+        a.mov(ds, ax)?;
+        a.mov(word_ptr(0u32), 0x1012u32)?;
+        a.mov(word_ptr(2u32), 0u32)?;
+        a.xor(cx, cx)?;
+        a.div(cx) // at 0x1012
+    });
+    match out {
+        RunOutcome::Fault { kind, at, .. } => {
+            assert_eq!(
+                kind,
+                FaultKind::TripleFault {
+                    vector: 0,
+                    idt_limit: 0x3FF
+                }
+            );
+            assert_eq!(at, CsIp::new(0, 0x1012));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wall_clock_deadline_stops_a_loop_the_budget_would_not() {
+    let mut m = Machine::new(MachineConfig {
+        budget: u64::MAX,
+        deadline: std::time::Duration::from_millis(50),
+        ..MachineConfig::default()
+    })
+    .unwrap();
+    let t = std::time::Instant::now();
+    let (_, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.jmp(l)
+    });
+    assert!(
+        matches!(out, RunOutcome::Timeout { at, .. } if at == CsIp::new(0, 0x1000)),
+        "{out:?}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+}

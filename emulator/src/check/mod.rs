@@ -4,6 +4,11 @@
 //!
 //! The GTT sweep works on the raw byte slice (no allocation per entry); only
 //! violations allocate.
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -216,7 +221,7 @@ pub fn sweep_gtt(
     let mut index = 0u64;
     for block in gtt.chunks(block_bytes) {
         let whole = block.len() - block.len() % size;
-        let block = &block[..whole];
+        let block = block.get(..whole).unwrap_or_default();
         let (v, outside) = sweep_block(block, &params);
         let n = (block.len() / size) as u64;
         entries += n;
@@ -307,11 +312,15 @@ fn sweep_block_generic(block: &[u8], p: &SweepParams) -> (u64, bool) {
 }
 
 #[inline(always)]
+// `b[..N]` cannot panic: N is a PTE size (4 or 8), checked at compile time
+// below; this loop is the sweep's hot path.
+#[allow(clippy::indexing_slicing)]
 fn sweep_lanes<const N: usize>(
     block: &[u8],
     p: &SweepParams,
     addr: impl Fn(u64) -> u64,
 ) -> (u64, bool) {
+    const { assert!(N <= 8) };
     let mut valid = 0u64;
     let mut outside = 0u64;
     for c in block.chunks_exact(N) {

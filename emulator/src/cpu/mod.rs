@@ -7,15 +7,20 @@
 //!   + 4 × vector ([`bios`]);
 //! * one IN hook and one OUT hook feeding the machine's port bus;
 //! * an instruction budget counted by a block hook, a wall-clock deadline
-//!   (checked by the same hook, not unicorn's timeout thread), and typed outcomes for faults ([`RunOutcome`]);
+//!   (a watchdog in the same hook), and typed outcomes for faults ([`RunOutcome`]);
 //! * the option ROM parser ([`rom`]).
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod bios;
 pub mod rom;
 
 use iced_x86::Register;
 use serde::Serialize;
-use unicorn_engine::{uc_error, HookType, MemType, Query, RegisterX86, Unicorn};
+use unicorn_engine::{uc_error, HookType, MemType, RegisterX86, Unicorn};
 
 use crate::machine::MachineState;
 use crate::trace::{CsIp, EventKind, IntRegs, IntResult, Unhandled};
@@ -30,10 +35,18 @@ pub const STUB_PORT: u16 = 0xEF;
 pub const TRAMPOLINE_IP: u16 = 0xFF00;
 /// Stack used for host calls (SS:SP = 0000:7000).
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
-/// Blocks between two checks of the wall-clock deadline.
-pub(crate) const DEADLINE_CHECK_BLOCKS: u32 = 4096;
+/// How often (in blocks) the wall-clock deadline is checked.
+pub const DEADLINE_CHECK_BLOCKS: u64 = 4096;
 /// How many recent blocks are kept for fault reports.
 pub const RECENT_BLOCKS: usize = 16;
+/// The stack guard: the interrupt vector table (0x000..0x400) and the BIOS
+/// data area (0x400..0x500). A stack pointer SS:SP below this linear address
+/// is a [`FaultKind::StackOverflow`].
+pub const STACK_GUARD: u64 = 0x500;
+/// Real-mode vector of the general protection fault.
+const VECTOR_GP: u8 = 13;
+/// Real-mode vector of the double fault.
+const VECTOR_DF: u8 = 8;
 
 /// The CPU registers a host call passes and gets back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -172,6 +185,32 @@ pub enum FaultKind {
         /// Vector.
         vector: u8,
     },
+    /// The stack grew into the interrupt vector table or the BIOS data area:
+    /// at the start of a translated block, SS:SP (linear, SP ≠ 0) lies below
+    /// [`STACK_GUARD`]. A real machine would go on overwriting its own
+    /// interrupt vectors and die later somewhere unrelated; the simulator
+    /// stops at the first block that runs with its stack in the guard. (SP = 0
+    /// is the empty stack at the top of a segment, not an overflow.)
+    StackOverflow {
+        /// Linear address SS:SP.
+        address: u64,
+        /// SS at the time.
+        ss: u16,
+        /// SP at the time.
+        sp: u16,
+    },
+    /// The CPU shut down: an exception or interrupt could not be delivered
+    /// (Intel SDM Vol. 3 §20.1.4: in real mode the vector table is at
+    /// IDTR.base and an entry past IDTR.limit raises #GP; #GP that cannot be
+    /// delivered becomes #DF; a #DF that cannot be delivered shuts the CPU
+    /// down). Also when an exception vector points back at the faulting
+    /// instruction itself, which would re-fault forever.
+    TripleFault {
+        /// The vector whose delivery started the cascade.
+        vector: u8,
+        /// IDTR limit at the time.
+        idt_limit: u16,
+    },
     /// An engine error with no better classification.
     Engine {
         /// unicorn's error.
@@ -229,7 +268,6 @@ impl RunOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
     Budget,
-    /// The wall-clock deadline passed (checked by the block hook).
     Deadline,
     Fault(FaultKind),
 }
@@ -469,21 +507,120 @@ fn push16(uc: &mut Unicorn<'_, MachineState>, v: u16) -> Result<(), uc_error> {
     uc.mem_write(base + u64::from(sp), &v.to_le_bytes())
 }
 
+/// IDTR as unicorn reports it (`uc_x86_mmr` in unicorn/x86.h).
+#[repr(C)]
+#[derive(Default)]
+struct X86Mmr {
+    selector: u16,
+    base: u64,
+    limit: u32,
+    flags: u32,
+}
+
+extern "C" {
+    // The same symbol the unicorn-engine crate binds; declared here because
+    // its safe `reg_read`/`reg_read_long` pass buffers smaller than
+    // `uc_x86_mmr` for IDTR (8 and 10 bytes against 24).
+    fn uc_reg_read(
+        uc: *mut std::ffi::c_void,
+        regid: std::ffi::c_int,
+        value: *mut std::ffi::c_void,
+    ) -> std::ffi::c_int;
+    fn uc_reg_write(
+        uc: *mut std::ffi::c_void,
+        regid: std::ffi::c_int,
+        value: *const std::ffi::c_void,
+    ) -> std::ffi::c_int;
+}
+
+/// The real-mode vector table after reset: IDTR base 0, limit 0x3FF (unicorn
+/// starts with limit 0, which would make every interrupt a triple fault).
+pub(crate) fn reset_idtr(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
+    let mmr = X86Mmr {
+        limit: 0x3FF,
+        ..X86Mmr::default()
+    };
+    // SAFETY: `uc` is a live engine; unicorn reads a full `uc_x86_mmr` for
+    // IDTR, and `mmr` is one (repr(C), same layout).
+    let err = unsafe {
+        uc_reg_write(
+            uc.get_handle().cast(),
+            RegisterX86::IDTR as std::ffi::c_int,
+            std::ptr::addr_of!(mmr).cast(),
+        )
+    };
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(uc_error::ARG)
+    }
+}
+
+/// IDTR (base, limit). In real mode this is the interrupt vector table:
+/// base 0, limit 0x3FF after reset, changed only by `lidt`.
+fn idtr(uc: &Unicorn<'_, MachineState>) -> (u64, u16) {
+    let mut mmr = X86Mmr::default();
+    // SAFETY: `uc` is a live engine; IDTR is read into a `uc_x86_mmr`-shaped
+    // struct of the full size unicorn writes (repr(C), same field order).
+    let err = unsafe {
+        uc_reg_read(
+            uc.get_handle().cast(),
+            RegisterX86::IDTR as std::ffi::c_int,
+            std::ptr::addr_of_mut!(mmr).cast(),
+        )
+    };
+    if err != 0 {
+        return (0, 0x3FF);
+    }
+    (mmr.base & 0xFFFF_FFFF, mmr.limit as u16)
+}
+
+/// The vector actually delivered for `vector` under an IVT limit, following
+/// the real-mode cascade (entry past the limit → #GP → #DF → shutdown).
+fn deliverable(vector: u8, limit: u16) -> Option<u8> {
+    let fits = |v: u8| u32::from(v) * 4 + 3 <= u32::from(limit);
+    [vector, VECTOR_GP, VECTOR_DF]
+        .into_iter()
+        .find(|&v| fits(v))
+}
+
 /// Real-mode interrupt dispatch: push FLAGS, CS, IP; clear IF and TF; load
-/// CS:IP from the IVT.
-fn dispatch_interrupt(uc: &mut Unicorn<'_, MachineState>, intno: u32) -> Result<(), uc_error> {
-    let vector = (intno & 0xFF) as u64;
-    let flags = uc.reg_read(RegisterX86::FLAGS)? as u16;
+/// CS:IP from the vector table at IDTR.base. An interrupt the vector table
+/// cannot deliver is a [`FaultKind::TripleFault`] (see there for the rule).
+fn dispatch_interrupt(uc: &mut Unicorn<'_, MachineState>, intno: u32) -> Result<(), FaultKind> {
+    let requested = (intno & 0xFF) as u8;
+    let (base, limit) = idtr(uc);
+    let triple = FaultKind::TripleFault {
+        vector: requested,
+        idt_limit: limit,
+    };
+    let Some(vector) = deliverable(requested, limit) else {
+        return Err(triple);
+    };
     let at = here(uc);
-    push16(uc, flags)?;
-    push16(uc, at.cs)?;
-    push16(uc, at.ip)?;
+    let unmapped = |_| FaultKind::UnmappedWrite {
+        address: u64::from(at.linear()),
+    };
     let mut v = [0u8; 4];
-    uc.mem_read(vector * 4, &mut v)?;
+    uc.mem_read(base + u64::from(vector) * 4, &mut v)
+        .map_err(unmapped)?;
     let entry = u32::from_le_bytes(v);
-    uc.reg_write(RegisterX86::FLAGS, u64::from(flags & !0x0300))?;
-    uc.reg_write(RegisterX86::CS, u64::from(entry >> 16))?;
-    uc.reg_write(RegisterX86::IP, u64::from(entry & 0xFFFF))?;
+    // A CPU exception (vectors 0..=7 below the BIOS's IRQ range, raised by
+    // the engine at the faulting instruction) whose handler is that very
+    // instruction would re-fault forever.
+    if vector < 8 && entry == (u32::from(at.cs) << 16 | u32::from(at.ip)) {
+        return Err(triple);
+    }
+    let flags = uc.reg_read(RegisterX86::FLAGS).map_err(unmapped)? as u16;
+    push16(uc, flags).map_err(unmapped)?;
+    push16(uc, at.cs).map_err(unmapped)?;
+    push16(uc, at.ip).map_err(unmapped)?;
+    uc.reg_write(RegisterX86::FLAGS, u64::from(flags & !0x0300))
+        .map_err(unmapped)?;
+    uc.reg_write(RegisterX86::CS, u64::from(entry >> 16))
+        .map_err(unmapped)?;
+    uc.reg_write(RegisterX86::IP, u64::from(entry & 0xFFFF))
+        .map_err(unmapped)?;
     Ok(())
 }
 
@@ -555,15 +692,10 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
 
 /// Install the machine's hooks. Must run before the first `emu_start`.
 pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
+    reset_idtr(uc)?;
     uc.add_intr_hook(|uc, intno| {
-        if dispatch_interrupt(uc, intno).is_err() {
-            let at = here(uc);
-            stop_with(
-                uc,
-                StopReason::Fault(FaultKind::UnmappedWrite {
-                    address: u64::from(at.linear()),
-                }),
-            );
+        if let Err(kind) = dispatch_interrupt(uc, intno) {
+            stop_with(uc, StopReason::Fault(kind));
         }
     })?;
     uc.add_insn_in_hook(|uc, port, size| {
@@ -613,6 +745,21 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_io = 0;
         }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
+        // Stack guard, checked at every block start (a memory hook on the
+        // guard would slow every guest load and store).
+        let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16;
+        let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
+        let stack = (u64::from(ss) << 4) + u64::from(sp);
+        if sp != 0 && stack < STACK_GUARD {
+            stop_with(
+                uc,
+                StopReason::Fault(FaultKind::StackOverflow {
+                    address: stack,
+                    ss,
+                    sp,
+                }),
+            );
+        }
         let st = uc.get_data_mut();
         st.clock.instructions += n;
         st.run_instructions += n;
@@ -620,19 +767,13 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.recent.pop_front();
         }
         st.recent.push_back((cs, addr));
+        st.run_blocks += 1;
+        let late = st.run_blocks % DEADLINE_CHECK_BLOCKS == 0
+            && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
         if st.run_instructions > st.budget {
             stop_with(uc, StopReason::Budget);
-            return;
-        }
-        // The wall-clock deadline, checked every DEADLINE_CHECK_BLOCKS
-        // blocks: unicorn's own timeout runs a polling thread per
-        // `emu_start` (research §5: 90 µs a call and a quarter of a core).
-        st.deadline_countdown = st.deadline_countdown.wrapping_sub(1);
-        if st.deadline_countdown == 0 {
-            st.deadline_countdown = DEADLINE_CHECK_BLOCKS;
-            if st.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                stop_with(uc, StopReason::Deadline);
-            }
+        } else if late {
+            stop_with(uc, StopReason::Deadline);
         }
     })?;
     uc.add_mem_hook(
@@ -696,11 +837,20 @@ pub(crate) fn run(
         let st = uc.get_data_mut();
         st.run_instructions = 0;
         st.budget = limits.budget;
+        st.run_blocks = 0;
+        // The deadline is a watchdog in the block hook, not unicorn's
+        // `timeout`: that one's timer thread occasionally reported a timeout
+        // on a loaded machine long before the deadline (seen as a flaky
+        // "deadline exceeded" in the determinism test), and it costs a
+        // thread per `emu_start`.
+        st.deadline = (limits.deadline_us > 0)
+            .then(|| {
+                std::time::Instant::now()
+                    .checked_add(std::time::Duration::from_micros(limits.deadline_us))
+            })
+            .flatten();
         st.stop = None;
         st.recent.clear();
-        st.deadline = std::time::Instant::now()
-            .checked_add(std::time::Duration::from_micros(limits.deadline_us));
-        st.deadline_countdown = DEADLINE_CHECK_BLOCKS;
     }
     let mut at = start;
     let mut halts = 0u32;
@@ -708,17 +858,16 @@ pub(crate) fn run(
         if let Err(e) = uc.reg_write(RegisterX86::CS, u64::from(at.cs)) {
             return engine_fault(uc, e);
         }
-        // No engine timeout: the block hook enforces the deadline.
         let res = uc.emu_start(u64::from(at.linear()), u64::from(until.linear()), 0, 0);
         let now = here(uc);
         let stop = uc.get_data_mut().stop.take();
         if let Some(reason) = stop {
             return match reason {
-                StopReason::Budget => RunOutcome::BudgetExhausted {
+                StopReason::Deadline => RunOutcome::Timeout {
                     at: now,
                     recent: recent(uc),
                 },
-                StopReason::Deadline => RunOutcome::Timeout {
+                StopReason::Budget => RunOutcome::BudgetExhausted {
                     at: now,
                     recent: recent(uc),
                 },
@@ -735,12 +884,6 @@ pub(crate) fn run(
         if now == until {
             return RunOutcome::Returned {
                 instructions: uc.get_data().run_instructions,
-            };
-        }
-        if uc.query(Query::TIMEOUT) == Ok(1) {
-            return RunOutcome::Timeout {
-                at: now,
-                recent: recent(uc),
             };
         }
         // Stopped on a `hlt` (IP past it): no interrupts will ever come, so
@@ -788,14 +931,40 @@ fn engine_fault(uc: &mut Unicorn<'_, MachineState>, e: uc_error) -> RunOutcome {
 #[must_use]
 pub fn bios_image() -> Vec<u8> {
     let mut b = vec![0u8; 0x1_0000];
+    let mut put = |at: usize, bytes: &[u8]| {
+        if let Some(dst) = b.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    };
     for v in 0..256usize {
-        let at = usize::from(STUB_BASE) + 4 * v;
-        b[at..at + 4].copy_from_slice(&[0xE6, STUB_PORT as u8, 0xCF, 0x90]);
+        put(
+            usize::from(STUB_BASE) + 4 * v,
+            &[0xE6, STUB_PORT as u8, 0xCF, 0x90],
+        );
     }
     // Trampoline: lcall C000:0003 ; hlt (the INT variant is written per call).
-    let t = usize::from(TRAMPOLINE_IP);
-    b[t..t + 6].copy_from_slice(&[0x9A, 0x03, 0x00, 0x00, 0xC0, 0xF4]);
+    put(
+        usize::from(TRAMPOLINE_IP),
+        &[0x9A, 0x03, 0x00, 0x00, 0xC0, 0xF4],
+    );
     // Reset vector: hlt.
-    b[0xFFF0] = 0xF4;
+    put(0xFFF0, &[0xF4]);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_mode_delivery_cascade() {
+        // Full IVT: every vector delivered as itself.
+        assert_eq!(deliverable(0x10, 0x3FF), Some(0x10));
+        assert_eq!(deliverable(0xFF, 0x3FF), Some(0xFF));
+        // Entry past the limit: #GP if its entry fits, else #DF, else shutdown.
+        assert_eq!(deliverable(0x10, 13 * 4 + 3), Some(VECTOR_GP));
+        assert_eq!(deliverable(0x10, 8 * 4 + 3), Some(VECTOR_DF));
+        assert_eq!(deliverable(0, 0), None);
+        assert_eq!(deliverable(0x10, 8 * 4 + 2), None);
+    }
 }

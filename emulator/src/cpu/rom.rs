@@ -138,17 +138,22 @@ fn need(b: &[u8], offset: usize, needed: usize) -> Result<(), RomError> {
     }
 }
 
+fn rd8(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
 /// Parse the image starting at `offset`.
 pub fn parse_image(rom: &[u8], offset: usize) -> Result<RomImage, RomError> {
     need(rom, offset, HDR_PCIR_PTR + 2)?;
-    let sig = [rom[offset], rom[offset + 1]];
+    // In bounds from here on (checked by `need`); `rd8`/`rd16` never default.
+    let sig = [rd8(rom, offset), rd8(rom, offset + 1)];
     if sig != ROM_SIGNATURE {
         return Err(RomError::BadSignature {
             offset,
             found: u16::from_le_bytes(sig),
         });
     }
-    let size = usize::from(rom[offset + HDR_SIZE]) * 512;
+    let size = usize::from(rd8(rom, offset + HDR_SIZE)) * 512;
     let ptr_at = offset + HDR_PCIR_PTR;
     let ptr = usize::from(rd16(rom, ptr_at).unwrap_or(0));
     let p = offset + ptr;
@@ -160,7 +165,12 @@ pub fn parse_image(rom: &[u8], offset: usize) -> Result<RomImage, RomError> {
         });
     }
     need(rom, p, PCIR_LEN)?;
-    let found = [rom[p], rom[p + 1], rom[p + 2], rom[p + 3]];
+    let found = [
+        rd8(rom, p),
+        rd8(rom, p + 1),
+        rd8(rom, p + 2),
+        rd8(rom, p + 3),
+    ];
     if found != PCIR_SIGNATURE {
         return Err(RomError::BadPcirSignature { offset: p, found });
     }
@@ -177,9 +187,9 @@ pub fn parse_image(rom: &[u8], offset: usize) -> Result<RomImage, RomError> {
             at += 2;
         }
     }
-    let class_code = u32::from(rom[p + pcir::CLASS])
-        | u32::from(rom[p + pcir::CLASS + 1]) << 8
-        | u32::from(rom[p + pcir::CLASS + 2]) << 16;
+    let class_code = u32::from(rd8(rom, p + pcir::CLASS))
+        | u32::from(rd8(rom, p + pcir::CLASS + 1)) << 8
+        | u32::from(rd8(rom, p + pcir::CLASS + 2)) << 16;
     Ok(RomImage {
         offset,
         size,
@@ -187,9 +197,9 @@ pub fn parse_image(rom: &[u8], offset: usize) -> Result<RomImage, RomError> {
         device: r16(pcir::DEVICE),
         device_list,
         class_code,
-        code_type: rom[p + pcir::CODE_TYPE],
+        code_type: rd8(rom, p + pcir::CODE_TYPE),
         image_len: usize::from(r16(pcir::IMAGE_LEN)) * 512,
-        last: rom[p + pcir::INDICATOR] & 0x80 != 0,
+        last: rd8(rom, p + pcir::INDICATOR) & 0x80 != 0,
     })
 }
 
@@ -228,11 +238,18 @@ pub fn select_x86(rom: &[u8]) -> Result<(RomImage, &[u8], bool), RomError> {
         .into_iter()
         .find(|i| i.code_type == CODE_TYPE_X86)
         .ok_or(RomError::NoX86Image { images: n })?;
-    need(rom, img.offset, img.size)?;
     if img.size > super::super::machine::memory::SHADOW.1 as usize {
         return Err(RomError::TooLarge { size: img.size });
     }
-    let bytes = &rom[img.offset..img.offset + img.size];
+    let bytes = img
+        .offset
+        .checked_add(img.size)
+        .and_then(|end| rom.get(img.offset..end))
+        .ok_or(RomError::Truncated {
+            offset: img.offset,
+            needed: img.size,
+            len: rom.len(),
+        })?;
     let ok = checksum(bytes) == 0;
     Ok((img, bytes, ok))
 }

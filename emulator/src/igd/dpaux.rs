@@ -234,9 +234,11 @@ impl AuxChannel {
                 return;
             }
         };
-        let mut out = [0u8; AUX_BYTES];
         let n = reply.len().min(AUX_BYTES);
-        out[..n].copy_from_slice(&reply[..n]);
+        let mut out = [0u8; AUX_BYTES];
+        for (o, r) in out.iter_mut().zip(reply) {
+            *o = r;
+        }
         for (d, chunk) in self.data.iter_mut().zip(out.chunks_exact(4)) {
             *d = u32::from_be_bytes(<[u8; 4]>::try_from(chunk).unwrap_or_default());
         }

@@ -178,12 +178,15 @@ fn display_descriptor(tag: u8, text: &[u8]) -> [u8; 18] {
         return d;
     }
     let mut body = [0x20u8; 13];
-    let n = text.len().min(13);
-    body[..n].copy_from_slice(&text[..n]);
-    if n < 13 {
-        body[n] = 0x0A;
+    for (b, t) in body.iter_mut().zip(text) {
+        *b = *t;
     }
-    d[5..].copy_from_slice(&body);
+    if let Some(end) = body.get_mut(text.len()) {
+        *end = 0x0A;
+    }
+    for (o, b) in d.iter_mut().skip(5).zip(body) {
+        *o = b;
+    }
     d
 }
 
@@ -209,10 +212,7 @@ pub fn edid(panel: &Panel) -> [u8; EDID_BLOCK] {
                   // sRGB chromaticity.
     e[25..35].copy_from_slice(&[0xEE, 0x91, 0xA3, 0x54, 0x4C, 0x99, 0x26, 0x0F, 0x50, 0x54]);
     // No established timings; standard timings unused (0x01 0x01).
-    for i in 0..8 {
-        e[38 + 2 * i] = 1;
-        e[39 + 2 * i] = 1;
-    }
+    e[38..54].fill(1);
     e[54..72].copy_from_slice(&DetailedTiming::cvt_rb(panel).encode(panel.size_mm));
     e[72..90].copy_from_slice(&display_descriptor(0xFC, panel.name.as_bytes()));
     e[90..108].copy_from_slice(&display_descriptor(0x10, &[]));

@@ -682,6 +682,8 @@ pub fn lookup(device_id: u16) -> Result<&'static PlatformInfo, GenError> {
 
 /// The table row of a platform.
 #[must_use]
+// PLATFORMS is a constant, non-empty table: index 0 always exists.
+#[allow(clippy::indexing_slicing)]
 pub fn info(platform: Platform) -> &'static PlatformInfo {
     // Every Platform variant has exactly one row (checked by a test).
     PLATFORMS
@@ -693,6 +695,8 @@ pub fn info(platform: Platform) -> &'static PlatformInfo {
 /// The first platform of a generation, with its first device ID: what `--gen N`
 /// picks.
 #[must_use]
+// PLATFORMS is a constant, non-empty table: index 0 always exists.
+#[allow(clippy::indexing_slicing)]
 pub fn default_for_gen(gen: Gen) -> &'static PlatformInfo {
     PLATFORMS
         .iter()

@@ -17,6 +17,11 @@
 //! assert_eq!(igd.gtt().raw(3), 0x8b80_0001);
 //! # Ok::<(), igdemu::igd::IgdError>(())
 //! ```
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod aperture;
 pub mod config;

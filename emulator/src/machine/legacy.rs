@@ -266,10 +266,15 @@ impl Cmos {
     #[must_use]
     pub fn new(low_ram: u64, high_ram: u64) -> Self {
         let mut ram = [0u8; 128];
+        fn set8(ram: &mut [u8; 128], reg: usize, v: u8) {
+            if let Some(r) = ram.get_mut(reg) {
+                *r = v;
+            }
+        }
         let mut set16 = |reg: u8, v: u16| {
             let [lo, hi] = v.to_le_bytes();
-            ram[usize::from(reg)] = lo;
-            ram[usize::from(reg) + 1] = hi;
+            set8(&mut ram, usize::from(reg), lo);
+            set8(&mut ram, usize::from(reg) + 1, hi);
         };
         set16(cmos_reg::BASE_MEM, 640);
         let ext_kib = (low_ram.saturating_sub(1 << 20) / 1024).min(0xFFFF) as u16;
@@ -279,17 +284,18 @@ impl Cmos {
         set16(cmos_reg::MEM_ABOVE_16M, above16);
         let above4g = (high_ram >> 16).min(0xFF_FFFF) as u32;
         let b = above4g.to_le_bytes();
-        ram[0x5B] = b[0];
-        ram[0x5C] = b[1];
-        ram[0x5D] = b[2];
-        ram[usize::from(cmos_reg::STATUS_A)] = 0x26;
-        ram[usize::from(cmos_reg::STATUS_B)] = 0x02;
-        ram[usize::from(cmos_reg::STATUS_D)] = 0x80;
-        ram[usize::from(cmos_reg::DAY)] = 0x01;
-        ram[usize::from(cmos_reg::MONTH)] = 0x01;
-        ram[usize::from(cmos_reg::YEAR)] = 0x24;
-        ram[usize::from(cmos_reg::CENTURY)] = 0x20;
-        ram[usize::from(cmos_reg::WEEKDAY)] = 2; // 2024-01-01 was a Monday
+        let [b0, b1, b2, _] = b;
+        set8(&mut ram, 0x5B, b0);
+        set8(&mut ram, 0x5C, b1);
+        set8(&mut ram, 0x5D, b2);
+        set8(&mut ram, usize::from(cmos_reg::STATUS_A), 0x26);
+        set8(&mut ram, usize::from(cmos_reg::STATUS_B), 0x02);
+        set8(&mut ram, usize::from(cmos_reg::STATUS_D), 0x80);
+        set8(&mut ram, usize::from(cmos_reg::DAY), 0x01);
+        set8(&mut ram, usize::from(cmos_reg::MONTH), 0x01);
+        set8(&mut ram, usize::from(cmos_reg::YEAR), 0x24);
+        set8(&mut ram, usize::from(cmos_reg::CENTURY), 0x20);
+        set8(&mut ram, usize::from(cmos_reg::WEEKDAY), 2); // 2024-01-01 was a Monday
         Self { index: 0, ram }
     }
 
@@ -551,13 +557,16 @@ impl Dispi {
     /// A DISPI interface with `vram` bytes of video memory.
     #[must_use]
     pub fn new(vram: u64) -> Self {
-        let mut regs = [0u16; dispi_reg::COUNT];
-        regs[usize::from(dispi_reg::ID)] = DISPI_ID5;
-        regs[usize::from(dispi_reg::XRES)] = 640;
-        regs[usize::from(dispi_reg::YRES)] = 480;
-        regs[usize::from(dispi_reg::BPP)] = 8;
-        regs[usize::from(dispi_reg::VIDEO_MEMORY_64K)] = (vram >> 16).min(0xFFFF) as u16;
-        Self { index: 0, regs }
+        let mut d = Self {
+            index: 0,
+            regs: [0u16; dispi_reg::COUNT],
+        };
+        d.set(dispi_reg::ID, DISPI_ID5);
+        d.set(dispi_reg::XRES, 640);
+        d.set(dispi_reg::YRES, 480);
+        d.set(dispi_reg::BPP, 8);
+        d.set(dispi_reg::VIDEO_MEMORY_64K, (vram >> 16).min(0xFFFF) as u16);
+        d
     }
 
     /// Write the index port.
@@ -583,6 +592,13 @@ impl Dispi {
         }
     }
 
+    /// Store a register (out-of-range indexes are ignored).
+    fn set(&mut self, i: u16, v: u16) {
+        if let Some(r) = self.regs.get_mut(usize::from(i)) {
+            *r = v;
+        }
+    }
+
     /// A register's stored value (host side).
     #[must_use]
     pub fn reg(&self, i: u16) -> u16 {
@@ -595,22 +611,22 @@ impl Dispi {
         match i {
             dispi_reg::ID => {
                 if (0xB0C0..=DISPI_ID5).contains(&v) {
-                    self.regs[0] = v;
+                    self.set(dispi_reg::ID, v);
                 }
             }
             dispi_reg::VIDEO_MEMORY_64K => {}
             dispi_reg::ENABLE => {
-                self.regs[usize::from(i)] = v;
+                self.set(i, v);
                 if v & dispi_enable::ENABLED != 0 {
                     let xres = self.reg(dispi_reg::XRES);
                     let bpp = u64::from(self.reg(dispi_reg::BPP).max(8));
-                    self.regs[usize::from(dispi_reg::VIRT_WIDTH)] = xres;
+                    self.set(dispi_reg::VIRT_WIDTH, xres);
                     let line = u64::from(xres) * bpp.div_ceil(8);
                     let vram = u64::from(self.reg(dispi_reg::VIDEO_MEMORY_64K)) << 16;
                     let vh = vram.checked_div(line).unwrap_or(0);
-                    self.regs[usize::from(dispi_reg::VIRT_HEIGHT)] = vh.min(0xFFFF) as u16;
-                    self.regs[usize::from(dispi_reg::X_OFFSET)] = 0;
-                    self.regs[usize::from(dispi_reg::Y_OFFSET)] = 0;
+                    self.set(dispi_reg::VIRT_HEIGHT, vh.min(0xFFFF) as u16);
+                    self.set(dispi_reg::X_OFFSET, 0);
+                    self.set(dispi_reg::Y_OFFSET, 0);
                 }
             }
             _ => {

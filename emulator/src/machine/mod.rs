@@ -16,6 +16,11 @@
 //! let (_, outcome) = m.call_int(0x10, r).unwrap();
 //! assert!(outcome.returned());
 //! ```
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod igd_slot;
 pub mod iommu;
@@ -180,10 +185,12 @@ pub struct MachineState {
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
-    /// Wall-clock deadline of the current run (None: too far to represent).
+    /// Wall-clock watchdog of the current run (checked every
+    /// [`cpu::DEADLINE_CHECK_BLOCKS`] blocks; it never affects a run that
+    /// ends in time, so traces stay deterministic).
     pub(crate) deadline: Option<std::time::Instant>,
-    /// Blocks until the block hook next checks the deadline.
-    pub(crate) deadline_countdown: u32,
+    /// Blocks executed in the current run (for the watchdog cadence).
+    pub(crate) run_blocks: u64,
     pub(crate) shadow_protected: Option<(u64, u64)>,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
@@ -246,7 +253,7 @@ impl MachineState {
             budget: u64::MAX,
             stop: None,
             deadline: None,
-            deadline_countdown: cpu::DEADLINE_CHECK_BLOCKS,
+            run_blocks: 0,
             shadow_protected: None,
             bars_dirty: true,
             mapped: Vec::new(),
@@ -306,7 +313,8 @@ impl MachineState {
     pub fn config_read(&mut self, at: CsIp, bdf: Bdf, offset: u16, size: u8) -> u32 {
         let mut b = [0u8; 4];
         let n = usize::from(size.clamp(1, 4));
-        self.pci.config_read(bdf, offset, &mut b[..n]);
+        self.pci
+            .config_read(bdf, offset, b.get_mut(..n).unwrap_or_default());
         let value = u32::from_le_bytes(b);
         self.trace.push(
             at,
@@ -328,7 +336,7 @@ impl MachineState {
         let bytes = value.to_le_bytes();
         let eff = self
             .pci
-            .config_write(bdf, offset, &bytes[..n])
+            .config_write(bdf, offset, bytes.get(..n).unwrap_or_default())
             .unwrap_or_default();
         self.trace.push(
             at,
@@ -433,7 +441,7 @@ impl MachineState {
         } else if let Some((bdf, bar, off)) = self.io_bar_at(port) {
             let mut b = [0u8; 4];
             if let Some(d) = self.pci.get_mut(bdf) {
-                d.bar_read(bar, off, &mut b[..usize::from(size)]);
+                d.bar_read(bar, off, b.get_mut(..usize::from(size)).unwrap_or_default());
             }
             Some(u32::from_le_bytes(b))
         } else {
@@ -527,7 +535,7 @@ impl MachineState {
                 if let Some((bdf, bar, off)) = self.io_bar_at(port) {
                     let b = value.to_le_bytes();
                     if let Some(d) = self.pci.get_mut(bdf) {
-                        d.bar_write(bar, off, &b[..usize::from(size)]);
+                        d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
                     }
                     true
                 } else {
@@ -565,11 +573,11 @@ impl MachineState {
         let value = match write {
             Some(v) => {
                 b = v.to_le_bytes();
-                dev.bar_write(bar, offset, &b[..n]);
+                dev.bar_write(bar, offset, b.get(..n).unwrap_or_default());
                 v
             }
             None => {
-                dev.bar_read(bar, offset, &mut b[..n]);
+                dev.bar_read(bar, offset, b.get_mut(..n).unwrap_or_default());
                 u64::from_le_bytes(b)
             }
         };
@@ -1052,7 +1060,9 @@ impl Machine {
             let _ = self.uc.mem_protect(b, l, Prot::ALL);
         }
         let mut blank = vec![0u8; memory::SHADOW.1 as usize];
-        blank[..code.len()].copy_from_slice(&code);
+        for (d, c) in blank.iter_mut().zip(&code) {
+            *d = *c;
+        }
         self.write_guest(memory::SHADOW.0, &blank)
             .map_err(|_| RomError::TooLarge { size: code.len() })?;
         let info = RomInfo {

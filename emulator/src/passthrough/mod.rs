@@ -18,6 +18,11 @@
 //! pt.io_write(4, &0x8b00_0005u32.to_le_bytes());       // host stolen page 0
 //! assert_eq!(pt.host().gtt_entry(0), 0x7e00_0005);     // device sees guest page 0
 //! ```
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod firmware;
 mod host;

@@ -211,7 +211,9 @@ impl ConfigSpace {
             _ => (mask as u32) & 0xFFFF_FFF0,
         };
         self.set_wmask_u32(off, low_mask);
-        self.bars[index] = Some(spec);
+        if let Some(slot) = self.bars.get_mut(index) {
+            *slot = Some(spec);
+        }
         if wide {
             self.set_u32(off + 4, 0);
             self.set_wmask_u32(off + 4, (mask >> 32) as u32);

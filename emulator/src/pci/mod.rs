@@ -3,6 +3,11 @@
 //!
 //! Nothing here is IGD-specific: registers as bytes with per-byte write masks and
 //! write-1-to-clear masks, a capability-list builder and BAR sizing handled once.
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod config;
 pub use config::cap_body;

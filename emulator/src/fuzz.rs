@@ -1,0 +1,326 @@
+//! Fuzz target bodies, shared by the cargo-fuzz targets in `fuzz/` and the
+//! regression test that replays every input they ever found
+//! (`harness/tests/fuzz_regressions.rs`), so a saved input always runs
+//! through exactly the code that failed on it. Each function takes arbitrary
+//! bytes and panics only when an invariant breaks.
+
+use std::time::Duration;
+
+use crate::addr::{GuestPhys, HostPhys, Region};
+use crate::check::sweep_gtt;
+use crate::cpu::rom;
+use crate::igd::generation::{PlatformInfo, PteFormat, PLATFORMS};
+use crate::igd::{IgdConfig, IgdDevice};
+use crate::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
+use crate::passthrough::firmware::{
+    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
+};
+use crate::passthrough::{Passthrough, PassthroughEvent, Strict};
+use crate::pci::cap_id;
+use crate::session::{self, RemapperKind, Scenario, Step};
+
+/// Instruction budget per run for [`load_and_run`].
+pub const FUZZ_BUDGET: u64 = 200_000;
+/// Wall-clock deadline per run for [`load_and_run`].
+pub const FUZZ_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Parse arbitrary bytes as an option ROM; whatever comes back must be
+/// consistent with the input.
+pub fn rom_parser(data: &[u8]) {
+    if let Ok(images) = rom::parse_images(data) {
+        assert!(!images.is_empty() && images.len() <= 16);
+        for img in &images {
+            assert!(img.offset < data.len());
+        }
+    }
+    if let Ok((img, bytes, ok)) = rom::select_x86(data) {
+        assert_eq!(bytes.len(), img.size);
+        assert!(img
+            .offset
+            .checked_add(img.size)
+            .is_some_and(|e| e <= data.len()));
+        assert_eq!(img.code_type, rom::CODE_TYPE_X86);
+        assert_eq!(ok, rom::checksum(bytes) == 0);
+    }
+}
+
+/// Arbitrary bytes as a ROM through the whole session (POST and a VBE mode
+/// set) with a small budget; bad checksums are allowed so mutated images run.
+/// Any outcome is fine except a panic or a run past its limits.
+pub fn load_and_run(data: &[u8]) {
+    let mut sc =
+        Scenario::for_rom(data, RemapperKind::Strict).with_script(vec![Step::vbe(1024, 768, 32)]);
+    sc.machine.budget = FUZZ_BUDGET;
+    sc.machine.deadline = FUZZ_DEADLINE;
+    sc.allow_bad_checksum = true;
+    if let Ok(run) = session::run(data, &sc) {
+        // POST and each step are bounded by the budget (blocks are counted
+        // whole, so allow one block past it).
+        let per_run = FUZZ_BUDGET + 4096;
+        let runs = 1 + 256 + 2;
+        assert!(run.report.instructions <= per_run * runs);
+    }
+}
+
+/// Every PTE format: decoding an arbitrary entry and encoding the result
+/// gives the entry back, and encoding a valid address decodes to it.
+pub fn pte_decode(data: &[u8]) {
+    let mut b = [0u8; 16];
+    for (d, s) in b.iter_mut().zip(data) {
+        *d = *s;
+    }
+    let [r0, r1, r2, r3, r4, r5, r6, r7, a0, a1, a2, a3, a4, a5, a6, a7] = b;
+    let raw = u64::from_le_bytes([r0, r1, r2, r3, r4, r5, r6, r7]);
+    let other = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
+    for fmt in [
+        PteFormat::Snb,
+        PteFormat::Vlv,
+        PteFormat::Hsw,
+        PteFormat::Gen8,
+        PteFormat::Gen12,
+    ] {
+        let raw = if fmt.size() == 4 {
+            raw & 0xFFFF_FFFF
+        } else {
+            raw
+        };
+        let p = fmt.decode(raw);
+        assert_eq!(p.valid, raw & 1 != 0);
+        assert_eq!(p.addr % 4096, 0, "{fmt:?} {raw:#x}");
+        assert!(p.addr < fmt.addr_limit(), "{fmt:?} {raw:#x}");
+        assert_eq!(fmt.encode(p.addr, p.flags), Ok(raw), "{fmt:?} {raw:#x}");
+        let addr = (other % fmt.addr_limit()) & !0xFFF;
+        let flags = raw & fmt.flag_mask();
+        let back = fmt.encode(addr, flags).map(|e| fmt.decode(e));
+        assert_eq!(
+            back.map(|q| (q.addr, q.flags)),
+            Ok((addr, flags)),
+            "{fmt:?} {addr:#x} {flags:#x}"
+        );
+    }
+}
+
+/// Reads op arguments off the fuzz input; zeros once it runs out.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        for x in &mut b {
+            *x = self.u8();
+        }
+        u64::from_le_bytes(b)
+    }
+    fn width(&mut self) -> usize {
+        [1usize, 2, 4, 8]
+            .get(usize::from(self.u8() % 4))
+            .copied()
+            .unwrap_or(4)
+    }
+    fn bytes(&mut self, w: usize) -> Vec<u8> {
+        let v = self.u64().to_le_bytes();
+        v.iter().take(w).copied().collect()
+    }
+}
+
+/// A guest (the IGD behind `Strict`, firmware step done) for the stateful
+/// targets.
+struct World {
+    pt: Passthrough<IgdDevice, Strict>,
+    bus: IommuDma<SparseMemory>,
+    stolen: Region<GuestPhys>,
+    af: Option<u16>,
+}
+
+fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
+    let id = *info.device_ids.first()?;
+    let cfg = IgdConfig {
+        host_bdsm: HostPhys(host),
+        ..IgdConfig::for_device(id).ok()?
+    };
+    let mut pt = Passthrough::new(IgdDevice::new(cfg).ok()?, Box::new(Strict::default()));
+    let ram = 0x8000_0000u64;
+    let fw = intel_igd_setup(&FirmwareInput {
+        ram_top_below_4g: ram,
+        e820: vec![E820Entry {
+            base: 0,
+            len: ram,
+            kind: E820Type::Ram,
+        }],
+        bdsm_size: pt.bdsm_size(),
+        opregion: Some(default_opregion()),
+        bdsm_write: BdsmWrite::Generation(info.bdsm),
+    })
+    .ok()?;
+    for poke in &fw.config_writes {
+        pt.config_write(poke.offset, &poke.data);
+    }
+    let stolen = fw.stolen?;
+    pt.set_reserved_stolen(Some(stolen));
+    let iommu = Iommu::new(
+        vec![Mapping {
+            guest: Region::new(GuestPhys(0), ram),
+            host: HostPhys(0x10_0000_0000),
+        }],
+        Some(stolen),
+        Region::new(HostPhys(host), pt.host().stolen_size()),
+    );
+    let af = pt.host().config().find_capability(cap_id::AF);
+    Some(World {
+        pt,
+        bus: IommuDma::new(iommu, SparseMemory::new()),
+        stolen,
+        af,
+    })
+}
+
+/// Arbitrary guest operations against `Passthrough<IgdDevice, Strict>`; after
+/// every one, no entry the device holds or was written maps outside guest
+/// stolen memory, and every DMA access lands inside it.
+pub fn strict_guest_ops(data: &[u8]) {
+    let mut r = Reader(data);
+    let Some(info) = PLATFORMS.get(usize::from(r.u8()) % PLATFORMS.len()) else {
+        return;
+    };
+    let hosts = [0x8B00_0000u64, 0x3_8B00_0000, 0x7E00_0000];
+    let host = hosts
+        .get(usize::from(r.u8()) % hosts.len())
+        .copied()
+        .unwrap_or(0x8B00_0000);
+    let host = if info.bdsm.width() == 4 {
+        host & 0xFFFF_FFFF
+    } else {
+        host
+    };
+    let Some(mut w) = world(info, host) else {
+        return;
+    };
+    let fmt = info.pte;
+    let size = fmt.size();
+    let gtt_base = info.gtt_offset_in_bar0();
+    let mut steps = 0;
+    while !r.0.is_empty() && steps < 4096 {
+        steps += 1;
+        match r.u8() % 10 {
+            0 => {
+                let off = r.u16() % 0x1000;
+                let w_ = r.width().min(4);
+                let b = r.bytes(w_);
+                w.pt.config_write(off, &b);
+            }
+            1 => {
+                let off = r.u16() % 0x1000;
+                let mut b = vec![0u8; r.width().min(4)];
+                w.pt.config_read(off, &mut b);
+            }
+            2 => {
+                let off = u16::from(r.u8() % 8);
+                let w_ = r.width().min(4);
+                let b = r.bytes(w_);
+                w.pt.io_write(off, &b);
+            }
+            3 => {
+                let off = u16::from(r.u8() % 8);
+                let mut b = vec![0u8; r.width().min(4)];
+                w.pt.io_read(off, &mut b);
+            }
+            4 => {
+                // A PTE through BAR4 index/data (or BAR0 where that is the way).
+                let entry = u64::from(r.u8());
+                let raw = r.u64();
+                let off = entry * size;
+                if info.iobar_gtt {
+                    w.pt.io_write(0, &((off as u32) | 1).to_le_bytes());
+                    w.pt.io_write(4, &(raw as u32).to_le_bytes());
+                    if size == 8 {
+                        w.pt.io_write(0, &((off as u32 + 4) | 1).to_le_bytes());
+                        w.pt.io_write(4, &((raw >> 32) as u32).to_le_bytes());
+                    }
+                } else {
+                    let b = r.bytes(size as usize);
+                    w.pt.mmio_write(gtt_base + off, &b);
+                }
+            }
+            5 => {
+                let sel = r.u8();
+                let off = match sel % 4 {
+                    0 => gtt_base + u64::from(r.u16()),
+                    1 => 0x1080C0 + u64::from(r.u8() % 8),
+                    2 => u64::from(r.u16()) << 5,
+                    _ => r.u64(),
+                };
+                let w_ = r.width();
+                let b = r.bytes(w_);
+                w.pt.mmio_write(off, &b);
+            }
+            6 => {
+                let off = r.u64() % (4 << 20);
+                let mut b = vec![0u8; r.width()];
+                w.pt.mmio_read(off, &mut b);
+            }
+            7 | 8 => {
+                let off = if r.u8() & 1 == 0 {
+                    u64::from(r.u16()) << 4
+                } else {
+                    r.u64()
+                };
+                let len = usize::from(r.u8() % 128) + 1;
+                if r.u8() & 1 == 0 {
+                    let _ = w.pt.aperture_write(off, &vec![0xA5; len], &mut w.bus);
+                } else {
+                    let mut b = vec![0u8; len];
+                    let _ = w.pt.aperture_read(off, &mut b, &mut w.bus);
+                }
+            }
+            _ => match w.af {
+                Some(af) => {
+                    w.pt.config_write(af + 4, &[1]);
+                }
+                None => w.pt.flr(),
+            },
+        }
+        for e in w.pt.take_events() {
+            let gtt = match e {
+                PassthroughEvent::Bar4DataWrite { gtt, .. }
+                | PassthroughEvent::Bar0GttWrite { gtt, .. } => gtt,
+                _ => continue,
+            };
+            for g in gtt {
+                let p = fmt.decode(g.new);
+                assert!(
+                    !p.valid || w.stolen.contains_range(p.addr, 4096),
+                    "entry {} = {:#x} maps {:#x} outside {:?}",
+                    g.index,
+                    g.new,
+                    p.addr,
+                    w.stolen
+                );
+            }
+        }
+        for a in w.bus.log.drain(..) {
+            assert_eq!(a.class, AccessClass::GuestStolen, "DMA {a:?}");
+        }
+        assert!(w.pt.halted().is_none());
+    }
+    let mut bad = Vec::new();
+    sweep_gtt(
+        w.pt.host().gtt().bytes(),
+        fmt,
+        Some(w.stolen),
+        &w.bus.iommu,
+        |i, raw, a, c| bad.push((i, raw, a, c)),
+    );
+    assert!(bad.is_empty(), "GTT sweep: {bad:x?}");
+}
