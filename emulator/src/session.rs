@@ -383,7 +383,7 @@ pub enum Verdict {
     Escape,
     /// The VMM stopped the VM (QEMU's hw_error).
     Stopped,
-    /// The ROM could not run (POST did not return).
+    /// The ROM could not run: POST or a script step did not complete.
     DidNotRun,
 }
 
@@ -778,7 +778,7 @@ pub fn describe(o: &RunOutcome) -> String {
 }
 
 fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
-    if steps.first().is_some_and(|s| !s.returned) {
+    if steps.iter().any(|s| !s.returned) {
         return Verdict::DidNotRun;
     }
     let mut v = Verdict::Clean;

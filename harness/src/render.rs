@@ -52,7 +52,9 @@ pub fn verdict_sentence(v: Verdict) -> &'static str {
         }
         Verdict::Escape => "untranslated host stolen-memory addresses reached the device",
         Verdict::Stopped => "the VMM stopped the VM (QEMU hw_error)",
-        Verdict::DidNotRun => "the ROM did not complete POST",
+        Verdict::DidNotRun => {
+            "the ROM did not complete POST or a script step (see the steps above)"
+        }
     }
 }
 

@@ -169,6 +169,11 @@ fn check(kind: Broken) {
             assert_eq!(step.step, "vbe 1024x768x32");
             assert!(!step.returned, "{name}");
             assert_eq!(step.run.as_ref().map(strip), Some(want), "{name}");
+            assert_eq!(
+                run.report.verdict,
+                Verdict::DidNotRun,
+                "{name}: a failed step is a ROM that could not run"
+            );
         }
     }
 }
