@@ -389,6 +389,9 @@ pub struct BlockInfo {
     /// Byte offsets of instructions with (non-stack) memory operands, with
     /// those operands, to find which one made a device access.
     pub mem_ops: Vec<(u16, Vec<iced_x86::UsedMemory>)>,
+    /// Whether any instruction reads or writes SP (push, pop, call, ret,
+    /// `mov sp`...): such a block must have its stack guard checked each time.
+    pub touches_stack: bool,
 }
 
 /// Decode a block of 16-bit code.
@@ -404,8 +407,16 @@ pub fn scan_block(bytes: &[u8]) -> BlockInfo {
         if insn.is_invalid() {
             break;
         }
-        let mems: Vec<iced_x86::UsedMemory> = factory
-            .info(&insn)
+        let insn_info = factory.info(&insn);
+        if insn_info.used_registers().iter().any(|r| {
+            matches!(
+                r.register(),
+                iced_x86::Register::SP | iced_x86::Register::ESP
+            )
+        }) {
+            info.touches_stack = true;
+        }
+        let mems: Vec<iced_x86::UsedMemory> = insn_info
             .used_memory()
             .iter()
             .filter(|m| m.segment() != iced_x86::Register::SS)

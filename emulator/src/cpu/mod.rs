@@ -384,13 +384,33 @@ pub(crate) fn port_here(uc: &mut Unicorn<'_, MachineState>) -> CsIp {
     CsIp::new(at.cs, at.ip.wrapping_add(off))
 }
 
+/// Count a block's instructions, remember it for fault reports, and stop on
+/// the budget or the deadline.
+fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64) {
+    let st = uc.get_data_mut();
+    st.clock.instructions += n;
+    st.run_instructions += n;
+    if st.recent.len() >= RECENT_BLOCKS {
+        st.recent.pop_front();
+    }
+    st.recent.push_back((cs, addr));
+    st.run_blocks += 1;
+    let late = st.run_blocks.is_multiple_of(DEADLINE_CHECK_BLOCKS)
+        && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
+    if st.run_instructions > st.budget {
+        stop_with(uc, StopReason::Budget);
+    } else if late {
+        stop_with(uc, StopReason::Deadline);
+    }
+}
+
 /// CS:IP of the instruction making a device memory access at linear `addr`.
 /// Unicorn reports the block start as IP in memory hooks; registers, though,
 /// are current, so the instruction is the first of the block whose memory
 /// operand's effective address is `addr`.
 pub(crate) fn mem_here(uc: &Unicorn<'_, MachineState>, addr: u64) -> CsIp {
-    let at = here(uc);
     let st = uc.get_data();
+    let at = here(uc);
     let (block_addr, _) = st.block;
     let Some(block) = st.icache.get(&st.block) else {
         return at;
@@ -694,6 +714,8 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
 pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc_error> {
     reset_idtr(uc)?;
     uc.add_intr_hook(|uc, intno| {
+        // The dispatch pushes FLAGS, CS and IP: check the stack guard next block.
+        uc.get_data_mut().check_stack = true;
         if let Err(kind) = dispatch_interrupt(uc, intno) {
             stop_with(uc, StopReason::Fault(kind));
         }
@@ -722,6 +744,26 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
     })?;
     uc.add_block_hook(1, 0, |uc, addr, size| {
         let key = (addr, size);
+        // The same block again (a `rep` iteration or a tight loop) that does not
+        // touch the stack: CS and the stack guard cannot have changed.
+        let repeat = {
+            let st = uc.get_data();
+            if st.block == key {
+                st.icache
+                    .get(&key)
+                    .filter(|b| !b.touches_stack)
+                    .map(|b| b.instructions)
+            } else {
+                None
+            }
+        };
+        if let Some(n) = repeat {
+            let st = uc.get_data_mut();
+            st.block_io = 0;
+            let cs = st.last_cs;
+            account_block(uc, cs, addr, n);
+            return;
+        }
         let n = match uc.get_data().icache.get(&key) {
             Some(b) => b.instructions,
             None => {
@@ -745,12 +787,26 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_io = 0;
         }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
-        // Stack guard, checked at every block start (a memory hook on the
-        // guard would slow every guest load and store).
-        let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16;
-        let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16;
+        // Stack guard, checked at a block start when the previous block (or an
+        // interrupt dispatch, or the start of a run) could have moved SS:SP: a
+        // block with no stack instruction leaves them as it found them. (A
+        // memory hook on the guard would slow every guest load and store.)
+        let check = {
+            let st = uc.get_data_mut();
+            let check = st.check_stack;
+            st.check_stack = st.icache.get(&key).is_none_or(|b| b.touches_stack);
+            check
+        };
+        let (ss, sp) = if check {
+            (
+                uc.reg_read(RegisterX86::SS).unwrap_or(0) as u16,
+                uc.reg_read(RegisterX86::SP).unwrap_or(0) as u16,
+            )
+        } else {
+            (0, 0)
+        };
         let stack = (u64::from(ss) << 4) + u64::from(sp);
-        if sp != 0 && stack < STACK_GUARD {
+        if check && sp != 0 && stack < STACK_GUARD {
             stop_with(
                 uc,
                 StopReason::Fault(FaultKind::StackOverflow {
@@ -760,21 +816,8 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
                 }),
             );
         }
-        let st = uc.get_data_mut();
-        st.clock.instructions += n;
-        st.run_instructions += n;
-        if st.recent.len() >= RECENT_BLOCKS {
-            st.recent.pop_front();
-        }
-        st.recent.push_back((cs, addr));
-        st.run_blocks += 1;
-        let late = st.run_blocks % DEADLINE_CHECK_BLOCKS == 0
-            && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
-        if st.run_instructions > st.budget {
-            stop_with(uc, StopReason::Budget);
-        } else if late {
-            stop_with(uc, StopReason::Deadline);
-        }
+        uc.get_data_mut().last_cs = cs;
+        account_block(uc, cs, addr, n);
     })?;
     uc.add_mem_hook(
         HookType::MEM_UNMAPPED
@@ -838,6 +881,7 @@ pub(crate) fn run(
         st.run_instructions = 0;
         st.budget = limits.budget;
         st.run_blocks = 0;
+        st.check_stack = true;
         // The deadline is a watchdog in the block hook, not unicorn's
         // `timeout`: that one's timer thread occasionally reported a timeout
         // on a loaded machine long before the deadline (seen as a flaky

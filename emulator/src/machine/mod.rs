@@ -182,6 +182,12 @@ pub struct MachineState {
     /// The block executing (for port I/O CS:IP) and its I/O cursor.
     pub(crate) block: (u64, u32),
     pub(crate) block_io: usize,
+    /// CS when the current block started (reused when the same block repeats).
+    pub(crate) last_cs: u16,
+    /// Whether SS:SP may have moved since the last stack-guard check.
+    pub(crate) check_stack: bool,
+    /// A device access's CS:IP that holds for every access of this block.
+    pub(crate) mem_at: Option<((u64, u32), CsIp)>,
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
@@ -249,6 +255,9 @@ impl MachineState {
             icache: cpu::BlockCache::default(),
             block: (0, 0),
             block_io: 0,
+            last_cs: 0,
+            check_stack: true,
+            mem_at: None,
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
@@ -770,8 +779,26 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<Ra
             d.base,
             d.base + d.size - 1,
             |uc, _, addr, _, _| {
+                // Cached for the block executing when the answer does not depend
+                // on the address: a `rep stosd` over the aperture reads no
+                // registers after its first element.
+                let st = uc.get_data();
+                if let Some((key, at)) = st.mem_at.filter(|(key, _)| *key == st.block) {
+                    let _ = key;
+                    uc.get_data_mut().here = at;
+                    return true;
+                }
                 let at = cpu::mem_here(uc, addr);
-                uc.get_data_mut().here = at;
+                let st = uc.get_data_mut();
+                st.here = at;
+                let block = st.block;
+                if st
+                    .icache
+                    .get(&block)
+                    .is_some_and(|b| b.mem_ops.iter().all(|(off, _)| *off == 0))
+                {
+                    st.mem_at = Some((block, at));
+                }
                 true
             },
         )
