@@ -135,16 +135,22 @@ impl Reader<'_> {
     }
 }
 
-/// A guest (the IGD behind `Strict`, firmware step done) for the stateful
-/// targets.
-struct World {
-    pt: Passthrough<IgdDevice, Strict>,
-    bus: IommuDma<SparseMemory>,
-    stolen: Region<GuestPhys>,
-    af: Option<u16>,
+/// A guest (the IGD behind `Strict`, firmware step done): the fixture of the
+/// stateful fuzz target and of the adversarial property test.
+pub struct World {
+    /// The passthrough layer with the real device behind it.
+    pub pt: Passthrough<IgdDevice, Strict>,
+    /// Device DMA through the IOMMU into sparse guest memory.
+    pub bus: IommuDma<SparseMemory>,
+    /// The guest stolen region the firmware step reserved.
+    pub stolen: Region<GuestPhys>,
+    /// Offset of the Advanced Features capability (FLR), if any.
+    pub af: Option<u16>,
 }
 
-fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
+/// Build a [`World`] for a platform with host BDSM `host` (2 GiB of guest RAM,
+/// SeaBIOS-like firmware step writing the platform's BDSM register).
+pub fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
     let id = *info.device_ids.first()?;
     let cfg = IgdConfig {
         host_bdsm: HostPhys(host),

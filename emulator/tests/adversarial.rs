@@ -10,16 +10,12 @@
 //! every device DMA access lands in guest stolen memory, the VM is never
 //! stopped, and nothing panics. At the end of each case the whole GTT is swept.
 
-use igdemu::addr::{GuestPhys, HostPhys, Region};
 use igdemu::check::sweep_gtt;
+use igdemu::fuzz::{world, World};
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
-use igdemu::igd::{IgdConfig, IgdDevice};
-use igdemu::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
-use igdemu::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
-};
+use igdemu::igd::IgdDevice;
+use igdemu::machine::iommu::AccessClass;
 use igdemu::passthrough::{Passthrough, PassthroughEvent, Strict};
-use igdemu::pci::cap_id;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
@@ -118,60 +114,6 @@ fn op(gtt_in_bar0: u64, pte_size: u64) -> impl Strategy<Value = Op> {
             .prop_map(|(off, len, write)| Op::Aperture { off, len, write }),
         1 => Just(Op::Flr),
     ]
-}
-
-struct World {
-    pt: Passthrough<IgdDevice, Strict>,
-    bus: IommuDma<SparseMemory>,
-    stolen: Region<GuestPhys>,
-    af: Option<u16>,
-}
-
-fn device(info: &'static PlatformInfo, host: u64) -> Option<IgdDevice> {
-    let id = *info.device_ids.first()?;
-    let cfg = IgdConfig {
-        host_bdsm: HostPhys(host),
-        ..IgdConfig::for_device(id).ok()?
-    };
-    IgdDevice::new(cfg).ok()
-}
-
-fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
-    let mut pt = Passthrough::new(device(info, host)?, Box::new(Strict::default()));
-    let ram = 0x8000_0000u64;
-    let fw = intel_igd_setup(&FirmwareInput {
-        ram_top_below_4g: ram,
-        e820: vec![E820Entry {
-            base: 0,
-            len: ram,
-            kind: E820Type::Ram,
-        }],
-        bdsm_size: pt.bdsm_size(),
-        opregion: Some(default_opregion()),
-        bdsm_write: BdsmWrite::Generation(info.bdsm),
-    })
-    .ok()?;
-    for poke in &fw.config_writes {
-        pt.config_write(poke.offset, &poke.data);
-    }
-    let stolen = fw.stolen?;
-    pt.set_reserved_stolen(Some(stolen));
-    let host_stolen = Region::new(HostPhys(host), pt.host().stolen_size());
-    let iommu = Iommu::new(
-        vec![Mapping {
-            guest: Region::new(GuestPhys(0), ram),
-            host: HostPhys(0x10_0000_0000),
-        }],
-        Some(stolen),
-        host_stolen,
-    );
-    let af = pt.host().config().find_capability(cap_id::AF);
-    Some(World {
-        pt,
-        bus: IommuDma::new(iommu, SparseMemory::new()),
-        stolen,
-        af,
-    })
 }
 
 fn apply(w: &mut World, op: &Op) {
