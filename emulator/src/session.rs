@@ -30,7 +30,7 @@ use crate::machine::memory::E820Type;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
-use crate::pci::{cap_id, Bdf, PciFunction};
+use crate::pci::{cap_id, PciFunction};
 use crate::trace::{CsIp, EventKind};
 
 const MIB: u64 = 1 << 20;
@@ -579,12 +579,11 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         gen: info.gen.to_string(),
         ggc: scenario.igd_config()?.ggc,
     };
+    // Close the DMA run still open and move it into the trace and the report.
     if let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) {
         f.dma_mut().flush();
-        let mut out = Vec::new();
-        crate::machine::pci_bus::BusDevice::drain_events(f, CsIp::default(), &mut out);
-        drop(out);
     }
+    machine.flush_device_events(slot::DISPLAY);
     let trace = machine.trace();
     let pt_events: Vec<(CsIp, &PassthroughEvent)> = trace
         .iter()
@@ -1061,10 +1060,4 @@ fn run_step(
             Ok((Some(machine.run_option_rom_init()), notes))
         }
     }
-}
-
-/// The IGD's BDF.
-#[must_use]
-pub const fn igd_bdf() -> Bdf {
-    slot::DISPLAY
 }

@@ -10,7 +10,7 @@ use crate::igd::aperture::ApertureFault;
 use crate::igd::{DmaBus, DmaFault, IgdDevice};
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
 use crate::machine::pci_bus::BusDevice;
-use crate::passthrough::{Passthrough, PassthroughEvent, Remapper};
+use crate::passthrough::{Passthrough, Remapper};
 use crate::pci::{reg, ConfigSpace, ConfigWrite, PciFunction};
 use crate::trace::{CsIp, EventKind};
 
@@ -324,18 +324,4 @@ impl BusDevice for IgdFunction {
             self.dma.all.push(run);
         }
     }
-}
-
-/// Passthrough events of one kind, for reports.
-#[must_use]
-pub fn gtt_writes(events: &[PassthroughEvent]) -> usize {
-    events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                PassthroughEvent::Bar4DataWrite { .. } | PassthroughEvent::Bar0GttWrite { .. }
-            )
-        })
-        .count()
 }

@@ -1009,6 +1009,14 @@ impl Machine {
         st.pci.get_mut(bdf)?.as_any_mut().downcast_mut::<T>()
     }
 
+    /// Move what the device at `bdf` still holds (an open DMA run, say) into the
+    /// trace, stamped with the last CS:IP serviced.
+    pub fn flush_device_events(&mut self, bdf: Bdf) {
+        let st = self.uc.get_data_mut();
+        let at = st.here;
+        st.drain_device(at, bdf);
+    }
+
     /// The machine's state (devices, trace, tables).
     #[must_use]
     pub fn state(&self) -> &MachineState {
