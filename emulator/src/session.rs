@@ -603,7 +603,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let mut report = check::check(&CheckInput {
         gtt: gtt.bytes(),
         format: gtt.format(),
-        iommu: &f.dma().iommu,
+        iommu: f.dma().iommu(),
         events: &events,
         dma: &dma,
     });
@@ -637,7 +637,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let gtt_runs = fold_gtt(&writers, gtt);
     let regions = Regions {
         host_stolen,
-        guest_stolen: f.dma().iommu.guest_stolen,
+        guest_stolen: f.dma().iommu().guest_stolen,
         opregion: layout.opregion,
     };
     let dma_runs = f.dma().runs().to_vec();

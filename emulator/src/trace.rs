@@ -386,12 +386,25 @@ pub struct BlockInfo {
     pub instructions: u64,
     /// Byte offsets of IN/OUT/INS/OUTS instructions, and whether each repeats.
     pub port_io: Vec<(u16, bool)>,
-    /// Byte offsets of instructions with (non-stack) memory operands, with
-    /// those operands, to find which one made a device access.
-    pub mem_ops: Vec<(u16, Vec<iced_x86::UsedMemory>)>,
+    /// Instructions with (non-stack) memory operands, to find which one made
+    /// a device access.
+    pub mem_ops: Vec<MemOp>,
     /// Whether any instruction reads or writes SP (push, pop, call, ret,
     /// `mov sp`...): such a block must have its stack guard checked each time.
     pub touches_stack: bool,
+}
+
+/// An instruction of a block that accesses memory other than the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemOp {
+    /// Byte offset in the block.
+    pub offset: u16,
+    /// Whether it can access its operands more than once per execution: a
+    /// string instruction (`rep stosd`, `movs`...), whose operand addresses
+    /// move with each element.
+    pub string: bool,
+    /// Its memory operands, with their access direction.
+    pub mems: Vec<iced_x86::UsedMemory>,
 }
 
 /// Decode a block of 16-bit code.
@@ -423,7 +436,11 @@ pub fn scan_block(bytes: &[u8]) -> BlockInfo {
             .copied()
             .collect();
         if !mems.is_empty() {
-            info.mem_ops.push((insn.ip() as u16, mems));
+            info.mem_ops.push(MemOp {
+                offset: insn.ip() as u16,
+                string: insn.is_string_instruction(),
+                mems,
+            });
         }
         let io = matches!(
             insn.mnemonic(),

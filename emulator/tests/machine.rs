@@ -678,6 +678,8 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
         a.mov(eax, 0xDEAD_BEEFu32)?;
         a.mov(dword_ptr(edi + 8).fs(), eax)?;
         a.mov(ebx, dword_ptr(edi + 8).fs())?;
+        // The same address read again in the same block: its own CS:IP.
+        a.mov(ecx, dword_ptr(edi + 8).fs())?;
         a.mov(dword_ptr(0x500), ebx)?;
         // BAR4 index/data pair, as a vBIOS programs the GTT.
         a.mov(dx, bar4 as u32)?;
@@ -711,6 +713,18 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
     assert_eq!(w.at.cs, 0);
     let text = igdemu::trace::disassemble_at(&m, w.at.cs, w.at.ip).unwrap();
     assert!(text.contains("mov") && text.contains("fs:"), "{text}");
+    // Each access is blamed on its own instruction: the write, then the two
+    // reads of the same register (same address, same block).
+    let reads: Vec<String> = m
+        .trace()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::MmioRead { offset: 8, .. }))
+        .map(|e| igdemu::trace::disassemble_at(&m, e.at.cs, e.at.ip).unwrap())
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(text.contains("],eax"), "{text}");
+    assert!(reads[0].contains("mov ebx,"), "{reads:?}");
+    assert!(reads[1].contains("mov ecx,"), "{reads:?}");
     // Moving BAR0 re-maps it.
     ok(&mut m, |a| {
         a.mov(eax, 0x8000_1010u32)?; // 00:02.0 BAR0

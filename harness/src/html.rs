@@ -343,7 +343,7 @@ fn gtt_ranges(run: &SessionRun, format: Option<PteFormat>) -> Vec<(u64, u64, &Gt
 }
 
 fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| &f.dma().iommu);
+    let iommu = run.igd().map(|f| f.dma().iommu());
     let mut marks = Vec::new();
     for (lo, hi, g) in gtt_ranges(run, format) {
         let entries = if g.count == 1 {
@@ -395,7 +395,7 @@ fn dma_ranges(run: &SessionRun) -> Vec<(u64, u64, bool, AccessClass, u64, u64)> 
 }
 
 fn dma_marks(run: &SessionRun, scale: &Scale) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| &f.dma().iommu);
+    let iommu = run.igd().map(|f| f.dma().iommu());
     let mut marks = Vec::new();
     for (lo, hi, write, class, accesses, n) in dma_ranges(run) {
         for (a, b, c) in classified_pieces(scale, iommu, lo, hi, class) {
@@ -811,7 +811,7 @@ fn violations(o: &mut String, run: &SessionRun) {
 fn gtt_runs(o: &mut String, run: &SessionRun) {
     let r = &run.report;
     let format = run.igd().map(|f| f.passthrough().host().gtt().format());
-    let iommu = run.igd().map(|f| &f.dma().iommu);
+    let iommu = run.igd().map(|f| f.dma().iommu());
     let _ = write!(
         o,
         "<section><h2>GTT runs <span class=\"count\">{} run(s)</span></h2>\n<div class=\"scroll short\"><table id=\"gtt-runs\" class=\"grid\">\n<thead><tr><th>entries</th><th>guest wrote</th><th>device holds</th><th>step</th><th>target</th><th>lands in</th><th>passthrough</th><th>at</th></tr></thead><tbody>\n",

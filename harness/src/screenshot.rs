@@ -185,7 +185,7 @@ fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32)
         return img;
     };
     let gtt = igd.passthrough().host().gtt();
-    let iommu = &igd.dma().iommu;
+    let iommu = igd.dma().iommu();
     // Page cache: GTT index -> page bytes (None: unreachable).
     let mut pages: std::collections::HashMap<u64, Option<Vec<u8>>> = Default::default();
     let stride = u64::from(stride.max(4));

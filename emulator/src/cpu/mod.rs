@@ -323,6 +323,40 @@ pub(crate) type BlockCache = std::collections::HashMap<
     std::hash::BuildHasherDefault<FxHasher>,
 >;
 
+/// The last [`RECENT_BLOCKS`] blocks executed, as (CS, linear address), for
+/// fault reports: a fixed ring, since the block hook pushes on every block.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RecentBlocks {
+    ring: [(u16, u64); RECENT_BLOCKS],
+    /// Blocks pushed since the last clear (the ring holds the last ones).
+    pushed: usize,
+}
+
+impl RecentBlocks {
+    #[inline]
+    fn push(&mut self, block: (u16, u64)) {
+        if let Some(slot) = self.ring.get_mut(self.pushed % RECENT_BLOCKS) {
+            *slot = block;
+        }
+        self.pushed = self.pushed.wrapping_add(1);
+    }
+
+    fn clear(&mut self) {
+        self.pushed = 0;
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        let n = self.pushed.min(RECENT_BLOCKS);
+        let start = self.pushed.wrapping_sub(n);
+        (0..n).filter_map(move |i| {
+            self.ring
+                .get(start.wrapping_add(i) % RECENT_BLOCKS)
+                .copied()
+        })
+    }
+}
+
 /// Low guest RAM as the BIOS services see it: a bounds-checked view of the
 /// host memory the CPU maps at linear 0 (see [`MachineState::low_ram`]).
 struct LowRam {
@@ -390,10 +424,7 @@ fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64)
     let st = uc.get_data_mut();
     st.clock.instructions += n;
     st.run_instructions += n;
-    if st.recent.len() >= RECENT_BLOCKS {
-        st.recent.pop_front();
-    }
-    st.recent.push_back((cs, addr));
+    st.recent.push((cs, addr));
     st.run_blocks += 1;
     let late = st.run_blocks.is_multiple_of(DEADLINE_CHECK_BLOCKS)
         && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
@@ -404,36 +435,70 @@ fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64)
     }
 }
 
-/// CS:IP of the instruction making a device memory access at linear `addr`.
-/// Unicorn reports the block start as IP in memory hooks; registers, though,
-/// are current, so the instruction is the first of the block whose memory
-/// operand's effective address is `addr`.
-pub(crate) fn mem_here(uc: &Unicorn<'_, MachineState>, addr: u64) -> CsIp {
+/// CS:IP of the instruction making a device memory access (`write` or read)
+/// at linear `addr`, called from the MMIO callback. The block hook recorded
+/// the executing block (linear address, CS); registers are current (TCG
+/// syncs guest registers before a memory access that may leave the fast
+/// path), so the instruction is the first one, at or after the block's last
+/// device access (accesses come in program order), whose memory operand
+/// accesses `addr` in that direction. Unicorn's own IP is not synced inside
+/// MMIO callbacks.
+pub(crate) fn mem_here(uc: &mut Unicorn<'_, MachineState>, addr: u64, write: bool) -> CsIp {
     let st = uc.get_data();
-    let at = here(uc);
+    // Cached for the executing block when the answer does not depend on the
+    // address: a `rep stosd` over the aperture reads no registers after its
+    // first element.
+    if let Some((_, at)) = st.mem_at.filter(|(key, _)| *key == st.block) {
+        return at;
+    }
     let (block_addr, _) = st.block;
+    let cs = st.last_cs;
+    let at = CsIp::new(cs, block_addr.wrapping_sub(u64::from(cs) << 4) as u16);
     let Some(block) = st.icache.get(&st.block) else {
         return at;
     };
-    let base_ip = block_addr.wrapping_sub(u64::from(at.cs) << 4);
-    if base_ip != u64::from(at.ip) {
-        return at;
-    }
     // Every candidate is the block's first instruction (a lone `rep stosd`
     // filling the aperture, say): the answer is `at` whichever operand
-    // matches, so skip reading registers (hot: once per device access).
-    if block.mem_ops.iter().all(|(off, _)| *off == 0) {
+    // matches, and holds for every access of this block.
+    if block.mem_ops.iter().all(|op| op.offset == 0) {
+        let key = st.block;
+        uc.get_data_mut().mem_at = Some((key, at));
         return at;
     }
     let value = |r: Register, _: usize, _: usize| -> Option<u64> { register_value(uc, r) };
-    for (off, mems) in &block.mem_ops {
-        for m in mems {
-            if m.virtual_address(0, value) == Some(addr) {
-                return CsIp::new(at.cs, at.ip.wrapping_add(*off));
-            }
+    // The operand makes an access in this direction at `addr`; `Some(again)`
+    // says whether the same instruction may access memory after this one (a
+    // string instruction, or the read half of a read-modify-write).
+    let hit = |op: &crate::trace::MemOp| -> Option<bool> {
+        use iced_x86::OpAccess as A;
+        op.mems.iter().find_map(|m| {
+            let (dir, again) = match m.access() {
+                A::Read | A::CondRead => (!write, false),
+                A::Write | A::CondWrite => (write, false),
+                A::ReadWrite | A::ReadCondWrite => (true, !write),
+                _ => (false, false),
+            };
+            (dir && m.virtual_address(0, value) == Some(addr)).then_some(again || op.string)
+        })
+    };
+    let search = |from: usize| {
+        block
+            .mem_ops
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find_map(|(i, op)| hit(op).map(|again| (i, op.offset, again)))
+    };
+    // Program order first; from the block start again if a wrong guess moved
+    // the cursor too far.
+    let found = search(st.block_mem).or_else(|| search(0));
+    match found {
+        Some((i, off, again)) => {
+            uc.get_data_mut().block_mem = if again { i } else { i + 1 };
+            CsIp::new(at.cs, at.ip.wrapping_add(off))
         }
+        None => at,
     }
-    at
 }
 
 /// An iced register's value as address arithmetic needs it (segment
@@ -748,11 +813,8 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         // touch the stack: CS and the stack guard cannot have changed.
         let repeat = {
             let st = uc.get_data();
-            if st.block == key {
-                st.icache
-                    .get(&key)
-                    .filter(|b| !b.touches_stack)
-                    .map(|b| b.instructions)
+            if st.block == key && !st.check_stack {
+                st.block_repeat
             } else {
                 None
             }
@@ -760,12 +822,13 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         if let Some(n) = repeat {
             let st = uc.get_data_mut();
             st.block_io = 0;
+            st.block_mem = 0;
             let cs = st.last_cs;
             account_block(uc, cs, addr, n);
             return;
         }
-        let n = match uc.get_data().icache.get(&key) {
-            Some(b) => b.instructions,
+        let (n, touches_stack) = match uc.get_data().icache.get(&key) {
+            Some(b) => (b.instructions, b.touches_stack),
             None => {
                 let mut buf = vec![0u8; size.min(4096) as usize];
                 let b = if uc.mem_read(addr, &mut buf).is_ok() {
@@ -776,15 +839,17 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
                         ..Default::default()
                     }
                 };
-                let n = b.instructions;
+                let info = (b.instructions, b.touches_stack);
                 uc.get_data_mut().icache.insert(key, b);
-                n
+                info
             }
         };
         {
             let st = uc.get_data_mut();
             st.block = key;
             st.block_io = 0;
+            st.block_mem = 0;
+            st.block_repeat = (!touches_stack).then_some(n);
         }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
         // Stack guard, checked at a block start when the previous block (or an
@@ -794,7 +859,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         let check = {
             let st = uc.get_data_mut();
             let check = st.check_stack;
-            st.check_stack = st.icache.get(&key).is_none_or(|b| b.touches_stack);
+            st.check_stack = touches_stack;
             check
         };
         let (ss, sp) = if check {
@@ -858,7 +923,7 @@ fn recent(uc: &Unicorn<'_, MachineState>) -> Vec<String> {
     let st = uc.get_data();
     st.recent
         .iter()
-        .map(|&(cs, linear)| {
+        .map(|(cs, linear)| {
             let ip = linear.wrapping_sub(u64::from(cs) << 4) as u16;
             let mut buf = [0u8; 15];
             let _ = uc.mem_read(linear, &mut buf);
@@ -882,6 +947,7 @@ pub(crate) fn run(
         st.budget = limits.budget;
         st.run_blocks = 0;
         st.check_stack = true;
+        st.block_repeat = None;
         // The deadline is a watchdog in the block hook, not unicorn's
         // `timeout`: that one's timer thread occasionally reported a timeout
         // on a loaded machine long before the deadline (seen as a flaky

@@ -65,6 +65,31 @@ struct Pieces<'a> {
     done: usize,
 }
 
+/// Translate the page holding aperture offset `off` (the GTT entry it uses,
+/// that entry's raw value, and the page's bus address), or say why not.
+#[inline]
+fn translate_page(gtt: &Gtt, size: u64, off: u64) -> Result<(u64, u64, u64), ApertureFault> {
+    let gtt_index = off / PAGE_SIZE;
+    let fault = |raw, kind| ApertureFault {
+        offset: off,
+        gtt_index,
+        raw,
+        kind,
+    };
+    if off >= size {
+        return Err(fault(0, ApertureFaultKind::OutsideAperture));
+    }
+    if gtt_index >= gtt.len() {
+        return Err(fault(0, ApertureFaultKind::BeyondGtt));
+    }
+    let raw = gtt.raw(gtt_index);
+    let pte = gtt.format().decode(raw);
+    if !pte.valid {
+        return Err(fault(raw, ApertureFaultKind::InvalidPte));
+    }
+    Ok((gtt_index, raw, pte.addr))
+}
+
 impl Iterator for Pieces<'_> {
     type Item = Result<Piece, ApertureFault>;
 
@@ -73,27 +98,20 @@ impl Iterator for Pieces<'_> {
             return None;
         }
         let done = self.done;
-        let off = self.offset.saturating_add(done as u64);
-        let gtt_index = off / PAGE_SIZE;
-        let fault = |raw, kind| ApertureFault {
-            offset: off,
-            gtt_index,
-            raw,
-            kind,
-        };
         // A fault ends the iteration.
         self.done = self.len;
-        if off >= self.size || self.offset.checked_add(done as u64).is_none() {
-            return Some(Err(fault(0, ApertureFaultKind::OutsideAperture)));
-        }
-        if gtt_index >= self.gtt.len() {
-            return Some(Err(fault(0, ApertureFaultKind::BeyondGtt)));
-        }
-        let raw = self.gtt.raw(gtt_index);
-        let pte = self.gtt.format().decode(raw);
-        if !pte.valid {
-            return Some(Err(fault(raw, ApertureFaultKind::InvalidPte)));
-        }
+        let Some(off) = self.offset.checked_add(done as u64) else {
+            return Some(Err(ApertureFault {
+                offset: u64::MAX,
+                gtt_index: u64::MAX / PAGE_SIZE,
+                raw: 0,
+                kind: ApertureFaultKind::OutsideAperture,
+            }));
+        };
+        let (gtt_index, raw, addr) = match translate_page(self.gtt, self.size, off) {
+            Ok(t) => t,
+            Err(f) => return Some(Err(f)),
+        };
         let in_page = off % PAGE_SIZE;
         let chunk = usize::try_from(PAGE_SIZE - in_page)
             .unwrap_or(usize::MAX)
@@ -102,7 +120,7 @@ impl Iterator for Pieces<'_> {
         Some(Ok(Piece {
             gtt_index,
             raw,
-            iova: Iova(pte.addr | in_page),
+            iova: Iova(addr | in_page),
             start: done,
             len: chunk,
         }))
@@ -130,6 +148,24 @@ fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Pieces<'_>
     Ok(pieces())
 }
 
+/// The offset inside its page of a non-empty access `[offset, offset + len)`
+/// that stays inside one page (all but page-straddling accesses): the fast
+/// path, one translation and one bus access.
+#[inline]
+fn single_page(offset: u64, len: usize) -> Option<u64> {
+    let in_page = offset % PAGE_SIZE;
+    (len != 0 && in_page + len as u64 <= PAGE_SIZE).then_some(in_page)
+}
+
+fn page_dma_fault(offset: u64, gtt_index: u64, raw: u64, f: DmaFault) -> ApertureFault {
+    ApertureFault {
+        offset,
+        gtt_index,
+        raw,
+        kind: ApertureFaultKind::Dma(f),
+    }
+}
+
 fn dma_fault(offset: u64, p: &Piece, f: DmaFault) -> ApertureFault {
     ApertureFault {
         offset: offset.saturating_add(p.start as u64),
@@ -140,6 +176,7 @@ fn dma_fault(offset: u64, p: &Piece, f: DmaFault) -> ApertureFault {
 }
 
 /// Read `data.len()` bytes at aperture `offset` through `gtt` from `dma`.
+#[inline]
 pub fn read(
     gtt: &Gtt,
     size: u64,
@@ -147,6 +184,21 @@ pub fn read(
     data: &mut [u8],
     dma: &mut dyn DmaBus,
 ) -> Result<DmaAccesses, ApertureFault> {
+    if let Some(in_page) = single_page(offset, data.len()) {
+        let (gtt_index, raw, addr) =
+            translate_page(gtt, size, offset).inspect_err(|_| data.fill(0xFF))?;
+        let iova = Iova(addr | in_page);
+        if let Err(f) = dma.dma_read(iova, data) {
+            data.fill(0xFF);
+            return Err(page_dma_fault(offset, gtt_index, raw, f));
+        }
+        return Ok(DmaAccesses::one(DmaAccess {
+            gtt_index,
+            iova,
+            len: data.len() as u32,
+            write: false,
+        }));
+    }
     let pieces = translate(gtt, size, offset, data.len()).inspect_err(|_| data.fill(0xFF))?;
     let mut out = DmaAccesses::new();
     for p in pieces {
@@ -171,6 +223,7 @@ pub fn read(
 }
 
 /// Write `data` at aperture `offset` through `gtt` to `dma`.
+#[inline]
 pub fn write(
     gtt: &Gtt,
     size: u64,
@@ -178,6 +231,18 @@ pub fn write(
     data: &[u8],
     dma: &mut dyn DmaBus,
 ) -> Result<DmaAccesses, ApertureFault> {
+    if let Some(in_page) = single_page(offset, data.len()) {
+        let (gtt_index, raw, addr) = translate_page(gtt, size, offset)?;
+        let iova = Iova(addr | in_page);
+        dma.dma_write(iova, data)
+            .map_err(|f| page_dma_fault(offset, gtt_index, raw, f))?;
+        return Ok(DmaAccesses::one(DmaAccess {
+            gtt_index,
+            iova,
+            len: data.len() as u32,
+            write: true,
+        }));
+    }
     let pieces = translate(gtt, size, offset, data.len())?;
     let mut out = DmaAccesses::new();
     for p in pieces {

@@ -64,6 +64,16 @@ impl DmaAccesses {
         }
     }
 
+    /// Exactly one access.
+    #[must_use]
+    pub const fn one(a: DmaAccess) -> Self {
+        Self {
+            len: 1,
+            inline: [a, NO_ACCESS],
+            spill: Vec::new(),
+        }
+    }
+
     /// Append one access.
     pub fn push(&mut self, a: DmaAccess) {
         if self.spill.is_empty() {

@@ -315,6 +315,7 @@ impl IgdDevice {
     }
 
     /// Guest read of the aperture (BAR2) at `offset`, through the GTT to `dma`.
+    #[inline]
     pub fn aperture_read(
         &mut self,
         offset: u64,
@@ -325,6 +326,7 @@ impl IgdDevice {
     }
 
     /// Guest write of the aperture (BAR2) at `offset`, through the GTT to `dma`.
+    #[inline]
     pub fn aperture_write(
         &mut self,
         offset: u64,

@@ -3,7 +3,7 @@
 //! IOMMU into guest memory. This is the glue a VMM provides; the checker reads
 //! what it recorded.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::addr::{GuestPhys, Iova, Region};
 use crate::igd::aperture::ApertureFault;
@@ -44,16 +44,31 @@ pub struct DmaRun {
     pub at: Option<CsIp>,
 }
 
+/// The guest page device DMA last went to, while the IOMMU treats the whole
+/// page alike ([`Iommu::uniform_page`]): a run of accesses to one page (a
+/// framebuffer fill through the aperture) skips the IOMMU walk and
+/// vm-memory's region lookup.
+#[derive(Clone, Copy, Debug)]
+struct DmaPage {
+    /// Page-aligned IOVA.
+    page: u64,
+    /// The class of every access inside the page.
+    class: AccessClass,
+    /// Host address of the page's first byte in the guest RAM mapping.
+    host: *mut u8,
+}
+
 /// Device DMA into guest memory through the IOMMU, classified and folded into
 /// runs.
 #[derive(Debug)]
 pub struct GuestDma {
-    /// The IOMMU tables and regions.
-    pub iommu: Iommu,
+    iommu: Iommu,
     memory: GuestMemoryMmap,
     open: Option<DmaRun>,
     closed: Vec<DmaRun>,
     all: Vec<DmaRun>,
+    /// Invalidated whenever the IOMMU may change ([`GuestDma::iommu_mut`]).
+    page: Option<DmaPage>,
 }
 
 impl GuestDma {
@@ -66,12 +81,43 @@ impl GuestDma {
             open: None,
             closed: Vec::new(),
             all: Vec::new(),
+            page: None,
         }
     }
 
-    fn record(&mut self, iova: Iova, len: u64, write: bool) -> bool {
-        let class = self.iommu.classify(iova, len);
-        let completed = self.iommu.translate(iova, len).is_some();
+    /// The IOMMU tables and regions.
+    #[must_use]
+    pub fn iommu(&self) -> &Iommu {
+        &self.iommu
+    }
+
+    /// The IOMMU, to change its mappings or regions.
+    pub fn iommu_mut(&mut self) -> &mut Iommu {
+        self.page = None;
+        &mut self.iommu
+    }
+
+    /// The cached page holding `[iova, iova + len)`, or a fresh lookup of it.
+    /// `None` when the range leaves its page or the page is not uniform.
+    fn page_of(&mut self, iova: Iova, len: u64) -> Option<DmaPage> {
+        let page = iova.0 & !0xFFF;
+        let last = iova.0.checked_add(len.max(1) - 1)?;
+        if last & !0xFFF != page {
+            return None;
+        }
+        if let Some(p) = self.page.filter(|p| p.page == page) {
+            return Some(p);
+        }
+        let class = self.iommu.uniform_page(page)?;
+        let slice = self.memory.get_slice(GuestAddress(page), 4096).ok()?;
+        let host = slice.ptr_guard_mut().as_ptr();
+        let p = DmaPage { page, class, host };
+        self.page = Some(p);
+        Some(p)
+    }
+
+    /// Fold one access into the open run (or start a new one).
+    fn fold(&mut self, iova: Iova, len: u64, write: bool, class: AccessClass, completed: bool) {
         if let Some(run) = &mut self.open {
             let next = run.iova.0.wrapping_add(run.len);
             if run.write == write
@@ -81,7 +127,7 @@ impl GuestDma {
             {
                 run.len += len;
                 run.accesses += 1;
-                return completed;
+                return;
             }
         }
         if let Some(done) = self.open.take() {
@@ -96,6 +142,12 @@ impl GuestDma {
             accesses: 1,
             at: None,
         });
+    }
+
+    fn record(&mut self, iova: Iova, len: u64, write: bool) -> bool {
+        let class = self.iommu.classify(iova, len);
+        let completed = self.iommu.translate(iova, len).is_some();
+        self.fold(iova, len, write, class, completed);
         completed
     }
 
@@ -136,7 +188,22 @@ impl GuestDma {
 
 impl DmaBus for GuestDma {
     fn dma_read(&mut self, iova: Iova, data: &mut [u8]) -> Result<(), DmaFault> {
-        if !self.record(iova, data.len() as u64, false) {
+        let len = data.len() as u64;
+        if let Some(p) = self.page_of(iova, len) {
+            self.fold(iova, len, false, p.class, true);
+            // SAFETY: `page_of` found the whole page inside one region of
+            // `self.memory`, which keeps the mapping alive, and `data` lies
+            // inside that page; guest RAM is plain bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    p.host.add((iova.0 - p.page) as usize),
+                    data.as_mut_ptr(),
+                    data.len(),
+                );
+            }
+            return Ok(());
+        }
+        if !self.record(iova, len, false) {
             data.fill(0xFF);
             return Err(DmaFault::Unmapped(iova));
         }
@@ -146,7 +213,20 @@ impl DmaBus for GuestDma {
     }
 
     fn dma_write(&mut self, iova: Iova, data: &[u8]) -> Result<(), DmaFault> {
-        if !self.record(iova, data.len() as u64, true) {
+        let len = data.len() as u64;
+        if let Some(p) = self.page_of(iova, len) {
+            self.fold(iova, len, true, p.class, true);
+            // SAFETY: as in `dma_read`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    p.host.add((iova.0 - p.page) as usize),
+                    data.len(),
+                );
+            }
+            return Ok(());
+        }
+        if !self.record(iova, len, true) {
             return Err(DmaFault::Unmapped(iova));
         }
         self.memory
@@ -217,7 +297,7 @@ impl IgdFunction {
     /// Set the guest stolen region (from the firmware step) in the IOMMU's view
     /// and in the passthrough layer.
     pub fn set_guest_stolen(&mut self, region: Option<Region<GuestPhys>>) {
-        self.dma.iommu.guest_stolen = region;
+        self.dma.iommu_mut().guest_stolen = region;
         self.pt.set_reserved_stolen(region);
     }
 }
@@ -318,6 +398,9 @@ impl BusDevice for IgdFunction {
                     .into_iter()
                     .map(EventKind::Passthrough),
             );
+        }
+        if self.dma.closed.is_empty() {
+            return;
         }
         for run in self.dma.closed.drain(..) {
             out.push(EventKind::Dma(run.clone()));

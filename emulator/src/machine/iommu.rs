@@ -110,6 +110,31 @@ impl Iommu {
     }
 }
 
+impl Iommu {
+    /// The class every access inside the 4 KiB page at `page` gets, when that
+    /// is one class and the IOMMU maps the whole page: the page lies wholly
+    /// inside the guest stolen region, or wholly outside it and outside the
+    /// host stolen range. `None` for a page that straddles a region boundary
+    /// or is not mapped (each access must be classified on its own).
+    #[must_use]
+    pub fn uniform_page(&self, page: u64) -> Option<AccessClass> {
+        const PAGE: u64 = 4096;
+        let end = page.checked_add(PAGE)?;
+        self.translate(Iova(page), PAGE)?;
+        let disjoint = |base: u64, size: u64| size == 0 || end <= base || page >= base + size;
+        let host = self.host_stolen;
+        match self.guest_stolen {
+            Some(g) if g.contains_range(page, PAGE) => Some(AccessClass::GuestStolen),
+            g if g.is_none_or(|g| disjoint(g.base.0, g.size))
+                && disjoint(host.base.0, host.size) =>
+            {
+                Some(AccessClass::OtherGuestRam)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The memory behind the IOMMU (guest RAM by guest physical address). The
 /// machine plugs vm-memory in here.
 pub trait MemoryBackend {

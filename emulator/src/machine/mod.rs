@@ -28,10 +28,9 @@ pub mod legacy;
 pub mod memory;
 pub mod pci_bus;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use unicorn_engine::{Arch, HookType, Mode, Prot, RegisterX86, UcHookId, Unicorn};
+use unicorn_engine::{Arch, Mode, Prot, RegisterX86, Unicorn};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::cpu::bios::{default_int15_table, GuestMem, Int15Table};
@@ -157,7 +156,6 @@ struct MappedBar {
     size: u64,
     io: bool,
     ram: bool,
-    hook: Option<UcHookId>,
 }
 
 /// Everything the CPU hooks reach: devices, firmware tables, clock, trace.
@@ -177,13 +175,19 @@ pub struct MachineState {
     pub(crate) trace: Trace,
     /// CS:IP of the instruction being serviced.
     pub(crate) here: CsIp,
-    pub(crate) recent: VecDeque<(u16, u64)>,
+    pub(crate) recent: cpu::RecentBlocks,
     pub(crate) icache: cpu::BlockCache,
     /// The block executing (for port I/O CS:IP) and its I/O cursor.
     pub(crate) block: (u64, u32),
     pub(crate) block_io: usize,
+    /// Index into the block's memory operands of its last device access.
+    pub(crate) block_mem: usize,
     /// CS when the current block started (reused when the same block repeats).
     pub(crate) last_cs: u16,
+    /// The current block's instruction count when it has no stack
+    /// instruction: the block hook's fast path when the block runs again
+    /// right after itself (no block-cache lookup, no register reads).
+    pub(crate) block_repeat: Option<u64>,
     /// Whether SS:SP may have moved since the last stack-guard check.
     pub(crate) check_stack: bool,
     /// A device access's CS:IP that holds for every access of this block.
@@ -251,11 +255,13 @@ impl MachineState {
             int15: config.int15.clone(),
             trace: Trace::with_capacity_limit(config.trace_cap),
             here: CsIp::default(),
-            recent: VecDeque::new(),
+            recent: cpu::RecentBlocks::default(),
             icache: cpu::BlockCache::default(),
             block: (0, 0),
             block_io: 0,
+            block_mem: 0,
             last_cs: 0,
+            block_repeat: None,
             check_stack: true,
             mem_at: None,
             run_instructions: 0,
@@ -636,12 +642,13 @@ impl MachineState {
         let Some(dev) = self.pci.get_mut(bdf) else {
             return;
         };
-        let mut out = std::mem::take(&mut self.device_events);
-        dev.drain_events(at, &mut out);
-        for kind in out.drain(..) {
-            self.trace.push(at, kind);
+        dev.drain_events(at, &mut self.device_events);
+        // Hot: once per device access, and almost always empty.
+        if !self.device_events.is_empty() {
+            for kind in self.device_events.drain(..) {
+                self.trace.push(at, kind);
+            }
         }
-        self.device_events = out;
     }
 
     /// The BAR windows the devices currently decode.
@@ -677,7 +684,6 @@ impl MachineState {
                         size: spec.size,
                         io,
                         ram: ram.is_some(),
-                        hook: None,
                     },
                     ram,
                 ));
@@ -709,11 +715,8 @@ pub(crate) fn apply_pending(uc: &mut Unicorn<'_, MachineState>) {
         if !m.io {
             let _ = uc.mem_unmap(m.base, m.size);
         }
-        if let Some(h) = m.hook {
-            let _ = uc.remove_hook(h);
-        }
     }
-    for (mut d, ram) in desired {
+    for (d, ram) in desired {
         if keep
             .iter()
             .any(|k| k.bdf == d.bdf && k.bar == d.bar && k.base == d.base)
@@ -721,7 +724,7 @@ pub(crate) fn apply_pending(uc: &mut Unicorn<'_, MachineState>) {
             continue;
         }
         if !d.io {
-            let ok = map_bar(uc, &mut d, ram);
+            let ok = map_bar(uc, &d, ram);
             if !ok {
                 let at = uc.get_data().here;
                 uc.get_data_mut().trace.push(
@@ -740,7 +743,7 @@ pub(crate) fn apply_pending(uc: &mut Unicorn<'_, MachineState>) {
     uc.get_data_mut().mapped = keep;
 }
 
-fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<RamBacking>) -> bool {
+fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &MappedBar, ram: Option<RamBacking>) -> bool {
     if !d.base.is_multiple_of(0x1000) || !d.size.is_multiple_of(0x1000) {
         return false;
     }
@@ -753,57 +756,31 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &mut MappedBar, ram: Option<Ra
         // which unicorn drops only after closing the engine.
         return unsafe { uc.mem_map_ptr(d.base, d.size, Prot::ALL, r.ptr.cast()) }.is_ok();
     }
-    let (bdf, bar) = (d.bdf, d.bar);
+    let (bdf, bar, base) = (d.bdf, d.bar, d.base);
+    // The callbacks find the accessing instruction themselves: unicorn does
+    // not sync IP inside MMIO callbacks, and a memory hook on the BAR to learn
+    // it would cost a second callback per access.
     let mapped = uc.mmio_map(
-        d.base,
+        base,
         d.size,
         Some(
             move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize| {
-                uc.get_data_mut().mmio(bdf, bar, off, size, None)
+                let at = cpu::mem_here(uc, base.wrapping_add(off), false);
+                let st = uc.get_data_mut();
+                st.here = at;
+                st.mmio(bdf, bar, off, size, None)
             },
         ),
         Some(
             move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize, v: u64| {
-                uc.get_data_mut().mmio(bdf, bar, off, size, Some(v));
+                let at = cpu::mem_here(uc, base.wrapping_add(off), true);
+                let st = uc.get_data_mut();
+                st.here = at;
+                st.mmio(bdf, bar, off, size, Some(v));
             },
         ),
     );
-    if mapped.is_err() {
-        return false;
-    }
-    // IP is not synced inside MMIO callbacks; a memory hook on the BAR range
-    // (and only there) records CS:IP just before each access.
-    d.hook = uc
-        .add_mem_hook(
-            HookType::MEM_READ | HookType::MEM_WRITE,
-            d.base,
-            d.base + d.size - 1,
-            |uc, _, addr, _, _| {
-                // Cached for the block executing when the answer does not depend
-                // on the address: a `rep stosd` over the aperture reads no
-                // registers after its first element.
-                let st = uc.get_data();
-                if let Some((key, at)) = st.mem_at.filter(|(key, _)| *key == st.block) {
-                    let _ = key;
-                    uc.get_data_mut().here = at;
-                    return true;
-                }
-                let at = cpu::mem_here(uc, addr);
-                let st = uc.get_data_mut();
-                st.here = at;
-                let block = st.block;
-                if st
-                    .icache
-                    .get(&block)
-                    .is_some_and(|b| b.mem_ops.iter().all(|(off, _)| *off == 0))
-                {
-                    st.mem_at = Some((block, at));
-                }
-                true
-            },
-        )
-        .ok();
-    true
+    mapped.is_ok()
 }
 
 fn split_ram(ram: u64) -> (u64, u64) {

@@ -43,6 +43,7 @@ impl HostIgd for IgdDevice {
     fn io_write(&mut self, offset: u16, data: &[u8]) -> Option<GttWrite> {
         IgdDevice::io_write(self, offset, data)
     }
+    #[inline]
     fn aperture_read(
         &mut self,
         offset: u64,
@@ -51,6 +52,7 @@ impl HostIgd for IgdDevice {
     ) -> Result<DmaAccesses, ApertureFault> {
         IgdDevice::aperture_read(self, offset, data, dma)
     }
+    #[inline]
     fn aperture_write(
         &mut self,
         offset: u64,

@@ -697,6 +697,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     }
 
     /// Guest aperture read (passes through; the GTT decides where it lands).
+    #[inline]
     pub fn aperture_read(
         &mut self,
         offset: u64,
@@ -711,6 +712,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     }
 
     /// Guest aperture write.
+    #[inline]
     pub fn aperture_write(
         &mut self,
         offset: u64,
