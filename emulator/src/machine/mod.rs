@@ -602,7 +602,7 @@ impl MachineState {
                 .trace
                 .extend_aperture(at, bdf, offset, size, value, write.is_some())
         {
-            self.drain_device(at, bdf);
+            drain_into(dev, at, &mut self.device_events, &mut self.trace);
             return value;
         }
         let kind = if aperture {
@@ -632,7 +632,7 @@ impl MachineState {
             }
         };
         self.trace.push(at, kind);
-        self.drain_device(at, bdf);
+        drain_into(dev, at, &mut self.device_events, &mut self.trace);
         value
     }
 
@@ -642,13 +642,7 @@ impl MachineState {
         let Some(dev) = self.pci.get_mut(bdf) else {
             return;
         };
-        dev.drain_events(at, &mut self.device_events);
-        // Hot: once per device access, and almost always empty.
-        if !self.device_events.is_empty() {
-            for kind in self.device_events.drain(..) {
-                self.trace.push(at, kind);
-            }
-        }
+        drain_into(dev, at, &mut self.device_events, &mut self.trace);
     }
 
     /// The BAR windows the devices currently decode.
@@ -690,6 +684,18 @@ impl MachineState {
             }
         }
         out
+    }
+}
+
+/// Move what `dev` recorded during an access into `trace`, through the
+/// reusable buffer `events`. Hot: once per device access, and almost always
+/// empty.
+fn drain_into(dev: &mut dyn BusDevice, at: CsIp, events: &mut Vec<EventKind>, trace: &mut Trace) {
+    dev.drain_events(at, events);
+    if !events.is_empty() {
+        for kind in events.drain(..) {
+            trace.push(at, kind);
+        }
     }
 }
 
