@@ -408,3 +408,71 @@ impl BusDevice for IgdFunction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::HostPhys;
+    use crate::machine::iommu::Mapping;
+
+    fn dma() -> GuestDma {
+        let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap();
+        let iommu = Iommu::new(
+            vec![Mapping {
+                guest: Region::new(GuestPhys(0), 16 << 20),
+                host: HostPhys(0x1_0000_0000),
+            }],
+            None,
+            Region::new(HostPhys(0x8B00_0000), 0x400_0000),
+        );
+        GuestDma::new(iommu, memory)
+    }
+
+    #[test]
+    fn page_cache_follows_iommu_changes() {
+        let mut d = dma();
+        d.dma_write(Iova(0x10_0000), &[1, 2, 3, 4]).unwrap();
+        d.dma_write(Iova(0x10_0004), &[5, 6, 7, 8]).unwrap();
+        // The firmware reserves the page as guest stolen memory: the next
+        // access to the same page is classified anew.
+        d.iommu_mut().guest_stolen = Some(Region::new(GuestPhys(0x10_0000), 1 << 20));
+        d.dma_write(Iova(0x10_0008), &[9, 10, 11, 12]).unwrap();
+        // Unmapped: a fault, not a write through a stale host pointer.
+        d.iommu_mut().mappings.clear();
+        assert_eq!(
+            d.dma_write(Iova(0x10_000C), &[0xEE; 4]),
+            Err(DmaFault::Unmapped(Iova(0x10_000C)))
+        );
+        d.flush();
+        let runs: Vec<_> = d
+            .closed
+            .iter()
+            .map(|r| (r.iova.0, r.len, r.class, r.completed, r.accesses))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                (0x10_0000, 8, AccessClass::OtherGuestRam, true, 2),
+                (0x10_0008, 4, AccessClass::GuestStolen, true, 1),
+                // Still the guest stolen region, but the IOMMU refused it.
+                (0x10_000C, 4, AccessClass::GuestStolen, false, 1),
+            ]
+        );
+        let mut b = [0u8; 16];
+        d.memory
+            .read_slice(&mut b, GuestAddress(0x10_0000))
+            .unwrap();
+        assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn cached_reads_and_page_straddling_accesses() {
+        let mut d = dma();
+        d.dma_write(Iova(0xFFE), &[1, 2, 3, 4]).unwrap();
+        let mut b = [0u8; 4];
+        d.dma_read(Iova(0xFFE), &mut b).unwrap();
+        assert_eq!(b, [1, 2, 3, 4]);
+        d.dma_read(Iova(0x1000), &mut b[..2]).unwrap();
+        assert_eq!(b[..2], [3, 4]);
+    }
+}

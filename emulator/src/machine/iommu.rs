@@ -278,6 +278,58 @@ mod tests {
     }
 
     #[test]
+    fn uniform_pages() {
+        let m = iommu();
+        assert_eq!(m.uniform_page(0x7C00_1000), Some(AccessClass::GuestStolen));
+        assert_eq!(m.uniform_page(0x1000), Some(AccessClass::OtherGuestRam));
+        assert_eq!(m.uniform_page(0x8B00_0000), None, "host stolen: not cached");
+        assert_eq!(m.uniform_page(0x9000_0000), None, "unmapped");
+        let mut ragged = iommu();
+        ragged.guest_stolen = Some(Region::new(GuestPhys(0x7C00_0800), 0x400_0000));
+        assert_eq!(
+            ragged.uniform_page(0x7C00_0000),
+            None,
+            "stolen starts mid-page"
+        );
+        assert_eq!(
+            ragged.uniform_page(0x7C00_1000),
+            Some(AccessClass::GuestStolen)
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever `uniform_page` promises holds for every access inside the
+        /// page: the class `classify` gives, and a completed translation.
+        #[test]
+        fn uniform_page_agrees_with_classify(
+            map_base in 0u64..0x40, map_len in 1u64..0x80,
+            stolen_base in 0u64..0x80, stolen_len in 0u64..0x40,
+            host_base in 0u64..0x80, host_len in 0u64..0x40,
+            page in 0u64..0x10,
+            accesses in proptest::collection::vec((0u64..4096, 1u64..9), 1..24),
+        ) {
+            // Boundaries on a 256-byte grid, so pages straddle them often.
+            let m = Iommu::new(
+                vec![Mapping {
+                    guest: Region::new(GuestPhys(map_base << 8), map_len << 8),
+                    host: HostPhys(0x1_0000_0000),
+                }],
+                (stolen_len > 0).then(|| Region::new(GuestPhys(stolen_base << 8), stolen_len << 8)),
+                Region::new(HostPhys(host_base << 8), host_len << 8),
+            );
+            let page = page << 12;
+            if let Some(class) = m.uniform_page(page) {
+                for (off, len) in accesses {
+                    let len = len.min(4096 - off);
+                    let iova = Iova(page + off);
+                    proptest::prop_assert_eq!(m.classify(iova, len), class);
+                    proptest::prop_assert!(m.translate(iova, len).is_some());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn classes() {
         let m = iommu();
         assert_eq!(m.classify(Iova(0x7C00_1000), 4), AccessClass::GuestStolen);
