@@ -1000,17 +1000,29 @@ fn spin(n: u64) -> u64 {
 /// Throughput ratio of a fixed ALU loop on `threads` threads against one.
 #[must_use]
 pub fn host_parallel_speedup(threads: usize) -> f64 {
-    const N: u64 = 200_000_000;
-    let t = Instant::now();
-    std::hint::black_box(spin(N));
-    let one = t.elapsed();
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| std::hint::black_box(spin(N)));
-        }
+    const N: u64 = 100_000_000;
+    // Best of 3 on each side, like the other figures: a single sample was
+    // seen at 3.98x on 2 vCPUs when the first one ran while the host was busy.
+    let best = |f: &dyn Fn()| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let one = best(&|| {
+        std::hint::black_box(spin(N));
     });
-    let all = t.elapsed();
+    let all = best(&|| {
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| std::hint::black_box(spin(N)));
+            }
+        });
+    });
     threads.max(1) as f64 * one.as_secs_f64() / all.as_secs_f64().max(1e-12)
 }
 
