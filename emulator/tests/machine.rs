@@ -873,3 +873,98 @@ fn wall_clock_deadline_stops_a_loop_the_budget_would_not() {
     );
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// A GDT for INT 15h AH=87h at `at`: source and destination data
+/// descriptors (entries 2 and 3) with 32-bit bases and byte-granular limits.
+fn block_move_gdt(m: &mut Machine, at: u64, src: u32, dst: u32, limit: u16) {
+    let desc = |base: u32| {
+        let b = base.to_le_bytes();
+        let l = limit.to_le_bytes();
+        [l[0], l[1], b[0], b[1], b[2], 0x93, 0x00, b[3]]
+    };
+    let mut gdt = [0u8; 48];
+    gdt[0x10..0x18].copy_from_slice(&desc(src));
+    gdt[0x18..0x20].copy_from_slice(&desc(dst));
+    m.write_guest(at, &gdt).unwrap();
+}
+
+fn block_move(m: &mut Machine, words: u16) -> Registers {
+    ok(m, |a| {
+        a.xor(ax, ax)?;
+        a.mov(es, ax)?;
+        a.mov(si, 0x600u32)?;
+        a.mov(cx, u32::from(words))?;
+        a.mov(ah, 0x87u32)?;
+        a.int(0x15)
+    })
+}
+
+#[test]
+fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
+    use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
+    let mut m = machine();
+    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
+    config
+        .add_bar(
+            0,
+            BarSpec {
+                kind: BarKind::Memory32 {
+                    prefetchable: false,
+                },
+                size: 0x1000,
+            },
+        )
+        .unwrap();
+    m.plug(
+        slot::DISPLAY,
+        Box::new(Probe {
+            config,
+            regs: [0; 16],
+        }),
+    )
+    .unwrap();
+    let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap() as u32;
+    m.write_guest(0x700, b"igdemu!!").unwrap();
+
+    // Low RAM to extended memory above 1 MiB.
+    block_move_gdt(&mut m, 0x600, 0x700, 0x20_0000, 0xFFFF);
+    let r = block_move(&mut m, 4);
+    assert!(!r.cf(), "{r:x?}");
+    assert_eq!(r.ah(), 0);
+    assert_eq!(rd(&m, 0x20_0000, 8), b"igdemu!!");
+
+    // Into device MMIO: the device sees the writes, and the trace blames the
+    // calling `int 15h`, not the BIOS stub.
+    block_move_gdt(&mut m, 0x600, 0x700, bar0 + 8, 0xFFFF);
+    let r = block_move(&mut m, 4);
+    assert!(!r.cf(), "{r:x?}");
+    let writes: Vec<_> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::MmioWrite { offset, value, .. } => Some((e.at, offset, value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(
+        (writes[0].1, writes[0].2),
+        (8, u64::from(u32::from_le_bytes(*b"igde")))
+    );
+    assert_eq!(
+        (writes[1].1, writes[1].2),
+        (12, u64::from(u32::from_le_bytes(*b"mu!!")))
+    );
+    let text = igdemu::trace::disassemble_at(&m, writes[0].0.cs, writes[0].0.ip).unwrap();
+    assert!(text.contains("int 15h"), "{text}");
+
+    // A limit smaller than the move, and an unmapped destination: CF with
+    // AH=02h, nothing copied.
+    block_move_gdt(&mut m, 0x600, 0x700, 0x30_0000, 6);
+    let r = block_move(&mut m, 4);
+    assert!(r.cf() && r.ah() == 2, "{r:x?}");
+    assert_eq!(rd(&m, 0x30_0000, 8), [0; 8]);
+    block_move_gdt(&mut m, 0x600, 0x700, 0xF800_0000, 0xFFFF);
+    let r = block_move(&mut m, 4);
+    assert!(r.cf() && r.ah() == 2, "{r:x?}");
+}

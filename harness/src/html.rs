@@ -731,6 +731,10 @@ fn screen(o: &mut String, run: &SessionRun) {
             }
             s
         }
+        Source::Dispi { bpp, start, pitch } => format!(
+            "Standard VGA DISPI linear frame buffer, {}x{}x{bpp}, {pitch} bytes per line, starting {start:#x} bytes into video memory.",
+            img.width, img.height
+        ),
         Source::VgaText => "VGA text mode, 80x25 at 0xB8000.".to_string(),
     };
     let _ = write!(

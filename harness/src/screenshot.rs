@@ -1,8 +1,10 @@
-//! The screen the ROM drew, as a picture: either the IGD's primary display
-//! plane (pipe A scanout, decoded the way the display engine fetches it: a
-//! GTT offset in `DSPASURF`, a stride in `DSPASTRIDE`, 32-bit xRGB pixels, each
-//! page translated through the GTT into guest memory), or, when that plane is
-//! off, VGA text mode from 0xB8000 drawn with a built-in font.
+//! The screen the ROM drew, as a picture: the IGD's primary display plane
+//! (pipe A scanout, decoded the way the display engine fetches it: a GTT
+//! offset in `DSPASURF`, a stride in `DSPASTRIDE`, 32-bit xRGB pixels, each
+//! page translated through the GTT into guest memory); else the Bochs VBE
+//! DISPI mode of the standard VGA that SeaVGABIOS drives (its linear frame
+//! buffer in BAR0 at the DISPI resolution, depth, virtual width and offsets);
+//! else VGA text mode from 0xB8000 drawn with a built-in font.
 //!
 //! Pages the scanout cannot reach (an invalid PTE, an address no IOMMU mapping
 //! covers, guest memory that cannot be read) are drawn as a magenta/black
@@ -20,6 +22,8 @@
 mod font;
 
 use igdemu::addr::Iova;
+use igdemu::machine::pci_bus::StdVga;
+use igdemu::machine::slot;
 use igdemu::session::{SessionReport, SessionRun};
 
 /// `DSPACNTR`: primary plane A control; bit 31 enables the plane.
@@ -81,6 +85,16 @@ pub enum Source {
         stride: u32,
         /// Pages drawn as a checkerboard because the GTT or IOMMU led nowhere.
         unreachable_pages: u32,
+    },
+    /// The standard VGA's DISPI linear frame buffer (Bochs VBE extensions).
+    Dispi {
+        /// `VBE_DISPI_INDEX_BPP`.
+        bpp: u16,
+        /// Bytes from the start of video memory to the first displayed pixel
+        /// (from the virtual width and the X/Y offsets).
+        start: u64,
+        /// Bytes per line (virtual width x bytes per pixel).
+        pitch: u64,
     },
     /// VGA text mode (80x25 at 0xB8000).
     VgaText,
@@ -146,8 +160,10 @@ pub fn vbe_geometry(report: &SessionReport) -> Option<(u32, u32)> {
 
 /// The screen after the run: the IGD's plane A scanout when the plane is
 /// enabled (`geometry` is the mode's width and height; `None` takes the last
-/// VBE mode set in the report, else 1024x768), otherwise VGA text mode.
-/// `None` when the plane is off and the text buffer cannot be read.
+/// VBE mode set in the report, else 1024x768); otherwise the standard VGA's
+/// DISPI frame buffer when DISPI is enabled in a packed mode (its own
+/// registers give the geometry); otherwise VGA text mode. `None` when none of
+/// them can be read.
 #[must_use]
 pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Image> {
     if let Some(igd) = run.igd() {
@@ -165,7 +181,101 @@ pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Imag
             ));
         }
     }
+    let machine = &run.machine;
+    if let Some(vga) = machine.device::<StdVga>(slot::STDVGA) {
+        if let Some(img) = dispi_scanout(
+            &machine.state().dispi().regs,
+            vga.vram(),
+            &machine.state().vga().dac,
+        ) {
+            return Some(img);
+        }
+    }
     text_mode(run)
+}
+
+/// Decode the DISPI frame buffer when the interface is enabled in a packed
+/// mode: `regs` are the DISPI registers, `vram` the video memory, `dac` the
+/// VGA palette (256 x RGB, 6-bit components) for 8 bpp. `None` when DISPI is
+/// off or the depth is not a packed one (4 bpp is planar). Pixels past the
+/// end of video memory are drawn as the checkerboard.
+#[must_use]
+pub fn dispi_scanout(regs: &[u16], vram: &[u8], dac: &[u8]) -> Option<Image> {
+    use igdemu::machine::legacy::{dispi_enable, dispi_reg};
+    let reg = |i: u16| regs.get(usize::from(i)).copied().unwrap_or(0);
+    if reg(dispi_reg::ENABLE) & dispi_enable::ENABLED == 0 {
+        return None;
+    }
+    let bpp = reg(dispi_reg::BPP);
+    let bytes_pp: u64 = match bpp {
+        8 => 1,
+        15 | 16 => 2,
+        24 => 3,
+        32 => 4,
+        _ => return None,
+    };
+    let width = u32::from(reg(dispi_reg::XRES)).clamp(1, MAX_SIDE);
+    let height = u32::from(reg(dispi_reg::YRES)).clamp(1, MAX_SIDE);
+    let virt = u64::from(reg(dispi_reg::VIRT_WIDTH)).max(u64::from(width));
+    let pitch = virt * bytes_pp;
+    let start = u64::from(reg(dispi_reg::Y_OFFSET)) * pitch
+        + u64::from(reg(dispi_reg::X_OFFSET)) * bytes_pp;
+    let dac8 = reg(dispi_reg::ENABLE) & dispi_enable::DAC8 != 0;
+    let mut img = Image::filled(width, height, 0, Source::Dispi { bpp, start, pitch });
+    let expand5 = |v: u32| (v << 3) | (v >> 2);
+    let expand6 = |v: u32| (v << 2) | (v >> 4);
+    for y in 0..height {
+        for x in 0..width {
+            let at = start + u64::from(y) * pitch + u64::from(x) * bytes_pp;
+            let px = usize::try_from(at)
+                .ok()
+                .and_then(|a| vram.get(a..a.checked_add(bytes_pp as usize)?));
+            let colour = match px {
+                None => {
+                    if ((x / 8) + (y / 8)) % 2 == 0 {
+                        CHECK_A
+                    } else {
+                        CHECK_B
+                    }
+                }
+                Some(&[i]) => {
+                    let i = usize::from(i) * 3;
+                    let c = |k: usize| u32::from(dac.get(i + k).copied().unwrap_or(0));
+                    let (r, g, b) = if dac8 {
+                        (c(0), c(1), c(2))
+                    } else {
+                        (
+                            expand6(c(0) & 0x3F),
+                            expand6(c(1) & 0x3F),
+                            expand6(c(2) & 0x3F),
+                        )
+                    };
+                    r << 16 | g << 8 | b
+                }
+                Some(&[lo, hi]) => {
+                    let v = u32::from(u16::from_le_bytes([lo, hi]));
+                    let (r, g, b) = if bpp == 15 {
+                        (
+                            expand5(v >> 10 & 0x1F),
+                            expand5(v >> 5 & 0x1F),
+                            expand5(v & 0x1F),
+                        )
+                    } else {
+                        (
+                            expand5(v >> 11 & 0x1F),
+                            expand6(v >> 5 & 0x3F),
+                            expand5(v & 0x1F),
+                        )
+                    };
+                    r << 16 | g << 8 | b
+                }
+                Some(&[b, g, r]) | Some(&[b, g, r, _]) => u32::from_be_bytes([0, r, g, b]),
+                Some(_) => CHECK_A,
+            };
+            img.set_pixel(x, y, colour);
+        }
+    }
+    Some(img)
 }
 
 /// Decode plane A: `surface` is a GTT offset, `stride` bytes per line, 32 bpp.
@@ -300,6 +410,82 @@ pub fn encode_png(img: &Image) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DISPI registers for a `w` x `h` x `bpp` mode (enabled, LFB).
+    fn dispi(w: u16, h: u16, bpp: u16) -> [u16; 11] {
+        use igdemu::machine::legacy::{dispi_enable, dispi_reg};
+        let mut r = [0u16; 11];
+        r[usize::from(dispi_reg::XRES)] = w;
+        r[usize::from(dispi_reg::YRES)] = h;
+        r[usize::from(dispi_reg::BPP)] = bpp;
+        r[usize::from(dispi_reg::ENABLE)] = dispi_enable::ENABLED | dispi_enable::LFB;
+        r
+    }
+
+    #[test]
+    fn dispi_packed_depths_decode_to_xrgb() {
+        // 32 bpp: B, G, R, x in memory.
+        let vram = [0x33, 0x22, 0x11, 0xFF, 0x00, 0x00, 0xFF, 0x00];
+        let img = dispi_scanout(&dispi(2, 1, 32), &vram, &[]).unwrap();
+        assert_eq!(
+            (img.pixel(0, 0), img.pixel(1, 0)),
+            (Some(0x112233), Some(0xFF0000))
+        );
+        // 24 bpp: B, G, R.
+        let img = dispi_scanout(&dispi(2, 1, 24), &[1, 2, 3, 4, 5, 6], &[]).unwrap();
+        assert_eq!(
+            (img.pixel(0, 0), img.pixel(1, 0)),
+            (Some(0x030201), Some(0x060504))
+        );
+        // 16 bpp RGB565 and 15 bpp RGB555, white and pure green.
+        let img = dispi_scanout(&dispi(2, 1, 16), &[0xFF, 0xFF, 0xE0, 0x07], &[]).unwrap();
+        assert_eq!(
+            (img.pixel(0, 0), img.pixel(1, 0)),
+            (Some(0xFFFFFF), Some(0x00FF00))
+        );
+        let img = dispi_scanout(&dispi(1, 1, 15), &[0xE0, 0x03], &[]).unwrap();
+        assert_eq!(img.pixel(0, 0), Some(0x00FF00));
+        // 8 bpp through the 6-bit DAC palette.
+        let mut dac = vec![0u8; 768];
+        dac[3 * 7..3 * 7 + 3].copy_from_slice(&[0x3F, 0x20, 0x00]);
+        let img = dispi_scanout(&dispi(1, 1, 8), &[7], &dac).unwrap();
+        assert_eq!(img.pixel(0, 0), Some(0xFF8200));
+    }
+
+    #[test]
+    fn dispi_offsets_virtual_width_and_short_memory() {
+        use igdemu::machine::legacy::dispi_reg;
+        let mut regs = dispi(2, 2, 8);
+        regs[usize::from(dispi_reg::VIRT_WIDTH)] = 4;
+        regs[usize::from(dispi_reg::X_OFFSET)] = 1;
+        regs[usize::from(dispi_reg::Y_OFFSET)] = 1;
+        let mut dac = vec![0u8; 768];
+        for i in 0..=255usize {
+            dac[3 * i + 2] = (i & 0x3F) as u8;
+        }
+        // Line 1 starts at 4; the display starts at 4 + 1 = 5.
+        let vram: Vec<u8> = (0..12).collect();
+        let img = dispi_scanout(&regs, &vram, &dac).unwrap();
+        let blue = |v: u32| (v << 2) | (v >> 4);
+        assert_eq!(img.pixel(0, 0), Some(blue(5)));
+        assert_eq!(img.pixel(1, 1), Some(blue(10)));
+        assert_eq!(
+            img.source,
+            Source::Dispi {
+                bpp: 8,
+                start: 5,
+                pitch: 4
+            }
+        );
+        // Past the end of video memory: the checkerboard, not a panic.
+        let img = dispi_scanout(&regs, &vram[..8], &dac).unwrap();
+        assert_eq!(img.pixel(1, 1), Some(CHECK_A));
+        // Off, or planar 4 bpp: not a DISPI picture.
+        let mut off = dispi(2, 2, 32);
+        off[usize::from(dispi_reg::ENABLE)] = 0;
+        assert_eq!(dispi_scanout(&off, &vram, &dac), None);
+        assert_eq!(dispi_scanout(&dispi(2, 2, 4), &vram, &dac), None);
+    }
 
     #[test]
     fn pixels_round_trip() {

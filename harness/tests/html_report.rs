@@ -220,3 +220,55 @@ fn seavgabios_text_mode_draws_the_string() {
     }
     assert!(!ink_in_cell(40), "the middle of row 0 should be blank");
 }
+
+#[test]
+fn seavgabios_vbe_mode_is_shot_from_the_dispi_frame_buffer() {
+    let path = "/usr/share/seabios/vgabios-stdvga.bin";
+    let Ok(rom) = std::fs::read(path) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Debian's seabios package ({path} missing)"
+        );
+        eprintln!("skipping: {path} missing (install Debian's seabios package)");
+        return;
+    };
+    let scenario =
+        Scenario::for_rom(&rom, RemapperKind::Strict).with_script(vec![Step::vbe(640, 480, 32)]);
+    let mut run = igdemu::session::run(&rom, &scenario).unwrap();
+    let blank = screenshot(&run, None).expect("DISPI screen");
+    assert_eq!(
+        blank.source,
+        Source::Dispi {
+            bpp: 32,
+            start: 0,
+            pitch: 640 * 4
+        }
+    );
+    assert_eq!((blank.width, blank.height), (640, 480));
+    assert!(blank.rgb.iter().all(|&b| b == 0), "4F02 clears the screen");
+    // SeaVGABIOS draws teletype output into the frame buffer in VBE modes.
+    for ch in "igdemu".bytes() {
+        let regs = igdemu::cpu::Registers {
+            eax: 0x0E00 | u32::from(ch),
+            ebx: 0x000F,
+            ..Default::default()
+        };
+        let (_, o) = run.machine.call_int(0x10, regs).unwrap();
+        assert!(o.returned(), "{o:?}");
+    }
+    let img = screenshot(&run, None).unwrap();
+    let ink = |col: u32| (0..16).any(|y| (0..8).any(|x| img.pixel(col * 8 + x, y) != Some(0)));
+    for col in 0..6 {
+        assert!(
+            ink(col),
+            "glyph {col} of \"igdemu\" is not in the frame buffer"
+        );
+    }
+    assert!(!ink(40), "the middle of the first text row is blank");
+    // SeaVGABIOS reached the frame buffer with INT 15h AH=87h, served.
+    assert!(run.machine.trace().iter().any(|e| matches!(
+        e.kind,
+        igdemu::trace::EventKind::IntCall { vector: 0x15, input, result: igdemu::trace::IntResult::Handled, .. }
+            if input.eax >> 8 & 0xFF == 0x87
+    )));
+}

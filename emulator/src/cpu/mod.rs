@@ -445,6 +445,10 @@ fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64)
 /// MMIO callbacks.
 pub(crate) fn mem_here(uc: &mut Unicorn<'_, MachineState>, addr: u64, write: bool) -> CsIp {
     let st = uc.get_data();
+    // A BIOS service copying on the guest's behalf (INT 15h AH=87h).
+    if let Some(at) = st.host_access {
+        return at;
+    }
     // Cached for the executing block when the answer does not depend on the
     // address: a `rep stosd` over the aperture reads no registers after its
     // first element.
@@ -734,7 +738,11 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
         u16::from_le_bytes([ret[2], ret[3]]),
         u16::from_le_bytes([ret[0], ret[1]]).wrapping_sub(2),
     );
-    let result = {
+    let result = if vector == 0x15 && regs.ah() == 0x87 {
+        uc.get_data_mut().here = caller;
+        block_move(uc, &mut regs, caller);
+        bios::Service::Handled
+    } else {
         let st = uc.get_data_mut();
         st.here = caller;
         let (ptr, len) = st.low_ram;
@@ -773,6 +781,72 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
             result: res,
         },
     );
+}
+
+/// Status codes of INT 15h AH=87h (AH on return).
+pub mod block_move_status {
+    /// The move completed.
+    pub const OK: u8 = 0x00;
+    /// An exception: a descriptor's limit is too small, or an address is
+    /// unmapped or write-protected (a real BIOS takes a #GP or a bus error
+    /// in protected mode and reports it this way).
+    pub const EXCEPTION: u8 = 0x02;
+}
+
+/// INT 15h AH=87h, "move extended memory block" (IBM PC AT BIOS; Ralf
+/// Brown's list INT 15/AH=87h): copy CX words between the 32-bit bases of
+/// the source and destination descriptors of the GDT at ES:SI (entries 2
+/// and 3, at +0x10 and +0x18; base 23:0 in bytes 2-4, base 31:24 in byte
+/// 7). VGA BIOSes use it to reach a linear frame buffer above 1 MiB from
+/// real mode (SeaVGABIOS's `memcpy_high`). The copy goes through the
+/// machine's address space: RAM, RAM-backed BARs, and device MMIO, which
+/// the devices see and the trace records as accesses made by the calling
+/// `int 15h`.
+fn block_move(uc: &mut Unicorn<'_, MachineState>, r: &mut Registers, caller: CsIp) {
+    let fail = |r: &mut Registers, code: u8| {
+        r.set_ah(code);
+        r.set_cf(true);
+    };
+    let gdt = (u64::from(r.es) << 4) + u64::from(r.si());
+    let mut desc = [0u8; 16];
+    if uc.mem_read(gdt + 0x10, &mut desc).is_err() {
+        return fail(r, block_move_status::EXCEPTION);
+    }
+    let segment = |d: &[u8]| -> (u64, u64) {
+        let b = |i: usize| u64::from(d.get(i).copied().unwrap_or(0));
+        let base = b(2) | b(3) << 8 | b(4) << 16 | b(7) << 24;
+        let limit = b(0) | b(1) << 8 | (b(6) & 0x0F) << 16;
+        // G (byte 6 bit 7): the limit counts 4 KiB pages.
+        let limit = if b(6) & 0x80 != 0 {
+            limit << 12 | 0xFFF
+        } else {
+            limit
+        };
+        (base, limit)
+    };
+    let (src_desc, dst_desc) = desc.split_at(8);
+    let (src, src_limit) = segment(src_desc);
+    let (dst, dst_limit) = segment(dst_desc);
+    let len = u64::from(r.cx()) * 2;
+    if len == 0 {
+        r.set_ah(block_move_status::OK);
+        r.set_cf(false);
+        return;
+    }
+    if len - 1 > src_limit || len - 1 > dst_limit {
+        return fail(r, block_move_status::EXCEPTION);
+    }
+    // Device accesses during the copy belong to the caller's `int 15h`.
+    uc.get_data_mut().host_access = Some(caller);
+    let mut buf = vec![0u8; len as usize];
+    let moved = uc.mem_read(src, &mut buf).is_ok() && uc.mem_write(dst, &buf).is_ok();
+    uc.get_data_mut().host_access = None;
+    if moved {
+        r.set_ah(block_move_status::OK);
+        r.set_cf(false);
+    } else {
+        fail(r, block_move_status::EXCEPTION);
+    }
 }
 
 /// Install the machine's hooks. Must run before the first `emu_start`.

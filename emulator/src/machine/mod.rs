@@ -182,6 +182,9 @@ pub struct MachineState {
     pub(crate) block_io: usize,
     /// Index into the block's memory operands of its last device access.
     pub(crate) block_mem: usize,
+    /// Set while a BIOS service accesses memory for the guest: the CS:IP of
+    /// the calling instruction, which device accesses are attributed to.
+    pub(crate) host_access: Option<CsIp>,
     /// CS when the current block started (reused when the same block repeats).
     pub(crate) last_cs: u16,
     /// The current block's instruction count when it has no stack
@@ -260,6 +263,7 @@ impl MachineState {
             block: (0, 0),
             block_io: 0,
             block_mem: 0,
+            host_access: None,
             last_cs: 0,
             block_repeat: None,
             check_stack: true,
