@@ -933,6 +933,23 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
     assert_eq!(r.ah(), 0);
     assert_eq!(rd(&m, 0x20_0000, 8), b"igdemu!!");
 
+    // The move costs one instruction per word, as the BIOS's `rep movsw`.
+    let count = |m: &mut Machine, words: u16| {
+        let (_, out) = run(m, |a| {
+            a.xor(ax, ax)?;
+            a.mov(es, ax)?;
+            a.mov(si, 0x600u32)?;
+            a.mov(cx, u32::from(words))?;
+            a.mov(ah, 0x87u32)?;
+            a.int(0x15)
+        });
+        match out {
+            RunOutcome::Returned { instructions } => instructions,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(count(&mut m, 0x104) - count(&mut m, 4), 0x100);
+
     // Into device MMIO: the device sees the writes, and the trace blames the
     // calling `int 15h`, not the BIOS stub.
     block_move_gdt(&mut m, 0x600, 0x700, bar0 + 8, 0xFFFF);
@@ -967,4 +984,20 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
     block_move_gdt(&mut m, 0x600, 0x700, 0xF800_0000, 0xFFFF);
     let r = block_move(&mut m, 4);
     assert!(r.cf() && r.ah() == 2, "{r:x?}");
+
+    // A guest looping on 64 KiB moves runs out of budget like any loop.
+    block_move_gdt(&mut m, 0x600, 0x1_0000, 0x40_0000, 0xFFFF);
+    m.set_budget(1_000_000);
+    let (_, out) = run(&mut m, |a| {
+        let mut again = a.create_label();
+        a.xor(ax, ax)?;
+        a.mov(es, ax)?;
+        a.mov(si, 0x600u32)?;
+        a.set_label(&mut again)?;
+        a.mov(cx, 0x8000u32)?;
+        a.mov(ah, 0x87u32)?;
+        a.int(0x15)?;
+        a.jmp(again)
+    });
+    assert!(matches!(out, RunOutcome::BudgetExhausted { .. }), "{out:?}");
 }

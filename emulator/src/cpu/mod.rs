@@ -840,7 +840,20 @@ fn block_move(uc: &mut Unicorn<'_, MachineState>, r: &mut Registers, caller: CsI
     uc.get_data_mut().host_access = Some(caller);
     let mut buf = vec![0u8; len as usize];
     let moved = uc.mem_read(src, &mut buf).is_ok() && uc.mem_write(dst, &buf).is_ok();
-    uc.get_data_mut().host_access = None;
+    // A real BIOS moves the block with `rep movsw`: charge one instruction
+    // per word to the budget and the emulated clock, and look at the
+    // deadline, so a guest looping on large moves stops like any other loop.
+    let st = uc.get_data_mut();
+    st.host_access = None;
+    let words = u64::from(r.cx());
+    st.clock.instructions += words;
+    st.run_instructions += words;
+    let late = st.deadline.is_some_and(|d| std::time::Instant::now() > d);
+    if st.run_instructions > st.budget {
+        stop_with(uc, StopReason::Budget);
+    } else if late {
+        stop_with(uc, StopReason::Deadline);
+    }
     if moved {
         r.set_ah(block_move_status::OK);
         r.set_cf(false);
