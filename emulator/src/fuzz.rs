@@ -13,9 +13,10 @@ use crate::igd::generation::{PlatformInfo, PteFormat, PLATFORMS};
 use crate::igd::{IgdConfig, IgdDevice};
 use crate::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
 use crate::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
+    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareError, FirmwareInput,
 };
-use crate::passthrough::{Passthrough, PassthroughEvent, Strict};
+use crate::passthrough::testing::write_pte;
+use crate::passthrough::{GttWrite, HostIgd, Passthrough, PassthroughEvent, Remapper, Strict};
 use crate::pci::cap_id;
 use crate::session::{self, RemapperKind, Scenario, Step};
 
@@ -65,13 +66,9 @@ pub fn load_and_run(data: &[u8]) {
 /// Every PTE format: decoding an arbitrary entry and encoding the result
 /// gives the entry back, and encoding a valid address decodes to it.
 pub fn pte_decode(data: &[u8]) {
-    let mut b = [0u8; 16];
-    for (d, s) in b.iter_mut().zip(data) {
-        *d = *s;
-    }
-    let [r0, r1, r2, r3, r4, r5, r6, r7, a0, a1, a2, a3, a4, a5, a6, a7] = b;
-    let raw = u64::from_le_bytes([r0, r1, r2, r3, r4, r5, r6, r7]);
-    let other = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
+    let mut r = Reader(data);
+    let raw = r.u64();
+    let other = r.u64();
     for fmt in [
         PteFormat::Snb,
         PteFormat::Vlv,
@@ -148,6 +145,60 @@ pub struct World {
     pub af: Option<u16>,
 }
 
+/// Guest RAM below 4 GiB of a [`World`] (2 GiB).
+const WORLD_RAM: u64 = 0x8000_0000;
+
+/// The SeaBIOS-like firmware step of a [`World`]: reserve guest stolen memory
+/// (and the OpRegion) below 2 GiB of RAM, write the platform's BDSM register
+/// through `pt` and tell `pt` where stolen memory went.
+pub fn firmware_step<H: HostIgd, R: Remapper + ?Sized>(
+    pt: &mut Passthrough<H, R>,
+    info: &PlatformInfo,
+) -> Result<Option<Region<GuestPhys>>, FirmwareError> {
+    let fw = intel_igd_setup(&FirmwareInput {
+        ram_top_below_4g: WORLD_RAM,
+        e820: vec![E820Entry {
+            base: 0,
+            len: WORLD_RAM,
+            kind: E820Type::Ram,
+        }],
+        bdsm_size: pt.bdsm_size(),
+        opregion: Some(default_opregion()),
+        bdsm_write: BdsmWrite::Generation(info.bdsm),
+    })?;
+    for poke in &fw.config_writes {
+        pt.config_write(poke.offset, &poke.data);
+    }
+    pt.set_reserved_stolen(fw.stolen);
+    Ok(fw.stolen)
+}
+
+/// The IOMMU of a [`World`]: its RAM mapped at host 64 GiB, guest stolen
+/// memory `stolen`, host stolen memory at `host`.
+#[must_use]
+pub fn vm_iommu(stolen: Region<GuestPhys>, host: u64, host_stolen_size: u64) -> Iommu {
+    Iommu::new(
+        vec![Mapping {
+            guest: Region::new(GuestPhys(0), WORLD_RAM),
+            host: HostPhys(0x10_0000_0000),
+        }],
+        Some(stolen),
+        Region::new(HostPhys(host), host_stolen_size),
+    )
+}
+
+/// Every GTT entry the events wrote into the device (BAR4 data and BAR0 GTT
+/// writes), in order.
+pub fn gtt_writes<'a>(
+    events: impl IntoIterator<Item = &'a PassthroughEvent>,
+) -> impl Iterator<Item = &'a GttWrite> {
+    events.into_iter().flat_map(|e| match e {
+        PassthroughEvent::Bar4DataWrite { gtt, .. }
+        | PassthroughEvent::Bar0GttWrite { gtt, .. } => gtt.as_slice(),
+        _ => &[],
+    })
+}
+
 /// Build a [`World`] for a platform with host BDSM `host` (2 GiB of guest RAM,
 /// SeaBIOS-like firmware step writing the platform's BDSM register).
 pub fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
@@ -157,32 +208,8 @@ pub fn world(info: &'static PlatformInfo, host: u64) -> Option<World> {
         ..IgdConfig::for_device(id).ok()?
     };
     let mut pt = Passthrough::new(IgdDevice::new(cfg).ok()?, Box::new(Strict::default()));
-    let ram = 0x8000_0000u64;
-    let fw = intel_igd_setup(&FirmwareInput {
-        ram_top_below_4g: ram,
-        e820: vec![E820Entry {
-            base: 0,
-            len: ram,
-            kind: E820Type::Ram,
-        }],
-        bdsm_size: pt.bdsm_size(),
-        opregion: Some(default_opregion()),
-        bdsm_write: BdsmWrite::Generation(info.bdsm),
-    })
-    .ok()?;
-    for poke in &fw.config_writes {
-        pt.config_write(poke.offset, &poke.data);
-    }
-    let stolen = fw.stolen?;
-    pt.set_reserved_stolen(Some(stolen));
-    let iommu = Iommu::new(
-        vec![Mapping {
-            guest: Region::new(GuestPhys(0), ram),
-            host: HostPhys(0x10_0000_0000),
-        }],
-        Some(stolen),
-        Region::new(HostPhys(host), pt.host().stolen_size()),
-    );
+    let stolen = firmware_step(&mut pt, info).ok()??;
+    let iommu = vm_iommu(stolen, host, pt.host().stolen_size());
     let af = pt.host().config().find_capability(cap_id::AF);
     Some(World {
         pt,
@@ -246,17 +273,11 @@ pub fn strict_guest_ops(data: &[u8]) {
                 // A PTE through BAR4 index/data (or BAR0 where that is the way).
                 let entry = u64::from(r.u8());
                 let raw = r.u64();
-                let off = entry * size;
                 if info.iobar_gtt {
-                    w.pt.io_write(0, &((off as u32) | 1).to_le_bytes());
-                    w.pt.io_write(4, &(raw as u32).to_le_bytes());
-                    if size == 8 {
-                        w.pt.io_write(0, &((off as u32 + 4) | 1).to_le_bytes());
-                        w.pt.io_write(4, &((raw >> 32) as u32).to_le_bytes());
-                    }
+                    write_pte(&mut w.pt, entry, raw, false);
                 } else {
                     let b = r.bytes(size as usize);
-                    w.pt.mmio_write(gtt_base + off, &b);
+                    w.pt.mmio_write(gtt_base + entry * size, &b);
                 }
             }
             5 => {
@@ -297,23 +318,17 @@ pub fn strict_guest_ops(data: &[u8]) {
                 None => w.pt.flr(),
             },
         }
-        for e in w.pt.take_events() {
-            let gtt = match e {
-                PassthroughEvent::Bar4DataWrite { gtt, .. }
-                | PassthroughEvent::Bar0GttWrite { gtt, .. } => gtt,
-                _ => continue,
-            };
-            for g in gtt {
-                let p = fmt.decode(g.new);
-                assert!(
-                    !p.valid || w.stolen.contains_range(p.addr, 4096),
-                    "entry {} = {:#x} maps {:#x} outside {:?}",
-                    g.index,
-                    g.new,
-                    p.addr,
-                    w.stolen
-                );
-            }
+        let events = w.pt.take_events();
+        for g in gtt_writes(&events) {
+            let p = fmt.decode(g.new);
+            assert!(
+                !p.valid || w.stolen.contains_range(p.addr, 4096),
+                "entry {} = {:#x} maps {:#x} outside {:?}",
+                g.index,
+                g.new,
+                p.addr,
+                w.stolen
+            );
         }
         for a in w.bus.log.drain(..) {
             assert_eq!(a.class, AccessClass::GuestStolen, "DMA {a:?}");
@@ -324,7 +339,6 @@ pub fn strict_guest_ops(data: &[u8]) {
     sweep_gtt(
         w.pt.host().gtt().bytes(),
         fmt,
-        Some(w.stolen),
         &w.bus.iommu,
         |i, raw, a, c| bad.push((i, raw, a, c)),
     );

@@ -467,7 +467,9 @@ impl SessionRun {
 /// Run `rom` through `scenario`.
 pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionError> {
     let info = generation::lookup(scenario.device_id)?;
-    let mut device = IgdDevice::new(scenario.igd_config()?)?;
+    let config = scenario.igd_config()?;
+    let ggc = config.ggc;
+    let mut device = IgdDevice::new(config)?;
     for o in &scenario.overrides {
         device.apply_override(o);
     }
@@ -577,7 +579,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         device_id: scenario.device_id,
         platform: info.name,
         gen: info.gen.to_string(),
-        ggc: scenario.igd_config()?.ggc,
+        ggc,
     };
     // Close the DMA run still open and move it into the trace and the report.
     if let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) {
@@ -598,7 +600,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         )));
     };
     let gtt = f.passthrough().host().gtt();
-    let events: Vec<PassthroughEvent> = pt_events.iter().map(|(_, e)| (*e).clone()).collect();
+    let events: Vec<&PassthroughEvent> = pt_events.iter().map(|(_, e)| *e).collect();
     let dma = f.dma().classified();
     let mut report = check::check(&CheckInput {
         gtt: gtt.bytes(),

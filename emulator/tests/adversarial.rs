@@ -11,11 +11,10 @@
 //! stopped, and nothing panics. At the end of each case the whole GTT is swept.
 
 use igdemu::check::sweep_gtt;
-use igdemu::fuzz::{world, World};
+use igdemu::fuzz::{gtt_writes, world, World};
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
-use igdemu::igd::IgdDevice;
 use igdemu::machine::iommu::AccessClass;
-use igdemu::passthrough::{Passthrough, PassthroughEvent, Strict};
+use igdemu::passthrough::testing::write_pte;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
@@ -155,23 +154,12 @@ fn apply(w: &mut World, op: &Op) {
                     (flags & fmt.flag_mask()) | 1,
                 )
                 .unwrap_or(*page);
-            let off = entry.wrapping_mul(size);
             if info.iobar_gtt {
-                let dword = |pt: &mut Passthrough<IgdDevice, Strict>, at: u64, v: u64| {
-                    pt.io_write(0, &((at as u32) | 1).to_le_bytes());
-                    pt.io_write(4, &(v as u32).to_le_bytes());
-                };
-                if size == 4 {
-                    dword(&mut w.pt, off, raw);
-                } else if *high_first {
-                    dword(&mut w.pt, off + 4, raw >> 32);
-                    dword(&mut w.pt, off, raw);
-                } else {
-                    dword(&mut w.pt, off, raw);
-                    dword(&mut w.pt, off + 4, raw >> 32);
-                }
+                write_pte(&mut w.pt, *entry, raw, *high_first);
             } else {
-                let at = info.gtt_offset_in_bar0().wrapping_add(off);
+                let at = info
+                    .gtt_offset_in_bar0()
+                    .wrapping_add(entry.wrapping_mul(size));
                 w.pt.mmio_write(at, &raw.to_le_bytes()[..size as usize]);
             }
         }
@@ -213,30 +201,24 @@ struct Tally {
 fn check_step(w: &mut World, op: &Op, tally: &mut Tally) -> Result<(), TestCaseError> {
     let info = w.pt.host().info();
     let fmt = info.pte;
-    for e in w.pt.take_events() {
-        let gtt = match e {
-            PassthroughEvent::Bar4DataWrite { gtt, .. }
-            | PassthroughEvent::Bar0GttWrite { gtt, .. } => gtt,
-            _ => continue,
-        };
-        for g in gtt {
-            let p = fmt.decode(g.new);
-            tally.written_checked += 1;
-            prop_assert!(
-                !p.valid || w.stolen.contains_range(p.addr, PAGE),
-                "after {:?}: entry {} = {:#x} maps {:#x} outside {:?}",
-                op,
-                g.index,
-                g.new,
-                p.addr,
-                w.stolen
-            );
-        }
+    let events = w.pt.take_events();
+    for g in gtt_writes(&events) {
+        let p = fmt.decode(g.new);
+        tally.written_checked += 1;
+        prop_assert!(
+            !p.valid || w.stolen.contains_range(p.addr, PAGE),
+            "after {:?}: entry {} = {:#x} maps {:#x} outside {:?}",
+            op,
+            g.index,
+            g.new,
+            p.addr,
+            w.stolen
+        );
     }
     let gtt = w.pt.host().gtt().bytes();
     let window = gtt.get(..(WINDOW * fmt.size()) as usize).unwrap_or(gtt);
     let mut bad = Vec::new();
-    let (_, valid) = sweep_gtt(window, fmt, Some(w.stolen), &w.bus.iommu, |i, raw, a, c| {
+    let (_, valid) = sweep_gtt(window, fmt, &w.bus.iommu, |i, raw, a, c| {
         bad.push((i, raw, a, c));
     });
     tally.valid_checked += valid;
@@ -306,7 +288,6 @@ fn strict_contains_an_adversarial_guest_on_the_real_device() {
         let (_, valid) = sweep_gtt(
             w.pt.host().gtt().bytes(),
             info.pte,
-            Some(w.stolen),
             &w.bus.iommu,
             |i, raw, a, c| bad.push((i, raw, a, c)),
         );

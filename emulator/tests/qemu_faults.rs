@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use igdemu::addr::{GuestPhys, HostPhys, Iova, Region};
-use igdemu::check::{check, CheckInput, Violation};
+use igdemu::check::{check, CheckInput, Report, Violation};
 use igdemu::igd::generation::{info, Platform, PteFormat};
 use igdemu::machine::iommu::{AccessClass, Iommu, Mapping};
 use igdemu::passthrough::qemu2016::UNSUPPORTED_BIOS;
@@ -27,15 +27,16 @@ fn last_data_outcome(pt: &Rig) -> Outcome {
         .expect("a data write happened")
 }
 
-fn snb_2016() -> Rig {
-    let mut pt = rig(
-        Platform::SandyBridge,
-        HOST_BDSM,
-        SNB_GGC,
-        Box::new(Qemu2016::new()),
-    );
+/// A rig around a `p` device with host BDSM at `HOST_BDSM`, firmware having
+/// programmed the guest BDSM to `GUEST_BDSM`.
+fn programmed(p: Platform, ggc: u16, r: Box<dyn Remapper>) -> Rig {
+    let mut pt = rig(p, HOST_BDSM, ggc, r);
     set_bdsm(&mut pt, GUEST_BDSM);
     pt
+}
+
+fn snb_2016() -> Rig {
+    programmed(Platform::SandyBridge, SNB_GGC, Box::new(Qemu2016::new()))
 }
 
 fn vm_iommu(pt: &Rig) -> Iommu {
@@ -47,6 +48,19 @@ fn vm_iommu(pt: &Rig) -> Iommu {
         Some(Region::new(GuestPhys(GUEST_BDSM), pt.bdsm_size())),
         Region::new(HostPhys(HOST_BDSM), pt.host().stolen_size()),
     )
+}
+
+/// The checker over `pt`'s SNB GTT and events, behind [`vm_iommu`].
+fn check_vm(pt: &Rig) -> Report {
+    let iommu = vm_iommu(pt);
+    let events: Vec<&PassthroughEvent> = pt.events().iter().collect();
+    check(&CheckInput {
+        gtt: pt.host().gtt_bytes(),
+        format: PteFormat::Snb,
+        iommu: &iommu,
+        events: &events,
+        dma: &[],
+    })
 }
 
 /// (a) An address below host stolen underflows: `0x1001 - 0x8b000000 +
@@ -63,14 +77,7 @@ fn qemu2016_address_outside_host_stolen_underflows() {
         }
     );
     assert_eq!(pt.host().gtt_entry(0), 0xF300_1001);
-    let iommu = vm_iommu(&pt);
-    let r = check(&CheckInput {
-        gtt: pt.host().gtt_bytes(),
-        format: PteFormat::Snb,
-        iommu: &iommu,
-        events: pt.events(),
-        dma: &[],
-    });
+    let r = check_vm(&pt);
     println!("{r}");
     assert_eq!(
         r.violations,
@@ -113,13 +120,7 @@ fn qemu2016_double_shifts_an_address_already_in_guest_stolen() {
     write_pte(&mut pt, 0, 0x7E00_0005, false);
     assert_eq!(pt.host().gtt_entry(0), 0x7100_0005);
     // Strict leaves it alone.
-    let mut st = rig(
-        Platform::SandyBridge,
-        HOST_BDSM,
-        SNB_GGC,
-        Box::new(Strict::default()),
-    );
-    set_bdsm(&mut st, GUEST_BDSM);
+    let mut st = programmed(Platform::SandyBridge, SNB_GGC, Box::new(Strict::default()));
     write_pte(&mut st, 0, 0x7E00_0005, false);
     assert_eq!(st.host().gtt_entry(0), 0x7E00_0005);
 }
@@ -135,13 +136,7 @@ fn qemu2016_ignores_snb_pa_39_32() {
     let dev = pt.host().gtt_entry(0);
     assert_eq!(dev, 0x7E00_0015);
     assert_eq!(PteFormat::Snb.decode(dev).addr, 0x1_7E00_0000);
-    let mut st = rig(
-        Platform::SandyBridge,
-        HOST_BDSM,
-        SNB_GGC,
-        Box::new(Strict::default()),
-    );
-    set_bdsm(&mut st, GUEST_BDSM);
+    let mut st = programmed(Platform::SandyBridge, SNB_GGC, Box::new(Strict::default()));
     write_pte(&mut st, 0, raw, false);
     assert_eq!(st.host().gtt_entry(0), 0, "Strict refuses it");
 }
@@ -150,13 +145,7 @@ fn qemu2016_ignores_snb_pa_39_32() {
 /// truncated (0x1_8b000000 becomes 0x7e000000).
 #[test]
 fn qemu2016_forces_gen8_high_dword_to_zero() {
-    let mut pt = rig(
-        Platform::Broadwell,
-        HOST_BDSM,
-        BDW_GGC,
-        Box::new(Qemu2016::new()),
-    );
-    set_bdsm(&mut pt, GUEST_BDSM);
+    let mut pt = programmed(Platform::Broadwell, BDW_GGC, Box::new(Qemu2016::new()));
     write_pte(&mut pt, 0, 0x0000_0001_8B00_0001, false);
     assert_eq!(
         last_data_outcome(&pt),
@@ -217,13 +206,7 @@ fn qemu2016_gen11_bdsm_above_4g_is_truncated() {
 /// with its host address.
 #[test]
 fn qemu2016_entries_beyond_gtt_max_pass_unmodified() {
-    let mut pt = rig(
-        Platform::SandyBridge,
-        HOST_BDSM,
-        0x0128,
-        Box::new(Qemu2016::new()),
-    );
-    set_bdsm(&mut pt, GUEST_BDSM);
+    let mut pt = programmed(Platform::SandyBridge, 0x0128, Box::new(Qemu2016::new()));
     write_pte(&mut pt, 255, 0x8B00_0005, false);
     write_pte(&mut pt, 256, 0x8B00_0005, false);
     assert_eq!(pt.host().gtt_entry(255), 0x7E00_0005);
@@ -262,8 +245,7 @@ fn qemu2025_bdsm_mirror_through_bar4_returns_host_bdsm() {
         ("qemu-2025", Box::new(Qemu2025::new()) as Box<dyn Remapper>),
         ("strict", Box::new(Strict::default())),
     ] {
-        let mut pt = rig(Platform::Skylake, HOST_BDSM, BDW_GGC, r);
-        set_bdsm(&mut pt, GUEST_BDSM);
+        let mut pt = programmed(Platform::Skylake, BDW_GGC, r);
         let mut b = [0u8; 4];
         pt.mmio_read(0x1080C0, &mut b);
         assert_eq!(u32::from_le_bytes(b), 0x7E00_0000, "{name} BAR0 mirror");
@@ -309,25 +291,12 @@ fn qemu2016_hard_stop_when_guest_bdsm_is_zero() {
 /// at host stolen memory and the checker calls it an escape.
 #[test]
 fn qemu2025_forwards_host_stolen_addresses_untouched() {
-    let mut pt = rig(
-        Platform::SandyBridge,
-        HOST_BDSM,
-        SNB_GGC,
-        Box::new(Qemu2025::new()),
-    );
-    set_bdsm(&mut pt, GUEST_BDSM);
+    let mut pt = programmed(Platform::SandyBridge, SNB_GGC, Box::new(Qemu2025::new()));
     assert_eq!(pt.bdsm_size(), 160 * MIB, "GMS size since 5faec6a5e220");
     write_pte(&mut pt, 0, 0x8B00_0005, false);
     assert_eq!(pt.host().gtt_entry(0), 0x8B00_0005);
     assert_eq!(last_data_outcome(&pt), Outcome::Forwarded);
-    let iommu = vm_iommu(&pt);
-    let r = check(&CheckInput {
-        gtt: pt.host().gtt_bytes(),
-        format: PteFormat::Snb,
-        iommu: &iommu,
-        events: pt.events(),
-        dma: &[],
-    });
+    let r = check_vm(&pt);
     assert_eq!(r.violations.len(), 1);
     assert_eq!(
         r.violations[0].to_string(),

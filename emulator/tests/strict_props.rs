@@ -14,15 +14,12 @@ mod common;
 use common::*;
 use igdemu::addr::{GuestPhys, HostPhys, Region};
 use igdemu::check::sweep_gtt;
+use igdemu::fuzz::{firmware_step, gtt_writes, vm_iommu};
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
-use igdemu::machine::iommu::{AccessClass, Iommu, IommuDma, Mapping, SparseMemory};
-use igdemu::passthrough::firmware::{
-    default_opregion, intel_igd_setup, BdsmWrite, E820Entry, E820Type, FirmwareInput,
-};
+use igdemu::machine::iommu::{AccessClass, IommuDma, SparseMemory};
 use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
-    HostIgd, OutsidePolicy, Passthrough, PassthroughEvent, Qemu2016, Qemu2025, RemapContext,
-    Remapper, Strict,
+    HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, RemapContext, Remapper, Strict,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -390,33 +387,10 @@ fn world(info: &'static PlatformInfo, host: u64, remapper: Box<dyn Remapper>) ->
     let ggms = info.ggms_for_size(2 * MIB).unwrap_or(1);
     let ggc = info.encode_ggc(gms, ggms);
     let mut pt = Passthrough::new(FakeIgd::new(info, host, ggc), remapper);
-    let ram = 0x8000_0000u64;
-    let fw = intel_igd_setup(&FirmwareInput {
-        ram_top_below_4g: ram,
-        e820: vec![E820Entry {
-            base: 0,
-            len: ram,
-            kind: E820Type::Ram,
-        }],
-        bdsm_size: pt.bdsm_size(),
-        opregion: Some(default_opregion()),
-        bdsm_write: BdsmWrite::Generation(info.bdsm),
-    })
-    .expect("room below 2 GiB");
-    for poke in &fw.config_writes {
-        pt.config_write(poke.offset, &poke.data);
-    }
+    let fw_stolen = firmware_step(&mut pt, info).expect("room below 2 GiB");
     // QEMU 2016 on CHV asks for 0 bytes (see qemu_faults.rs): no region.
-    let stolen = fw.stolen.unwrap_or(Region::new(GuestPhys(0), 0));
-    pt.set_reserved_stolen(fw.stolen);
-    let iommu = Iommu::new(
-        vec![Mapping {
-            guest: Region::new(GuestPhys(0), ram),
-            host: HostPhys(0x10_0000_0000),
-        }],
-        Some(stolen),
-        Region::new(HostPhys(host), pt.host().stolen_size()),
-    );
+    let stolen = fw_stolen.unwrap_or(Region::new(GuestPhys(0), 0));
+    let iommu = vm_iommu(stolen, host, pt.host().stolen_size());
     World {
         pt,
         bus: IommuDma::new(iommu, SparseMemory::new()),
@@ -516,25 +490,18 @@ fn strict_no_guest_sequence_escapes() {
             for op in &seq {
                 let seen = w.pt.events().len();
                 apply(&mut w, op);
-                for e in &w.pt.events()[seen..] {
-                    let gtt = match e {
-                        PassthroughEvent::Bar4DataWrite { gtt, .. }
-                        | PassthroughEvent::Bar0GttWrite { gtt, .. } => gtt,
-                        _ => continue,
-                    };
-                    for g in gtt {
-                        let p = info.pte.decode(g.new);
-                        valid_written.set(valid_written.get() + usize::from(p.valid));
-                        prop_assert!(
-                            !p.valid || w.stolen.contains_range(p.addr, PAGE),
-                            "after {:?}: entry {} = {:#x} maps {:#x} outside {:?}",
-                            op,
-                            g.index,
-                            g.new,
-                            p.addr,
-                            w.stolen
-                        );
-                    }
+                for g in gtt_writes(&w.pt.events()[seen..]) {
+                    let p = info.pte.decode(g.new);
+                    valid_written.set(valid_written.get() + usize::from(p.valid));
+                    prop_assert!(
+                        !p.valid || w.stolen.contains_range(p.addr, PAGE),
+                        "after {:?}: entry {} = {:#x} maps {:#x} outside {:?}",
+                        op,
+                        g.index,
+                        g.new,
+                        p.addr,
+                        w.stolen
+                    );
                 }
                 prop_assert!(w.pt.halted().is_none());
             }
@@ -542,7 +509,6 @@ fn strict_no_guest_sequence_escapes() {
             sweep_gtt(
                 w.pt.host().gtt_bytes(),
                 info.pte,
-                Some(w.stolen),
                 &w.bus.iommu,
                 |i, raw, a, class| {
                     bad.push((i, raw, a, class));

@@ -932,13 +932,9 @@ impl GttFixture {
     #[must_use]
     pub fn sweep(&self) -> (u64, u64, u64) {
         let mut bad = 0u64;
-        let (n, v) = sweep_gtt(
-            &self.bytes,
-            PteFormat::Gen8,
-            self.iommu.guest_stolen,
-            &self.iommu,
-            |_, _, _, _| bad += 1,
-        );
+        let (n, v) = sweep_gtt(&self.bytes, PteFormat::Gen8, &self.iommu, |_, _, _, _| {
+            bad += 1
+        });
         (n, v, bad)
     }
 

@@ -13,10 +13,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::addr::{GuestPhys, Iova, Region};
+use crate::addr::Iova;
 use crate::igd::generation::PteFormat;
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
-use crate::passthrough::{Outcome, PassthroughEvent};
+use crate::passthrough::{le_value, Outcome, PassthroughEvent};
 
 /// Where in the guest program a violation came from (filled by the machine).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -178,7 +178,7 @@ pub struct CheckInput<'a> {
     /// The IOMMU (guest stolen, host stolen, mappings).
     pub iommu: &'a Iommu,
     /// Passthrough events (to recover what the guest wrote).
-    pub events: &'a [PassthroughEvent],
+    pub events: &'a [&'a PassthroughEvent],
     /// Device DMA accesses.
     pub dma: &'a [ClassifiedAccess],
 }
@@ -194,10 +194,10 @@ pub struct CheckInput<'a> {
 pub fn sweep_gtt(
     gtt: &[u8],
     format: PteFormat,
-    guest_stolen: Option<Region<GuestPhys>>,
     iommu: &Iommu,
     mut bad: impl FnMut(u64, u64, u64, AccessClass),
 ) -> (u64, u64) {
+    let guest_stolen = iommu.guest_stolen;
     let size = format.size() as usize;
     // `contains_range(addr, 4096)` as one unsigned compare:
     // addr - base <= limit (wrapping), with no limit when nothing fits.
@@ -228,7 +228,7 @@ pub fn sweep_gtt(
         valid += v;
         if outside {
             for (i, chunk) in block.chunks_exact(size).enumerate() {
-                let raw = read_le(chunk);
+                let raw = le_value(chunk);
                 if raw & 1 == 0 {
                     continue;
                 }
@@ -258,14 +258,6 @@ struct SweepParams {
     base: u64,
     limit: u64,
     none_fit: u64,
-}
-
-fn read_le(chunk: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    for (d, s) in b.iter_mut().zip(chunk) {
-        *d = *s;
-    }
-    u64::from_le_bytes(b)
 }
 
 /// Valid entries in `block` and whether any valid one lies outside the window.
@@ -375,7 +367,6 @@ pub fn check(input: &CheckInput<'_>) -> Report {
     let (entries, valid) = sweep_gtt(
         input.gtt,
         input.format,
-        input.iommu.guest_stolen,
         input.iommu,
         |index, raw, addr, class| {
             report.violations.push(Violation::GttEntry {
@@ -414,7 +405,7 @@ pub fn check(input: &CheckInput<'_>) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addr::HostPhys;
+    use crate::addr::{GuestPhys, HostPhys, Region};
     use crate::machine::iommu::Mapping;
 
     #[test]
@@ -462,7 +453,7 @@ mod tests {
     /// does, in the same order, for every format and window.
     #[test]
     fn block_sweep_matches_entry_by_entry() {
-        let iommu = Iommu::new(
+        let mut iommu = Iommu::new(
             vec![Mapping {
                 guest: Region::new(GuestPhys(0), 0x8000_0000),
                 host: HostPhys(0x1_0000_0000),
@@ -502,11 +493,12 @@ mod tests {
             PteFormat::Gen12,
         ] {
             for window in windows {
+                iommu.guest_stolen = window;
                 let size = format.size() as usize;
                 let mut want = Vec::new();
                 let mut valid = 0;
                 for (i, c) in gtt.chunks_exact(size).enumerate() {
-                    let raw = read_le(c);
+                    let raw = le_value(c);
                     if raw & 1 == 0 {
                         continue;
                     }
@@ -517,7 +509,7 @@ mod tests {
                     }
                 }
                 let mut got = Vec::new();
-                let n = sweep_gtt(&gtt, format, window, &iommu, |i, raw, addr, _| {
+                let n = sweep_gtt(&gtt, format, &iommu, |i, raw, addr, _| {
                     got.push((i, raw, addr));
                 });
                 assert_eq!(

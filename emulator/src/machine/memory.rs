@@ -111,6 +111,13 @@ pub struct E820 {
     entries: Vec<E820Entry>,
 }
 
+impl From<Vec<E820Entry>> for E820 {
+    /// Wrap `entries` as given (the caller keeps them sorted and disjoint).
+    fn from(entries: Vec<E820Entry>) -> Self {
+        Self { entries }
+    }
+}
+
 impl E820 {
     /// The table of a PC with `low` bytes of RAM below the hole and `high`
     /// bytes above 4 GiB.

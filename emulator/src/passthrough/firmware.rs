@@ -16,9 +16,8 @@
 use crate::addr::{GuestPhys, Region};
 use crate::igd::generation::BdsmLocation;
 
-use super::remap::CFG_ASLS;
+use super::remap::{CFG_ASLS, MIB};
 
-const MIB: u64 = 1 << 20;
 const FOUR_GIB: u64 = 1 << 32;
 
 /// OpRegion size (8 KiB, the base OpRegion without extended VBT).
@@ -39,6 +38,7 @@ pub const OPREGION_MBOX: u32 = 0b111;
 const _: () = assert!(OPREGION_VBT_OFFSET + VBT_LEN <= OPREGION_SIZE);
 const VBT_LEN: usize = 0x30 + 0x16;
 
+use crate::machine::memory::E820;
 pub use crate::machine::memory::{E820Entry, E820Type};
 
 /// Where firmware writes the guest BDSM.
@@ -143,45 +143,10 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-/// Reserve `[base, base + size)` in an e820 map (splitting RAM entries).
-#[must_use]
-pub fn e820_reserve(map: &[E820Entry], base: u64, size: u64) -> Vec<E820Entry> {
-    let end = base.saturating_add(size);
-    let mut out = Vec::with_capacity(map.len() + 2);
-    for e in map {
-        let e_end = e.base.saturating_add(e.len);
-        if e_end <= base || e.base >= end {
-            out.push(*e);
-            continue;
-        }
-        if e.base < base {
-            out.push(E820Entry {
-                base: e.base,
-                len: base - e.base,
-                kind: e.kind,
-            });
-        }
-        if e_end > end {
-            out.push(E820Entry {
-                base: end,
-                len: e_end - end,
-                kind: e.kind,
-            });
-        }
-    }
-    out.push(E820Entry {
-        base,
-        len: size,
-        kind: E820Type::Reserved,
-    });
-    out.sort_by_key(|e| e.base);
-    out
-}
-
 /// SeaBIOS `intel_igd_setup` for the IGD at 00:02.0.
 pub fn intel_igd_setup(input: &FirmwareInput) -> Result<FirmwareLayout, FirmwareError> {
     let mut top = input.ram_top_below_4g.min(FOUR_GIB);
-    let mut e820 = input.e820.clone();
+    let mut e820 = E820::from(input.e820.clone());
     let mut pokes = Vec::new();
     let mut opregion = None;
     let mut opregion_bytes = Vec::new();
@@ -193,7 +158,7 @@ pub fn intel_igd_setup(input: &FirmwareInput) -> Result<FirmwareLayout, Firmware
             .map(|b| b & !0xFFF)
             .filter(|&b| b > 0)
             .ok_or(FirmwareError::NoRoom { top, size })?;
-        e820 = e820_reserve(&e820, base, size);
+        e820.set(base, size, E820Type::Reserved);
         pokes.push(ConfigPoke {
             offset: CFG_ASLS,
             data: (base as u32).to_le_bytes().to_vec(),
@@ -209,7 +174,7 @@ pub fn intel_igd_setup(input: &FirmwareInput) -> Result<FirmwareLayout, Firmware
             .map(|b| b & !(MIB - 1))
             .filter(|&b| b > 0)
             .ok_or(FirmwareError::NoRoom { top, size })?;
-        e820 = e820_reserve(&e820, base, size);
+        e820.set(base, size, E820Type::Reserved);
         let data = match input.bdsm_write {
             BdsmWrite::SeaBios => ConfigPoke {
                 offset: 0x5C,
@@ -231,7 +196,7 @@ pub fn intel_igd_setup(input: &FirmwareInput) -> Result<FirmwareLayout, Firmware
         stolen,
         opregion,
         opregion_bytes,
-        e820,
+        e820: e820.entries().to_vec(),
         config_writes: pokes,
     })
 }

@@ -93,15 +93,6 @@ pub trait HostIgd {
     fn flr(&mut self);
 }
 
-/// How a mirror or emulated register was reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum MirrorPath {
-    /// BAR0 MMIO.
-    Bar0,
-    /// The BAR4 I/O window (MMIO_Index Sel = 0).
-    Bar4,
-}
-
 /// What the wrapper did with a write that reached the remapper.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Outcome {
@@ -235,7 +226,8 @@ impl<H: HostIgd, R: Remapper + ?Sized> std::fmt::Debug for Passthrough<H, R> {
     }
 }
 
-fn le_value(data: &[u8]) -> u64 {
+/// `data` as a little-endian integer (up to 8 bytes; missing bytes are 0).
+pub(crate) fn le_value(data: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     for (d, s) in b.iter_mut().zip(data) {
         *d = *s;
@@ -315,12 +307,6 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         self.guest_stolen_size
     }
 
-    /// Override the size of the guest stolen region (e.g. firmware reserved
-    /// a different size).
-    pub fn set_guest_stolen_size(&mut self, size: u64) {
-        self.guest_stolen_size = size;
-    }
-
     /// The virtual registers.
     #[must_use]
     pub fn regs(&self) -> VirtualRegs {
@@ -335,11 +321,6 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     /// The host device, mutably (host-side inspection in tests).
     pub fn host_mut(&mut self) -> &mut H {
         &mut self.host
-    }
-
-    /// The remapper.
-    pub fn remapper(&self) -> &R {
-        &self.remapper
     }
 
     /// Events so far.
@@ -437,25 +418,27 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             return ConfigWrite::default();
         }
         let mut eff = ConfigWrite::default();
-        let mut run: Option<(u16, Vec<u8>)> = None;
+        // The pending run of device bytes: (config offset, start index in `data`).
+        let mut run: Option<(u16, usize)> = None;
+        let mut end = data.len();
         for (i, &b) in data.iter().enumerate() {
             let Some(at) = u16::try_from(i).ok().and_then(|i| offset.checked_add(i)) else {
+                end = i;
                 break;
             };
             if let Some((base, reg)) = self.virtual_byte(at) {
-                if let Some((o, bytes)) = run.take() {
-                    eff = eff.merge(self.host.config_write(o, &bytes));
+                if let Some((o, start)) = run.take() {
+                    let bytes = data.get(start..i).unwrap_or_default();
+                    eff = eff.merge(self.host.config_write(o, bytes));
                 }
                 self.set_vreg_byte(reg, at - base, b);
-            } else {
-                match run.as_mut() {
-                    Some((_, bytes)) => bytes.push(b),
-                    None => run = Some((at, vec![b])),
-                }
+            } else if run.is_none() {
+                run = Some((at, i));
             }
         }
-        if let Some((o, bytes)) = run {
-            eff = eff.merge(self.host.config_write(o, &bytes));
+        if let Some((o, start)) = run {
+            let bytes = data.get(start..end).unwrap_or_default();
+            eff = eff.merge(self.host.config_write(o, bytes));
         }
         if eff.flr {
             self.after_flr();
@@ -637,6 +620,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         if self.stopped() {
             return None;
         }
+        let ctx = self.context();
         let mut last = None;
         let mut pos = 0usize;
         while pos < data.len() {
@@ -650,7 +634,6 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             let Some(chunk) = data.get(pos..pos + seg) else {
                 break;
             };
-            let ctx = self.context();
             match reg {
                 None => last = self.host.io_write(at, chunk).or(last),
                 Some((reg, in_reg)) => {
@@ -816,7 +799,10 @@ mod tests {
     #[test]
     fn qemu2025_mirrors_bdsm_always_and_ggc_only_with_gms_override() {
         let mut pt = rig(Box::new(Qemu2025::new()));
-        pt.mmio_write(remap::BAR0_DSMBASE, &0x7E00_0000u32.to_le_bytes());
+        pt.mmio_write(
+            u64::from(crate::igd::mmio::GEN6_DSMBASE),
+            &0x7E00_0000u32.to_le_bytes(),
+        );
         assert_eq!(pt.regs().bdsm, 0x7E00_0000);
         let mut g = [0u8; 2];
         pt.mmio_read(0x108040, &mut g);

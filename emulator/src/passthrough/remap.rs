@@ -14,7 +14,8 @@
 use std::fmt;
 
 use crate::addr::{GuestPhys, HostPhys, Region};
-use crate::igd::generation::{BdsmLocation, PlatformInfo};
+use crate::igd::generation::PlatformInfo;
+use crate::igd::mmio::{GEN6_DSMBASE, GGC_MIRROR};
 
 /// 1 MiB: BDSM granularity (`INTEL_BSM_MASK`).
 pub const MIB: u64 = 1 << 20;
@@ -28,10 +29,6 @@ pub const BAR4_DATA: u16 = 4;
 pub const INDEX_SEL_GTT: u32 = 1;
 /// MMIO_Index bits 31:2: the byte offset.
 pub const INDEX_OFFSET_MASK: u32 = !3;
-/// BAR0 `GEN6_DSMBASE` (BDSM mirror, i915_reg.h; QEMU `11b5ce95beec`, `f926baa03b7b`).
-pub const BAR0_DSMBASE: u64 = 0x1080C0;
-/// BAR0 `GGC` mirror (i915_reg.h; QEMU `ea652c2beeae`, `36e4047a9b1c`).
-pub const BAR0_GGC: u64 = 0x108040;
 /// Config offset of GGC (GMCH Graphics Control).
 pub const CFG_GGC: u16 = 0x50;
 /// Config offset of ASLS (OpRegion base).
@@ -79,12 +76,6 @@ impl RemapContext {
         (base != 0 && self.guest_stolen_size != 0)
             .then(|| Region::new(GuestPhys(base), self.guest_stolen_size))
     }
-
-    /// BDSM mirror width in BAR0 (4 bytes gen 6-10, 8 bytes gen 11+).
-    #[must_use]
-    pub fn bdsm_width(&self) -> u64 {
-        u64::from(self.info.bdsm.width())
-    }
 }
 
 /// Which BAR4 register an access hits.
@@ -119,17 +110,6 @@ pub struct Bar4Access {
     /// What the device's MMIO_Index holds before this access (the wrapper
     /// shadows every byte the guest wrote to it).
     pub device_index: u32,
-}
-
-impl Bar4Access {
-    /// The value written, if a write.
-    #[must_use]
-    pub const fn written(&self) -> Option<u32> {
-        match self.op {
-            Bar4Op::Write(v) => Some(v),
-            Bar4Op::Read => None,
-        }
-    }
 }
 
 /// One dword the remapper wants written into the GTT (byte offset in the GTT),
@@ -343,7 +323,7 @@ impl Bar0Mirror {
 #[must_use]
 pub fn bdsm_mirror(info: &PlatformInfo) -> Bar0Mirror {
     Bar0Mirror {
-        bar0_offset: BAR0_DSMBASE,
+        bar0_offset: u64::from(GEN6_DSMBASE),
         len: u64::from(info.bdsm.width()),
         config_offset: info.bdsm.offset(),
     }
@@ -353,7 +333,7 @@ pub fn bdsm_mirror(info: &PlatformInfo) -> Bar0Mirror {
 #[must_use]
 pub const fn ggc_mirror() -> Bar0Mirror {
     Bar0Mirror {
-        bar0_offset: BAR0_GGC,
+        bar0_offset: GGC_MIRROR as u64,
         len: 2,
         config_offset: CFG_GGC,
     }
@@ -397,10 +377,4 @@ pub trait Remapper {
 
     /// Function-level reset: drop all latched state.
     fn reset(&mut self);
-}
-
-/// Whether the platform keeps BDSM as a 64-bit register.
-#[must_use]
-pub const fn bdsm_is_64(info: &PlatformInfo) -> bool {
-    matches!(info.bdsm, BdsmLocation::ConfigC0)
 }

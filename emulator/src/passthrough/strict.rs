@@ -87,25 +87,14 @@ impl Strict {
                 };
                 (to, Reason::HostToGuestStolen { from: pte.addr, to })
             } else {
-                match self.scratch(guest.base.0, guest.size) {
-                    Some(to) if self.policy == OutsidePolicy::Scratch => {
-                        (to, Reason::ScratchPage { from: pte.addr, to })
-                    }
-                    _ => {
-                        return Err(Reason::BeyondGuestStolen {
-                            addr: pte.addr,
-                            offset,
-                        })
-                    }
-                }
+                let refused = Reason::BeyondGuestStolen {
+                    addr: pte.addr,
+                    offset,
+                };
+                self.scratch_or(guest, pte.addr, refused)?
             }
         } else {
-            match self.scratch(guest.base.0, guest.size) {
-                Some(to) if self.policy == OutsidePolicy::Scratch => {
-                    (to, Reason::ScratchPage { from: pte.addr, to })
-                }
-                _ => return Err(Reason::OutsideStolen { addr: pte.addr }),
-            }
+            self.scratch_or(guest, pte.addr, Reason::OutsideStolen { addr: pte.addr })?
         };
         match fmt.encode(target.0, pte.flags) {
             Ok(v) => Ok((v, target.1)),
@@ -121,10 +110,20 @@ impl Strict {
         ctx.reserved_stolen.or_else(|| ctx.guest_stolen())
     }
 
-    fn scratch(&self, base: u64, size: u64) -> Option<u64> {
-        base.checked_add(size & !(PAGE - 1))?
-            .checked_sub(PAGE)
-            .filter(|&p| p >= base)
+    /// The scratch page for an entry at `from` under the `Scratch` policy,
+    /// else `refused`.
+    fn scratch_or(
+        &self,
+        guest: Region<GuestPhys>,
+        from: u64,
+        refused: Reason,
+    ) -> Result<(u64, Reason), Reason> {
+        match scratch(guest.base.0, guest.size) {
+            Some(to) if self.policy == OutsidePolicy::Scratch => {
+                Ok((to, Reason::ScratchPage { from, to }))
+            }
+            _ => Err(refused),
+        }
     }
 
     /// One dword of the GTT written by the guest (byte offset, 4-aligned).
@@ -213,6 +212,13 @@ impl Strict {
     }
 }
 
+/// The last whole page of the region `[base, base + size)`, if it has one.
+fn scratch(base: u64, size: u64) -> Option<u64> {
+    base.checked_add(size & !(PAGE - 1))?
+        .checked_sub(PAGE)
+        .filter(|&p| p >= base)
+}
+
 impl Remapper for Strict {
     fn name(&self) -> &'static str {
         "strict"
@@ -225,25 +231,15 @@ impl Remapper for Strict {
         let index = access.device_index;
         let offset = u64::from(index & INDEX_OFFSET_MASK);
         if index & INDEX_SEL_GTT != 0 {
-            if !ctx.info.iobar_gtt {
-                return match access.op {
-                    Bar4Op::Read => Decision::Forward,
-                    Bar4Op::Write(_) => Decision::Refuse {
-                        reason: Reason::NoIobarGtt,
-                    },
-                };
-            }
             return match access.op {
                 Bar4Op::Read => Decision::Forward,
-                Bar4Op::Write(v) => {
-                    if access.width != 4 || access.offset != 0 {
-                        Decision::Refuse {
-                            reason: Reason::PartialGttWrite,
-                        }
-                    } else {
-                        self.gtt_dword(ctx, offset, v)
-                    }
-                }
+                Bar4Op::Write(_) if !ctx.info.iobar_gtt => Decision::Refuse {
+                    reason: Reason::NoIobarGtt,
+                },
+                Bar4Op::Write(_) if access.width != 4 || access.offset != 0 => Decision::Refuse {
+                    reason: Reason::PartialGttWrite,
+                },
+                Bar4Op::Write(v) => self.gtt_dword(ctx, offset, v),
             };
         }
         // Sel = 0: the MMIO window into BAR0's register half.

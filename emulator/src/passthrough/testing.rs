@@ -1,17 +1,17 @@
 //! A small host-side IGD for tests of the passthrough layer: config space with
 //! GGC/BDSM/ASLS, a BAR0 with the DSMBASE/GGC registers and a GTT half, the
-//! BAR4 index/data pair, and an aperture translated by the GTT. It stands in
-//! for `igd::IgdDevice` until both meet at integration.
+//! BAR4 index/data pair, and an aperture translated by the GTT. Unit and
+//! property tests use it where the full `igd::IgdDevice` is not needed. Also
+//! the vBIOS-style BAR4 PTE writes ([`write_pte`]) shared by tests and fuzzing.
 
 use std::collections::BTreeMap;
 
-use super::remap::{
-    BAR0_DSMBASE, BAR0_GGC, CFG_ASLS, CFG_GGC, INDEX_OFFSET_MASK, INDEX_SEL_GTT, PAGE,
-};
-use super::{GttWrite, HostIgd};
+use super::remap::{CFG_ASLS, CFG_GGC, INDEX_OFFSET_MASK, INDEX_SEL_GTT, PAGE};
+use super::{GttWrite, HostIgd, Passthrough, Remapper};
 use crate::addr::{HostPhys, Iova};
 use crate::igd::dma::{DmaAccess, DmaAccesses, DmaBus, DmaFault};
 use crate::igd::generation::PlatformInfo;
+use crate::igd::mmio::{GEN6_DSMBASE, GGC_MIRROR};
 use crate::pci::{ConfigSpace, ConfigWrite};
 
 /// Why an aperture access failed on the fake.
@@ -92,15 +92,17 @@ impl FakeIgd {
     }
 
     fn mmio_reg_byte(&self, at: u64) -> u8 {
-        if (BAR0_DSMBASE..BAR0_DSMBASE + 8).contains(&at) {
+        let dsm = u64::from(GEN6_DSMBASE);
+        let ggc = u64::from(GGC_MIRROR);
+        if (dsm..dsm + 8).contains(&at) {
             let v = self.host_bdsm | 1;
             let width = u64::from(self.info.bdsm.width());
-            if at - BAR0_DSMBASE < width {
-                return (v >> ((at - BAR0_DSMBASE) * 8)) as u8;
+            if at - dsm < width {
+                return (v >> ((at - dsm) * 8)) as u8;
             }
         }
-        if (BAR0_GGC..BAR0_GGC + 2).contains(&at) {
-            return (self.config.read_u16(CFG_GGC) >> ((at - BAR0_GGC) * 8)) as u8;
+        if (ggc..ggc + 2).contains(&at) {
+            return (self.config.read_u16(CFG_GGC) >> ((at - ggc) * 8)) as u8;
         }
         self.regs.get(&at).copied().unwrap_or(0)
     }
@@ -290,5 +292,38 @@ impl HostIgd for FakeIgd {
         self.gtt.fill(0);
         self.regs.clear();
         self.index = 0;
+    }
+}
+
+/// MMIO_Index then MMIO_Data, 32-bit each.
+pub fn index_data<H: HostIgd, R: Remapper + ?Sized>(
+    pt: &mut Passthrough<H, R>,
+    index: u32,
+    data: u32,
+) {
+    pt.io_write(0, &index.to_le_bytes());
+    pt.io_write(4, &data.to_le_bytes());
+}
+
+/// Write PTE `entry` through BAR4 as a vBIOS does (one dword, or low then
+/// high dword; `high_first` swaps the order).
+pub fn write_pte<H: HostIgd, R: Remapper + ?Sized>(
+    pt: &mut Passthrough<H, R>,
+    entry: u64,
+    raw: u64,
+    high_first: bool,
+) {
+    let size = pt.host().info().pte.size();
+    let off = entry.wrapping_mul(size);
+    let low = (off as u32) | 1;
+    let high = (off.wrapping_add(4) as u32) | 1;
+    if size == 4 {
+        index_data(pt, low, raw as u32);
+    } else if high_first {
+        index_data(pt, high, (raw >> 32) as u32);
+        index_data(pt, low, raw as u32);
+    } else {
+        index_data(pt, low, raw as u32);
+        index_data(pt, high, (raw >> 32) as u32);
     }
 }
