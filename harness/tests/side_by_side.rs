@@ -46,14 +46,7 @@ fn tiny_rom() -> Vec<u8> {
     image::write_header(&mut img, 0x100);
     image::write_pcir(
         &mut img,
-        &Pcir {
-            vendor: 0x8086,
-            device: 0x0126,
-            device_list: vec![0x0126],
-            class_code: 0x030000,
-            code_type: 0,
-            last: true,
-        },
+        &Pcir::intel_display(0x0126, vec![0x0126], image::CODE_TYPE_X86),
     );
     img[0x100..0x100 + code.len()].copy_from_slice(&code);
     image::fix_checksum(&mut img);

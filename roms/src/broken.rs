@@ -5,6 +5,7 @@
 use iced_x86::code_asm::*;
 
 use crate::image::{self, Pcir};
+use igdemu::cpu::rom::HDR_PCIR_PTR;
 
 /// A kind of broken ROM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,20 +142,14 @@ fn handler() -> Result<Vec<u8>, IcedError> {
 pub fn build_broken(kind: Broken) -> Vec<u8> {
     let mut img = vec![0u8; SIZE];
     image::write_header(&mut img, CODE as u16);
+    let code_type = if kind == Broken::EfiOnly {
+        image::CODE_TYPE_EFI
+    } else {
+        image::CODE_TYPE_X86
+    };
     image::write_pcir(
         &mut img,
-        &Pcir {
-            vendor: 0x8086,
-            device: 0x0126,
-            device_list: vec![0x0126],
-            class_code: 0x030000,
-            code_type: if kind == Broken::EfiOnly {
-                image::CODE_TYPE_EFI
-            } else {
-                image::CODE_TYPE_X86
-            },
-            last: true,
-        },
+        &Pcir::intel_display(0x0126, vec![0x0126], code_type),
     );
     // Assembly of these fixed sequences cannot fail; an empty body would be a
     // bug caught by the tests below.
@@ -166,17 +161,16 @@ pub fn build_broken(kind: Broken) -> Vec<u8> {
     }
     // Flat GDT: null, code segment based at UNMAPPED_TARGET.
     let base = UNMAPPED_TARGET.to_le_bytes();
-    let gdt = [
-        0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, base[0], base[1], base[2], 0x9A, 0x00, base[3],
-    ];
-    img[GDT as usize..GDT as usize + 16].copy_from_slice(&gdt);
-    img[GDTR as usize..GDTR as usize + 2].copy_from_slice(&15u16.to_le_bytes());
-    img[GDTR as usize + 2..GDTR as usize + 6]
-        .copy_from_slice(&(0xC0000 + u32::from(GDT)).to_le_bytes());
+    let code_seg = [0xFF, 0xFF, base[0], base[1], base[2], 0x9A, 0x00, base[3]];
+    image::write_gdt(&mut img, GDT, GDTR, &code_seg);
     // IDTR: limit 0, base 0 (an empty IDT).
     match kind {
-        Broken::PcirOutOfBounds => img[0x18..0x1A].copy_from_slice(&0xFFF0u16.to_le_bytes()),
-        Broken::BadPcirSignature => img[0x40..0x44].copy_from_slice(b"PCIX"),
+        Broken::PcirOutOfBounds => {
+            img[HDR_PCIR_PTR..HDR_PCIR_PTR + 2].copy_from_slice(&0xFFF0u16.to_le_bytes());
+        }
+        Broken::BadPcirSignature => {
+            img[image::PCIR_OFFSET..image::PCIR_OFFSET + 4].copy_from_slice(b"PCIX");
+        }
         _ => {}
     }
     image::fix_checksum(&mut img);

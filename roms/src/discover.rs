@@ -20,18 +20,15 @@ pub fn seabios_variants() -> Vec<(String, PathBuf)> {
         return out;
     };
     for e in dir.flatten() {
-        let path = e.path();
-        let is_link = std::fs::symlink_metadata(&path)
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(true);
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(v) = name
+        let Some(v) = name
             .strip_prefix("vgabios-")
             .and_then(|n| n.strip_suffix(".bin"))
-        {
-            if !is_link {
-                out.push((v.to_string(), path));
-            }
+        else {
+            continue;
+        };
+        if e.file_type().is_ok_and(|t| !t.is_symlink()) {
+            out.push((v.to_string(), e.path()));
         }
     }
     out.sort();

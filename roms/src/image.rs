@@ -16,10 +16,8 @@ pub const DEVICE_LIST_MAX: usize = 15;
 /// Length of the PCIR structure for revision 3.
 pub const PCIR_LEN: u16 = 0x1C;
 
-/// Code type of an x86 (PC-AT compatible) image.
-pub const CODE_TYPE_X86: u8 = 0;
-/// Code type of an EFI image.
-pub const CODE_TYPE_EFI: u8 = 3;
+/// Code types (x86 = 0, EFI = 3) and the byte sum, as the emulator's ROM loader defines them.
+pub use igdemu::cpu::rom::{checksum, CODE_TYPE_EFI, CODE_TYPE_X86};
 
 /// Write the 0x55AA signature, the size byte for `len` bytes and a near jump at
 /// +3 to `entry`.
@@ -48,6 +46,21 @@ pub struct Pcir {
     pub code_type: u8,
     /// Whether this is the last image.
     pub last: bool,
+}
+
+impl Pcir {
+    /// The last image of an Intel (0x8086) VGA-compatible display controller (class 0x030000).
+    #[must_use]
+    pub fn intel_display(device: u16, device_list: Vec<u16>, code_type: u8) -> Self {
+        Self {
+            vendor: 0x8086,
+            device,
+            device_list,
+            class_code: 0x030000,
+            code_type,
+            last: true,
+        }
+    }
 }
 
 /// Write a PCIR (and its device list) into `img` at [`PCIR_OFFSET`].
@@ -101,8 +114,7 @@ pub fn write_vbt(img: &mut [u8], at: usize, product: &str, bdb_version: u16) {
     b[16..18].copy_from_slice(&bdb_version.to_le_bytes());
     b[18..20].copy_from_slice(&(BDB_HEADER as u16).to_le_bytes());
     b[20..22].copy_from_slice(&(BDB_HEADER as u16).to_le_bytes());
-    let sum = v.iter().fold(0u8, |s, x| s.wrapping_add(*x));
-    v[26] = 0u8.wrapping_sub(sum); // vbt_checksum
+    v[26] = 0u8.wrapping_sub(checksum(v)); // vbt_checksum
 }
 
 /// Set the last byte so the whole image sums to zero modulo 256.
@@ -110,15 +122,17 @@ pub fn fix_checksum(img: &mut [u8]) {
     let Some((last, rest)) = img.split_last_mut() else {
         return;
     };
-    *last = 0;
-    let sum = rest.iter().fold(0u8, |s, x| s.wrapping_add(*x));
-    *last = 0u8.wrapping_sub(sum);
+    *last = 0u8.wrapping_sub(checksum(rest));
 }
 
-/// Sum of all bytes modulo 256 (0 for a valid image).
-#[must_use]
-pub fn checksum(img: &[u8]) -> u8 {
-    img.iter().fold(0u8, |s, x| s.wrapping_add(*x))
+/// Write a GDT at `gdt` (null descriptor, then `desc`) and a GDTR at `gdtr`
+/// (limit 15, linear base `0xC0000 + gdt`).
+pub fn write_gdt(img: &mut [u8], gdt: u16, gdtr: u16, desc: &[u8; 8]) {
+    let (gdt, gdtr) = (usize::from(gdt), usize::from(gdtr));
+    img[gdt..gdt + 8].fill(0);
+    img[gdt + 8..gdt + 16].copy_from_slice(desc);
+    img[gdtr..gdtr + 2].copy_from_slice(&15u16.to_le_bytes());
+    img[gdtr + 2..gdtr + 6].copy_from_slice(&(0xC0000 + gdt as u32).to_le_bytes());
 }
 
 #[cfg(test)]

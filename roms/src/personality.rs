@@ -344,6 +344,7 @@ pub fn build_with_symbols(p: Personality, opts: &Options) -> Result<BuiltRom, Bu
         source,
         path,
         opts,
+        device,
     };
     // Two passes: the first finds label addresses, the second uses them as
     // immediates (same encodings, so the same sizes).
@@ -355,7 +356,7 @@ pub fn build_with_symbols(p: Personality, opts: &Options) -> Result<BuiltRom, Bu
     }
     let mut img = vec![0u8; IMAGE_SIZE];
     img[CODE_OFFSET..CODE_OFFSET + code.len()].copy_from_slice(&code);
-    cfg.write_data(&mut img, device);
+    cfg.write_data(&mut img);
     image::fix_checksum(&mut img);
     let symbols = labels
         .into_iter()
@@ -377,10 +378,57 @@ struct Ctx<'a> {
     source: StolenSource,
     path: GttPath,
     opts: &'a Options,
+    /// Device ID the image is built for.
+    device: u16,
 }
 
 const fn cf8(dev: u32, off: u32) -> u32 {
     0x8000_0000 | (dev << 11) | off
+}
+
+/// Checkpoint `code` on port 0xE0 (`mov al, code; out 0xE0, al`).
+fn checkpoint(a: &mut CodeAssembler, code: u32) -> Result<(), BuildError> {
+    a.mov(al, code)?;
+    a.out(0xE0u32, al)?;
+    Ok(())
+}
+
+/// Write `val` to register `reg` through BAR4 (`xor eax, eax` when `val` is 0).
+fn emit_write(
+    a: &mut CodeAssembler,
+    io_wr: CodeLabel,
+    reg: u32,
+    val: u32,
+) -> Result<(), BuildError> {
+    a.mov(ebx, reg)?;
+    if val == 0 {
+        a.xor(eax, eax)?;
+    } else {
+        a.mov(eax, val)?;
+    }
+    a.call(io_wr)?;
+    Ok(())
+}
+
+/// Program display plane A: stride, enable (xRGB8888), surface at GTT offset `surf`.
+fn emit_plane(a: &mut CodeAssembler, io_wr: CodeLabel, surf: u32) -> Result<(), BuildError> {
+    emit_write(a, io_wr, regs::DSPASTRIDE, FB_STRIDE)?;
+    emit_write(a, io_wr, regs::DSPACNTR, regs::DSPACNTR_ENABLE_XRGB8888)?;
+    emit_write(a, io_wr, regs::DSPASURF, surf)
+}
+
+/// Jump to `bad` unless mode `reg & 0x1FF` is the 1024x768x32 mode (`reg` kept).
+fn emit_mode_check(
+    a: &mut CodeAssembler,
+    reg: AsmRegister16,
+    bad: CodeLabel,
+) -> Result<(), BuildError> {
+    a.push(reg)?;
+    a.and(reg, 0x1FFu32)?;
+    a.cmp(reg, u32::from(VBE_MODE_1024X768X32))?;
+    a.pop(reg)?;
+    a.jne(bad)?;
+    Ok(())
 }
 
 impl Ctx<'_> {
@@ -392,7 +440,8 @@ impl Ctx<'_> {
         self.info.bdsm.width() == 8
     }
 
-    fn write_data(&self, img: &mut [u8], device: u16) {
+    fn write_data(&self, img: &mut [u8]) {
+        let device = self.device;
         image::write_header(img, CODE_OFFSET as u16);
         img[6..0x18].copy_from_slice(b"igdemu-rom:\0\0\0\0\0\0\0");
         let name = self.p.name().as_bytes();
@@ -408,14 +457,7 @@ impl Ctx<'_> {
         );
         image::write_pcir(
             img,
-            &Pcir {
-                vendor: 0x8086,
-                device,
-                device_list: list,
-                class_code: 0x030000,
-                code_type: image::CODE_TYPE_X86,
-                last: true,
-            },
+            &Pcir::intel_display(device, list, image::CODE_TYPE_X86),
         );
         let put32 = |img: &mut [u8], at: u16, v: u32| {
             img[at as usize..at as usize + 4].copy_from_slice(&v.to_le_bytes());
@@ -425,10 +467,7 @@ impl Ctx<'_> {
         // GDT: null descriptor, then a flat 4 GiB read/write data segment.
         // Access byte 0x93: present, data, writable, *accessed* (pre-set so the CPU
         // need not write it back into the write-protected shadow).
-        let gdt = [0u8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0x93, 0xCF, 0];
-        img[GDT as usize..GDT as usize + 16].copy_from_slice(&gdt);
-        img[GDTR as usize..GDTR as usize + 2].copy_from_slice(&15u16.to_le_bytes());
-        put32(img, GDTR + 2, 0xC0000 + u32::from(GDT));
+        image::write_gdt(img, GDT, GDTR, &[0xFF, 0xFF, 0, 0, 0, 0x93, 0xCF, 0]);
         img[MODE_LIST as usize..MODE_LIST as usize + 4].copy_from_slice(&[
             VBE_MODE_1024X768X32 as u8,
             (VBE_MODE_1024X768X32 >> 8) as u8,
@@ -449,7 +488,7 @@ impl Ctx<'_> {
 
     fn assemble(&self, known: &Labels) -> Result<(Vec<u8>, Labels), BuildError> {
         let mut a = CodeAssembler::new(16)?;
-        let mut l = Lbl::new(&mut a);
+        let mut l = Lbl::default();
         self.emit(&mut a, &mut l, known)?;
         let res = a.assemble_options(
             CODE_OFFSET as u64,
@@ -465,25 +504,24 @@ impl Ctx<'_> {
     #[allow(clippy::too_many_lines)]
     fn emit(&self, a: &mut CodeAssembler, l: &mut Lbl, known: &Labels) -> Result<(), BuildError> {
         let sym = |n: &str| known.get(n).copied().unwrap_or(0) as u16;
-        let mut pci_rd = l.get("pci_read32");
-        let mut io_wr = l.get("bar4_write");
-        let mut io_rd = l.get("bar4_read");
-        let mut unreal = l.get("enter_unreal");
-        let mut pm_delay = l.get("pm_timer_delay");
-        let mut int10 = l.get("int10_handler");
-        let mut fail = l.get("init_fail");
-        let mut done = l.get("init_done");
+        let mut pci_rd = l.get(a, "pci_read32");
+        let mut io_wr = l.get(a, "bar4_write");
+        let mut io_rd = l.get(a, "bar4_read");
+        let mut unreal = l.get(a, "enter_unreal");
+        let mut pm_delay = l.get(a, "pm_timer_delay");
+        let mut int10 = l.get(a, "int10_handler");
+        let mut fail = l.get(a, "init_fail");
+        let mut done = l.get(a, "init_done");
 
         // ---- init entry ----
-        let mut entry = l.get("init");
+        let mut entry = l.get(a, "init");
         l.mark(a, &mut entry)?;
         a.pushad()?;
         a.push(ds)?;
         a.push(es)?;
         a.push(cs)?;
         a.pop(ds)?;
-        a.mov(al, 0x01u32)?;
-        a.out(0xE0u32, al)?; // checkpoint: init entered
+        checkpoint(a, 0x01)?; // init entered
         a.inc(word_ptr(VAR_COUNT as u32))?; // a write into its own image
                                             // GDTR base = CS * 16 + GDT (the image may not run at C000).
         a.xor(eax, eax)?;
@@ -498,10 +536,7 @@ impl Ctx<'_> {
             a.int(0x1Au32)?;
             a.jc(fail)?;
             a.mov(ax, 0xB102u32)?;
-            a.mov(
-                cx,
-                u32::from(self.opts.device_id.unwrap_or(self.p.default_device_id())),
-            )?;
+            a.mov(cx, u32::from(self.device))?;
             a.mov(dx, 0x8086u32)?;
             a.xor(si, si)?;
             a.int(0x1Au32)?;
@@ -512,8 +547,8 @@ impl Ctx<'_> {
         a.call(pci_rd)?;
         a.shr(eax, 16)?;
         a.mov(word_ptr(VAR_DEVID as u32), ax)?;
-        let mut scan = l.get("devlist_scan");
-        let mut found = l.get("devlist_found");
+        let mut scan = l.get(a, "devlist_scan");
+        let mut found = l.get(a, "devlist_found");
         a.mov(si, image::DEVICE_LIST_OFFSET as u32)?;
         l.mark(a, &mut scan)?;
         a.lodsw()?;
@@ -547,13 +582,11 @@ impl Ctx<'_> {
         a.call(pci_rd)?;
         a.and(ax, 0xFF80u32)?;
         a.mov(word_ptr(VAR_PM as u32), ax)?;
-        a.mov(al, 0x02u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x02)?;
 
         // Stolen base.
         self.emit_stolen_base(a, pci_rd, io_rd, unreal)?;
-        a.mov(al, 0x03u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x03)?;
 
         // Panel power on, then poll PP_STATUS (bounded like the real code's timeout).
         a.mov(ebx, regs::PP_CONTROL)?;
@@ -561,8 +594,8 @@ impl Ctx<'_> {
         a.and(eax, 0x0000_FFFFu32)?;
         a.or(eax, 0xABCD_0001u32)?;
         a.call(io_wr)?;
-        let mut poll = l.get("panel_power_poll");
-        let mut polled = l.get("panel_power_on");
+        let mut poll = l.get(a, "panel_power_poll");
+        let mut polled = l.get(a, "panel_power_on");
         a.mov(ecx, 0x0010_0000u32)?;
         l.mark(a, &mut poll)?;
         a.mov(ebx, regs::PP_STATUS)?;
@@ -571,13 +604,11 @@ impl Ctx<'_> {
         a.jnz(polled)?;
         a.dec(ecx)?;
         a.jnz(poll)?;
-        a.mov(al, 0xE5u32)?;
-        a.out(0xE0u32, al)?; // checkpoint: panel power timeout
+        checkpoint(a, 0xE5)?; // panel power timeout
         l.mark(a, &mut polled)?;
         a.mov(ecx, self.opts.delay_ticks)?;
         a.call(pm_delay)?;
-        a.mov(al, 0x04u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x04)?;
 
         // Display bring-up polls, as real images do them: power wells, PLL lock,
         // the panel's EDID over GMBUS, the sink's DPCD over DP AUX.
@@ -585,27 +616,18 @@ impl Ctx<'_> {
 
         // GTT: map the first `gtt_pages` pages of stolen memory from entry 0
         // (real images stop "up to (nearly) the 1MB barrier", QEMU igd.c).
-        let map_pages = l.get("map_stolen_pages");
+        let map_pages = l.get(a, "map_stolen_pages");
         a.xor(ebp, ebp)?;
         a.mov(ecx, self.opts.gtt_pages)?;
         a.xor(esi, esi)?;
         a.call(map_pages)?;
         if self.p == Personality::StrayPte {
-            self.emit_stray(a, io_wr, unreal)?;
+            self.emit_stray(a, io_wr)?;
         }
-        a.mov(al, 0x05u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x05)?;
 
         // Display plane A at GTT offset 0.
-        a.mov(ebx, regs::DSPASTRIDE)?;
-        a.mov(eax, FB_STRIDE)?;
-        a.call(io_wr)?;
-        a.mov(ebx, regs::DSPACNTR)?;
-        a.mov(eax, regs::DSPACNTR_ENABLE_XRGB8888)?;
-        a.call(io_wr)?;
-        a.mov(ebx, regs::DSPASURF)?;
-        a.xor(eax, eax)?;
-        a.call(io_wr)?;
+        emit_plane(a, io_wr, 0)?;
 
         // Install INT 10h (keep the old vector for chaining).
         a.xor(ax, ax)?;
@@ -615,13 +637,11 @@ impl Ctx<'_> {
         a.mov(word_ptr(0x40u32).es(), u32::from(sym("int10_handler")))?;
         a.mov(word_ptr(0x42u32).es(), cs)?;
         a.mov(byte_ptr(VAR_FLAG as u32), 1u32)?; // flag set in its own image
-        a.mov(al, 0xFFu32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0xFF)?;
         a.jmp(done)?;
 
         l.mark(a, &mut fail)?;
-        a.mov(al, 0xEEu32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0xEE)?;
         l.mark(a, &mut done)?;
         a.pop(es)?;
         a.pop(ds)?;
@@ -683,7 +703,7 @@ impl Ctx<'_> {
         a.ret()?;
 
         l.mark(a, &mut pm_delay)?; // ECX = PM timer ticks to wait
-        let mut wait = l.get("pm_timer_wait");
+        let mut wait = l.get(a, "pm_timer_wait");
         a.push(eax)?;
         a.push(ebx)?;
         a.push(dx)?;
@@ -719,7 +739,7 @@ impl Ctx<'_> {
         mask: u32,
         want: u32,
     ) -> Result<(), BuildError> {
-        let mut top = l.get(name);
+        let mut top = l.get(a, name);
         a.mov(dx, word_ptr(VAR_IO as u32))?;
         a.mov(eax, reg)?;
         a.out(dx, eax)?;
@@ -797,22 +817,19 @@ impl Ctx<'_> {
                 self.emit_poll(a, l, "fdi_bit_lock_poll", FDI_RX_IIR, 1 << 8, 1 << 8)?;
             }
         }
-        a.mov(al, 0x06u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x06)?;
 
         // EDID over GMBUS: pin pair 3, index 0, 128 bytes with a wait cycle.
-        a.mov(ebx, GMBUS)?;
-        a.mov(eax, 3u32)?;
-        a.call(io_wr)?;
-        a.mov(ebx, GMBUS + 4)?;
-        a.mov(
-            eax,
+        emit_write(a, io_wr, GMBUS, 3)?;
+        emit_write(
+            a,
+            io_wr,
+            GMBUS + 4,
             (1u32 << 30) | (2 << 25) | (1 << 25) | (128 << 16) | (0x50 << 1) | 1,
         )?;
-        a.call(io_wr)?;
         a.mov(si, u32::from(EDID_BUF))?;
         a.mov(cx, 32u32)?;
-        let mut next = l.get("gmbus_edid_dword");
+        let mut next = l.get(a, "gmbus_edid_dword");
         l.mark(a, &mut next)?;
         a.push(cx)?;
         self.emit_poll(a, l, "gmbus_hw_ready_poll", GMBUS + 8, 1 << 11, 1 << 11)?;
@@ -824,34 +841,26 @@ impl Ctx<'_> {
         a.dec(cx)?;
         a.jnz(next)?;
         self.emit_poll(a, l, "gmbus_wait_phase_poll", GMBUS + 8, 1 << 14, 1 << 14)?;
-        a.mov(ebx, GMBUS + 4)?;
-        a.mov(eax, (1u32 << 30) | (4 << 25))?;
-        a.call(io_wr)?;
+        emit_write(a, io_wr, GMBUS + 4, (1u32 << 30) | (4 << 25))?;
         self.emit_poll(a, l, "gmbus_idle_poll", GMBUS + 8, 1 << 9, 0)?;
-        a.mov(ebx, GMBUS)?;
-        a.xor(eax, eax)?;
-        a.call(io_wr)?;
-        a.mov(al, 0x07u32)?;
-        a.out(0xE0u32, al)?;
+        emit_write(a, io_wr, GMBUS, 0)?;
+        checkpoint(a, 0x07)?;
 
         // DPCD 0x000..0x00F over DP AUX channel A: native read, 4-byte request.
-        a.mov(ebx, AUX_A + 4)?;
-        a.mov(eax, 0x9000_000Fu32)?;
-        a.call(io_wr)?;
-        a.mov(ebx, AUX_A)?;
-        a.mov(
-            eax,
+        emit_write(a, io_wr, AUX_A + 4, 0x9000_000F)?;
+        emit_write(
+            a,
+            io_wr,
+            AUX_A,
             (1u32 << 31) | (1 << 30) | (1 << 28) | (1 << 25) | (4 << 20),
         )?;
-        a.call(io_wr)?;
         self.emit_poll(a, l, "aux_busy_poll", AUX_A, 1 << 31, 0)?;
         for i in 0..5u32 {
             a.mov(ebx, AUX_A + 4 + 4 * i)?;
             a.call(io_rd)?;
             a.mov(dword_ptr(u32::from(DPCD_BUF) + 4 * i), eax)?;
         }
-        a.mov(al, 0x08u32)?;
-        a.out(0xE0u32, al)?;
+        checkpoint(a, 0x08)?;
         if let Some((reg, mask)) = self.opts.poll_unknown {
             self.emit_poll(a, l, "unknown_register_poll", reg, mask, mask)?;
         }
@@ -866,55 +875,43 @@ impl Ctx<'_> {
         unreal: CodeLabel,
     ) -> Result<(), BuildError> {
         let wide = self.wide_bdsm();
+        let off = u32::from(self.info.bdsm.offset());
+        // Low dword into EAX.
         match self.source {
-            StolenSource::Baked => {
-                a.mov(eax, dword_ptr(VAR_BAKED_LO as u32))?;
-                a.and(eax, 0xFFF0_0000u32)?;
-                a.mov(dword_ptr(VAR_LO as u32), eax)?;
-                a.mov(eax, dword_ptr(VAR_BAKED_HI as u32))?;
-                a.mov(dword_ptr(VAR_HI as u32), eax)?;
-            }
+            StolenSource::Baked => a.mov(eax, dword_ptr(VAR_BAKED_LO as u32))?,
             StolenSource::ConfigBdsm => {
-                let off = u32::from(self.info.bdsm.offset());
                 a.mov(eax, cf8(2, off))?;
                 a.call(pci_rd)?;
-                a.and(eax, 0xFFF0_0000u32)?;
-                a.mov(dword_ptr(VAR_LO as u32), eax)?;
-                if wide {
-                    a.mov(eax, cf8(2, off + 4))?;
-                    a.call(pci_rd)?;
-                } else {
-                    a.xor(eax, eax)?;
-                }
-                a.mov(dword_ptr(VAR_HI as u32), eax)?;
             }
             StolenSource::Bar0MirrorViaBar4 => {
                 a.mov(ebx, regs::DSMBASE)?;
                 a.call(io_rd)?;
-                a.and(eax, 0xFFF0_0000u32)?;
-                a.mov(dword_ptr(VAR_LO as u32), eax)?;
-                if wide {
-                    a.mov(ebx, regs::DSMBASE + 4)?;
-                    a.call(io_rd)?;
-                } else {
-                    a.xor(eax, eax)?;
-                }
-                a.mov(dword_ptr(VAR_HI as u32), eax)?;
             }
             StolenSource::Bar0Unreal => {
                 a.call(unreal)?;
                 a.mov(edi, dword_ptr(VAR_BAR0 as u32))?;
                 a.mov(eax, dword_ptr(edi + regs::DSMBASE as i32).fs())?;
-                a.and(eax, 0xFFF0_0000u32)?;
-                a.mov(dword_ptr(VAR_LO as u32), eax)?;
-                if wide {
-                    a.mov(eax, dword_ptr(edi + (regs::DSMBASE + 4) as i32).fs())?;
-                } else {
-                    a.xor(eax, eax)?;
-                }
-                a.mov(dword_ptr(VAR_HI as u32), eax)?;
             }
         }
+        a.and(eax, 0xFFF0_0000u32)?;
+        a.mov(dword_ptr(VAR_LO as u32), eax)?;
+        // High dword into EAX (zero for a 32-bit BDSM).
+        match self.source {
+            StolenSource::Baked => a.mov(eax, dword_ptr(VAR_BAKED_HI as u32))?,
+            _ if !wide => a.xor(eax, eax)?,
+            StolenSource::ConfigBdsm => {
+                a.mov(eax, cf8(2, off + 4))?;
+                a.call(pci_rd)?;
+            }
+            StolenSource::Bar0MirrorViaBar4 => {
+                a.mov(ebx, regs::DSMBASE + 4)?;
+                a.call(io_rd)?;
+            }
+            StolenSource::Bar0Unreal => {
+                a.mov(eax, dword_ptr(edi + (regs::DSMBASE + 4) as i32).fs())?;
+            }
+        }
+        a.mov(dword_ptr(VAR_HI as u32), eax)?;
         Ok(())
     }
 
@@ -938,8 +935,8 @@ impl Ctx<'_> {
         io_wr: CodeLabel,
         unreal: CodeLabel,
     ) -> Result<(), BuildError> {
-        let mut entry = l.get("map_stolen_pages");
-        let mut top = l.get("gtt_loop");
+        let mut entry = l.get(a, "map_stolen_pages");
+        let mut top = l.get(a, "gtt_loop");
         l.mark(a, &mut entry)?;
         if self.path == GttPath::Bar0Unreal {
             a.call(unreal)?;
@@ -952,7 +949,7 @@ impl Ctx<'_> {
             |a| {
                 a.mov(eax, esi)?;
                 a.or(eax, self.pte_flags())?;
-                if self.info.pte.size() == 4 {
+                if !self.pte64() {
                     // PA[39:32] into PTE bits 11:4 (HSW: 10:4), from the high dword.
                     a.mov(edx, dword_ptr(VAR_HI as u32))?;
                     a.shl(edx, 4)?;
@@ -1021,12 +1018,7 @@ impl Ctx<'_> {
     /// Two stray entries after the mapped run: one at a scratch page at 1 MiB
     /// (outside host stolen), one inside stolen but with PA bit 32 set in the
     /// format's high-address field and L3+LLC cache bits.
-    fn emit_stray(
-        &self,
-        a: &mut CodeAssembler,
-        io_wr: CodeLabel,
-        _unreal: CodeLabel,
-    ) -> Result<(), BuildError> {
+    fn emit_stray(&self, a: &mut CodeAssembler, io_wr: CodeLabel) -> Result<(), BuildError> {
         let flags = self.pte_flags();
         let wide = self.pte64();
         a.mov(ebp, self.opts.gtt_pages.saturating_sub(2))?;
@@ -1072,13 +1064,13 @@ impl Ctx<'_> {
         io_wr: CodeLabel,
         unreal: CodeLabel,
     ) -> Result<(), BuildError> {
-        let mut vbe = l.get("vbe");
-        let mut f00 = l.get("vbe_4f00_info");
-        let mut f01 = l.get("vbe_4f01_mode_info");
-        let mut f02 = l.get("vbe_4f02_set_mode");
-        let mut f03 = l.get("vbe_4f03_get_mode");
-        let mut bad = l.get("vbe_fail");
-        let mut ok = l.get("vbe_ok");
+        let mut vbe = l.get(a, "vbe");
+        let mut f00 = l.get(a, "vbe_4f00_info");
+        let mut f01 = l.get(a, "vbe_4f01_mode_info");
+        let mut f02 = l.get(a, "vbe_4f02_set_mode");
+        let mut f03 = l.get(a, "vbe_4f03_get_mode");
+        let mut bad = l.get(a, "vbe_fail");
+        let mut ok = l.get(a, "vbe_ok");
         l.mark(a, int10)?;
         a.cmp(ah, 0x4Fu32)?;
         a.je(vbe)?;
@@ -1115,11 +1107,7 @@ impl Ctx<'_> {
 
         // 4F01: mode information for CX at ES:DI.
         l.mark(a, &mut f01)?;
-        a.push(cx)?;
-        a.and(cx, 0x1FFu32)?;
-        a.cmp(cx, u32::from(VBE_MODE_1024X768X32))?;
-        a.pop(cx)?;
-        a.jne(bad)?;
+        emit_mode_check(a, cx, bad)?;
         a.pushad()?;
         a.push(di)?;
         a.xor(al, al)?;
@@ -1152,11 +1140,7 @@ impl Ctx<'_> {
 
         // 4F02: set mode BX; clear and draw unless bit 15 (don't clear) is set.
         l.mark(a, &mut f02)?;
-        a.push(bx)?;
-        a.and(bx, 0x1FFu32)?;
-        a.cmp(bx, u32::from(VBE_MODE_1024X768X32))?;
-        a.pop(bx)?;
-        a.jne(bad)?;
+        emit_mode_check(a, bx, bad)?;
         a.pushad()?;
         a.push(es)?;
         a.push(ds)?;
@@ -1169,19 +1153,12 @@ impl Ctx<'_> {
         a.mov(ebp, (FB_GTT_OFFSET / 4096) as u32)?;
         a.mov(ecx, FB_PAGES)?;
         a.mov(esi, FB_GTT_OFFSET as u32)?;
-        a.call(l.get("map_stolen_pages"))?;
-        a.mov(ebx, regs::DSPASTRIDE)?;
-        a.mov(eax, FB_STRIDE)?;
-        a.call(io_wr)?;
-        a.mov(ebx, regs::DSPACNTR)?;
-        a.mov(eax, regs::DSPACNTR_ENABLE_XRGB8888)?;
-        a.call(io_wr)?;
-        a.mov(ebx, regs::DSPASURF)?;
-        a.mov(eax, FB_GTT_OFFSET as u32)?;
-        a.call(io_wr)?;
+        let map_pages = l.get(a, "map_stolen_pages");
+        a.call(map_pages)?;
+        emit_plane(a, io_wr, FB_GTT_OFFSET as u32)?;
         a.mov(bx, word_ptr(BDA_VBE_MODE as u32).es())?;
         a.test(bx, 0x8000u32)?;
-        let mut skip = l.get("vbe_4f02_no_clear");
+        let mut skip = l.get(a, "vbe_4f02_no_clear");
         a.jnz(skip)?;
         a.call(unreal)?;
         a.xor(ax, ax)?;
@@ -1194,7 +1171,7 @@ impl Ctx<'_> {
         a.add_instruction(Instruction::with_rep_stosd(32)?)?;
         // Test rectangle, row by row.
         let (x, y, w, h) = FB_RECT_GEOMETRY;
-        let mut row = l.get("vbe_draw_row");
+        let mut row = l.get(a, "vbe_draw_row");
         a.mov(edx, h)?;
         a.mov(esi, dword_ptr(VAR_BAR2 as u32).cs())?;
         a.add(esi, FB_GTT_OFFSET as u32 + y * FB_STRIDE + x * 4)?;
@@ -1225,37 +1202,28 @@ impl Ctx<'_> {
 }
 
 /// Named labels, so listings can show them.
+#[derive(Default)]
 struct Lbl {
     all: Vec<(&'static str, CodeLabel)>,
-    fresh: Vec<CodeLabel>,
 }
 
 impl Lbl {
-    fn new(a: &mut CodeAssembler) -> Self {
-        let fresh = (0..64).map(|_| a.create_label()).collect();
-        Self {
-            all: Vec::new(),
-            fresh,
-        }
-    }
-
     /// Bind `label` to the next instruction and remember where it went.
     fn mark(&mut self, a: &mut CodeAssembler, label: &mut CodeLabel) -> Result<(), BuildError> {
         a.set_label(label)?;
-        for (_, l) in &mut self.all {
-            if *l == *label {
-                *l = *label;
-            }
+        // `CodeLabel` equality compares only the id; the copy keeps the bound state.
+        if let Some(e) = self.all.iter_mut().find(|(_, x)| x == label) {
+            e.1 = *label;
         }
         Ok(())
     }
 
     /// The label called `name` (created on first use).
-    fn get(&mut self, name: &'static str) -> CodeLabel {
+    fn get(&mut self, a: &mut CodeAssembler, name: &'static str) -> CodeLabel {
         if let Some((_, l)) = self.all.iter().find(|(n, _)| *n == name) {
             return *l;
         }
-        let l = self.fresh.pop().unwrap_or_default();
+        let l = a.create_label();
         self.all.push((name, l));
         l
     }
