@@ -392,6 +392,8 @@ pub struct BlockInfo {
     /// Whether any instruction reads or writes SP (push, pop, call, ret,
     /// `mov sp`...): such a block must have its stack guard checked each time.
     pub touches_stack: bool,
+    /// Whether every memory operand is the block's first instruction's.
+    pub mem_at_start: bool,
 }
 
 /// An instruction of a block that accesses memory other than the stack.
@@ -452,6 +454,7 @@ pub fn scan_block(bytes: &[u8]) -> BlockInfo {
         }
     }
     info.instructions = info.instructions.max(1);
+    info.mem_at_start = info.mem_ops.iter().all(|o| o.offset == 0);
     info
 }
 

@@ -182,19 +182,20 @@ pub struct MachineState {
     pub(crate) block_io: usize,
     /// Index into the block's memory operands of its last device access.
     pub(crate) block_mem: usize,
-    /// Set while a BIOS service accesses memory for the guest: the CS:IP of
-    /// the calling instruction, which device accesses are attributed to.
-    pub(crate) host_access: Option<CsIp>,
+    /// Set while a BIOS service accesses memory for the guest: device
+    /// accesses are attributed to `here`, the calling instruction.
+    pub(crate) host_access: bool,
     /// CS when the current block started (reused when the same block repeats).
     pub(crate) last_cs: u16,
-    /// The current block's instruction count when it has no stack
-    /// instruction: the block hook's fast path when the block runs again
-    /// right after itself (no block-cache lookup, no register reads).
-    pub(crate) block_repeat: Option<u64>,
+    /// The current block's instruction count: the block hook's fast path
+    /// when a block with no stack instruction (`check_stack` false) runs
+    /// again right after itself (no block-cache lookup, no register reads).
+    pub(crate) block_insns: u64,
     /// Whether SS:SP may have moved since the last stack-guard check.
     pub(crate) check_stack: bool,
-    /// A device access's CS:IP that holds for every access of this block.
-    pub(crate) mem_at: Option<((u64, u32), CsIp)>,
+    /// Every memory operand of the current block is at its start, so every
+    /// device access of it is made at the block-start CS:IP.
+    pub(crate) mem_at_start: bool,
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
@@ -263,11 +264,11 @@ impl MachineState {
             block: (0, 0),
             block_io: 0,
             block_mem: 0,
-            host_access: None,
+            host_access: false,
             last_cs: 0,
-            block_repeat: None,
+            block_insns: 0,
             check_stack: true,
-            mem_at: None,
+            mem_at_start: false,
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
