@@ -370,13 +370,6 @@ pub fn disassemble_at(machine: &crate::machine::Machine, cs: u16, ip: u16) -> Op
     disassemble(&buf, at)
 }
 
-/// Count the instructions in a straight-line 16-bit code block (used by the
-/// instruction budget; an undecodable tail counts as one instruction).
-#[must_use]
-pub fn count_instructions(bytes: &[u8]) -> u64 {
-    scan_block(bytes).instructions
-}
-
 /// What the CPU glue needs to know about a translated block: how many
 /// instructions it holds, and where its port I/O instructions are (unicorn
 /// reports the block's start, not the instruction, as IP in IN/OUT hooks).
@@ -473,7 +466,7 @@ mod tests {
     fn disassembles_real_mode_code() {
         let s = disassemble(&[0xE6, 0xEF], CsIp::new(0xF000, 0xE040));
         assert_eq!(s.as_deref(), Some("f000:e040  out 0EFh,al"));
-        assert_eq!(count_instructions(&[0x90, 0x90, 0xEB, 0xFE]), 3);
+        assert_eq!(scan_block(&[0x90, 0x90, 0xEB, 0xFE]).instructions, 3);
     }
 
     #[test]
