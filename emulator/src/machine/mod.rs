@@ -155,7 +155,6 @@ struct MappedBar {
     base: u64,
     size: u64,
     io: bool,
-    ram: bool,
 }
 
 /// Everything the CPU hooks reach: devices, firmware tables, clock, trace.
@@ -449,6 +448,7 @@ impl MachineState {
                 }
             };
         }
+        let io_bar = self.io_bar_at(port);
         let value = if let Some(pm) = self.pmbase().filter(|b| {
             port >= b + pci_bus::PM_TIMER_OFFSET && port < b + pci_bus::PM_TIMER_OFFSET + 4
         }) {
@@ -458,7 +458,7 @@ impl MachineState {
             Some(u32::from(self.dispi.read_index()) & ones)
         } else if port == 0x1CF || port == 0x1D0 {
             Some(u32::from(self.dispi.read_data()) & ones)
-        } else if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+        } else if let Some((bdf, bar, off)) = io_bar {
             let mut b = [0u8; 4];
             if let Some(d) = self.pci.get_mut(bdf) {
                 d.bar_read(bar, off, b.get_mut(..usize::from(size)).unwrap_or_default());
@@ -481,7 +481,7 @@ impl MachineState {
         match value {
             Some(value) => {
                 self.trace.push(at, EventKind::PortIn { port, size, value });
-                if let Some((bdf, _, _)) = self.io_bar_at(port) {
+                if let Some((bdf, _, _)) = io_bar {
                     self.drain_device(at, bdf);
                 }
                 value
@@ -535,6 +535,7 @@ impl MachineState {
             }
             return;
         }
+        let io_bar = self.io_bar_at(port);
         let handled = match port {
             0x80 | 0xE0 => {
                 if port == 0x80 {
@@ -552,7 +553,7 @@ impl MachineState {
                 true
             }
             _ => {
-                if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+                if let Some((bdf, bar, off)) = io_bar {
                     let b = value.to_le_bytes();
                     if let Some(d) = self.pci.get_mut(bdf) {
                         d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
@@ -577,7 +578,7 @@ impl MachineState {
             })
         };
         self.trace.push(at, kind);
-        if let Some((bdf, _, _)) = self.io_bar_at(port) {
+        if let Some((bdf, _, _)) = io_bar {
             self.drain_device(at, bdf);
         }
     }
@@ -682,7 +683,6 @@ impl MachineState {
                         base,
                         size: spec.size,
                         io,
-                        ram: ram.is_some(),
                     },
                     ram,
                 ));
