@@ -593,14 +593,6 @@ impl igdemu::pci::PciFunction for Probe {
 }
 
 impl igdemu::machine::pci_bus::BusDevice for Probe {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "probe"
     }

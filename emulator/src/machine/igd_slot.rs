@@ -339,14 +339,6 @@ impl PciFunction for IgdFunction {
 }
 
 impl BusDevice for IgdFunction {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "igd"
     }

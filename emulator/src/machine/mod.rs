@@ -981,12 +981,8 @@ impl Machine {
     /// The device plugged at `bdf`, if it is a `T`.
     #[must_use]
     pub fn device<T: 'static>(&self, bdf: Bdf) -> Option<&T> {
-        self.uc
-            .get_data()
-            .pci
-            .get(bdf)?
-            .as_any()
-            .downcast_ref::<T>()
+        let d: &dyn std::any::Any = self.uc.get_data().pci.get(bdf)?;
+        d.downcast_ref::<T>()
     }
 
     /// The device plugged at `bdf`, mutably, if it is a `T`. Config changes made
@@ -994,7 +990,8 @@ impl Machine {
     pub fn device_mut<T: 'static>(&mut self, bdf: Bdf) -> Option<&mut T> {
         let st = self.uc.get_data_mut();
         st.bars_dirty = true;
-        st.pci.get_mut(bdf)?.as_any_mut().downcast_mut::<T>()
+        let d: &mut dyn std::any::Any = st.pci.get_mut(bdf)?;
+        d.downcast_mut::<T>()
     }
 
     /// Move what the device at `bdf` still holds (an open DMA run, say) into the
