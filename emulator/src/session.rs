@@ -645,6 +645,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let dma_runs = f.dma().runs().to_vec();
     let aperture_faults = f.aperture_faults().len() as u64;
     let verdict = verdict(&steps, &report);
+    let dropped = machine.state().trace().dropped();
     let report = SessionReport {
         rom: rom_summary,
         device: device_summary,
@@ -656,8 +657,8 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         dma: dma_runs,
         aperture_faults,
         instructions,
-        trace_events: trace.len() as u64 + machine.state().trace().dropped(),
-        trace_dropped: machine.state().trace().dropped(),
+        trace_events: trace.len() as u64 + dropped,
+        trace_dropped: dropped,
         verdict,
     };
     Ok(SessionRun { report, machine })

@@ -370,13 +370,6 @@ pub fn disassemble_at(machine: &crate::machine::Machine, cs: u16, ip: u16) -> Op
     disassemble(&buf, at)
 }
 
-/// Count the instructions in a straight-line 16-bit code block (used by the
-/// instruction budget; an undecodable tail counts as one instruction).
-#[must_use]
-pub fn count_instructions(bytes: &[u8]) -> u64 {
-    scan_block(bytes).instructions
-}
-
 /// What the CPU glue needs to know about a translated block: how many
 /// instructions it holds, and where its port I/O instructions are (unicorn
 /// reports the block's start, not the instruction, as IP in IN/OUT hooks).
@@ -392,6 +385,8 @@ pub struct BlockInfo {
     /// Whether any instruction reads or writes SP (push, pop, call, ret,
     /// `mov sp`...): such a block must have its stack guard checked each time.
     pub touches_stack: bool,
+    /// Whether every memory operand is the block's first instruction's.
+    pub mem_at_start: bool,
 }
 
 /// An instruction of a block that accesses memory other than the stack.
@@ -452,6 +447,7 @@ pub fn scan_block(bytes: &[u8]) -> BlockInfo {
         }
     }
     info.instructions = info.instructions.max(1);
+    info.mem_at_start = info.mem_ops.iter().all(|o| o.offset == 0);
     info
 }
 
@@ -470,7 +466,7 @@ mod tests {
     fn disassembles_real_mode_code() {
         let s = disassemble(&[0xE6, 0xEF], CsIp::new(0xF000, 0xE040));
         assert_eq!(s.as_deref(), Some("f000:e040  out 0EFh,al"));
-        assert_eq!(count_instructions(&[0x90, 0x90, 0xEB, 0xFE]), 3);
+        assert_eq!(scan_block(&[0x90, 0x90, 0xEB, 0xFE]).instructions, 3);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use iced_x86::code_asm::*;
 use igdemu::cpu::rom::RomError;
 use igdemu::cpu::{FaultKind, Registers, RunOutcome};
 use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
+use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
 use igdemu::trace::{CsIp, EventKind, IntResult};
 
 const CODE: u64 = 0x1000;
@@ -33,6 +34,22 @@ fn ok(m: &mut Machine, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedErro
     let (r, out) = run(m, f);
     assert!(out.returned(), "{out:?}");
     r
+}
+
+/// The outcome's CS:IP and fault kind (panics on any other outcome).
+fn fault(out: RunOutcome) -> (CsIp, FaultKind) {
+    match out {
+        RunOutcome::Fault { at, kind, .. } => (at, kind),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Select PCI config address `addr` (mechanism #1) and point DX at CFCh.
+fn cf8(a: &mut CodeAssembler, addr: u32) -> Result<(), IcedError> {
+    a.mov(eax, addr)?;
+    a.mov(dx, 0xCF8u32)?;
+    a.out(dx, eax)?;
+    a.mov(dx, 0xCFCu32)
 }
 
 fn rd(m: &Machine, addr: u64, n: usize) -> Vec<u8> {
@@ -111,30 +128,21 @@ fn pci_bios_config_reads_and_writes() {
     assert_eq!(read(&mut m, 0x0A, 0).ecx, 0x1111_1234);
     let bad = read(&mut m, 0x09, 1);
     assert_eq!((bad.ah(), bad.cf()), (0x87, true), "odd word register");
-    // B10B byte, B10C word, B10D dword writes.
-    ok(&mut m, |a| {
-        a.mov(ax, 0xB10Bu32)?;
-        a.mov(bx, u32::from(STDVGA_DEVFN))?;
-        a.mov(di, 0x3Cu32)?;
-        a.mov(cl, 0x0Bu32)?;
-        a.int(0x1A)
-    });
+    // B10B byte, B10C word, B10D dword writes (of CL, CX, ECX).
+    let write = |m: &mut Machine, func: u32, di_: u32, value: u32| {
+        ok(m, |a| {
+            a.mov(ax, 0xB100u32 | func)?;
+            a.mov(bx, u32::from(STDVGA_DEVFN))?;
+            a.mov(di, di_)?;
+            a.mov(ecx, value)?;
+            a.int(0x1A)
+        })
+    };
+    write(&mut m, 0x0B, 0x3C, 0x0B);
     assert_eq!(read(&mut m, 0x08, 0x3C).cl(), 0x0B);
-    ok(&mut m, |a| {
-        a.mov(ax, 0xB10Cu32)?;
-        a.mov(bx, u32::from(STDVGA_DEVFN))?;
-        a.mov(di, 0x04u32)?;
-        a.mov(cx, 0x0003u32)?;
-        a.int(0x1A)
-    });
+    write(&mut m, 0x0C, 0x04, 0x0003);
     assert_eq!(read(&mut m, 0x09, 0x04).cx(), 0x0003);
-    ok(&mut m, |a| {
-        a.mov(ax, 0xB10Du32)?;
-        a.mov(bx, u32::from(STDVGA_DEVFN))?;
-        a.mov(di, 0x10u32)?;
-        a.mov(ecx, 0xFFFF_FFFFu32)?;
-        a.int(0x1A)
-    });
+    write(&mut m, 0x0D, 0x10, 0xFFFF_FFFF);
     assert_eq!(
         read(&mut m, 0x0A, 0x10).ecx,
         0xFF00_0008,
@@ -285,10 +293,7 @@ fn int1a_tick_count_follows_emulated_time() {
 fn pci_mechanism1_lanes_and_absent_function() {
     let mut m = machine();
     ok(&mut m, |a| {
-        a.mov(eax, 0x8000_1800u32)?; // 00:03.0, register 0
-        a.mov(dx, 0xCF8u32)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xCFCu32)?;
+        cf8(a, 0x8000_1800u32)?; // 00:03.0, register 0
         a.in_(eax, dx)?;
         a.mov(dword_ptr(0x500), eax)?;
         a.mov(dx, 0xCFEu32)?;
@@ -298,26 +303,17 @@ fn pci_mechanism1_lanes_and_absent_function() {
         a.in_(al, dx)?;
         a.mov(byte_ptr(0x506), al)?;
         // Byte write to lane 0 of register 0x3C (interrupt line).
-        a.mov(eax, 0x8000_183Cu32)?;
-        a.mov(dx, 0xCF8u32)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xCFCu32)?;
+        cf8(a, 0x8000_183Cu32)?;
         a.mov(al, 0x5Au32)?;
         a.out(dx, al)?;
         a.in_(eax, dx)?;
         a.mov(dword_ptr(0x508), eax)?;
         // Absent function 00:05.0.
-        a.mov(eax, 0x8000_2800u32)?;
-        a.mov(dx, 0xCF8u32)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xCFCu32)?;
+        cf8(a, 0x8000_2800u32)?;
         a.in_(eax, dx)?;
         a.mov(dword_ptr(0x50C), eax)?;
         // Enable bit clear: all-ones too.
-        a.mov(eax, 0x0000_1800u32)?;
-        a.mov(dx, 0xCF8u32)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xCFCu32)?;
+        cf8(a, 0x0000_1800u32)?;
         a.in_(eax, dx)?;
         a.mov(dword_ptr(0x510), eax)
     });
@@ -388,13 +384,9 @@ fn far_jump_to_unmapped_memory_faults() {
     })
     .unwrap();
     let (_, out) = run(&mut m, |a| a.jmp_far(0xFFFF, 0x0010));
-    match out {
-        RunOutcome::Fault { at, kind, .. } => {
-            assert_eq!(kind, FaultKind::UnmappedFetch { address: 0x10_0000 });
-            assert_eq!(at, CsIp::new(0xFFFF, 0x0010));
-        }
-        other => panic!("{other:?}"),
-    }
+    let (at, kind) = fault(out);
+    assert_eq!(kind, FaultKind::UnmappedFetch { address: 0x10_0000 });
+    assert_eq!(at, CsIp::new(0xFFFF, 0x0010));
 }
 
 /// A one-block ROM for 1234:1111 whose init (at 0x40) runs `init` and whose
@@ -488,13 +480,9 @@ fn write_to_protected_shadow_is_a_typed_fault() {
         a.mov(ds, ax)?;
         a.mov(byte_ptr(0x10), 1u32)
     });
-    match out {
-        RunOutcome::Fault { at, kind, .. } => {
-            assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
-            assert_eq!(at, CsIp::new(0, 0x1005));
-        }
-        other => panic!("{other:?}"),
-    }
+    let (at, kind) = fault(out);
+    assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
+    assert_eq!(at, CsIp::new(0, 0x1005));
     // Beyond the ROM's size the shadow stays writable RAM.
     let r = ok(&mut m, |a| {
         a.mov(ax, 0xD000u32)?;
@@ -573,11 +561,31 @@ fn tiny_rom_trace_is_deterministic() {
     assert_eq!(a, go());
 }
 
-/// A stand-in for the IGD: 4 KiB MMIO BAR0 and a 64-byte I/O BAR4 that log
-/// what reaches them.
+/// A stand-in for the IGD with the BARs its config space declares: each BAR
+/// is a file of 16 dword registers (shared by all BARs) that keeps what is
+/// written and reads it back (all-ones past the file).
 struct Probe {
     config: igdemu::pci::ConfigSpace,
     regs: [u32; 16],
+}
+
+impl Probe {
+    /// A probe with `config` and zeroed registers.
+    fn new(config: ConfigSpace) -> Self {
+        Self {
+            config,
+            regs: [0; 16],
+        }
+    }
+}
+
+/// Plug a probe (an IGD's IDs) with `bars` at 00:02.0.
+fn plug_probe(m: &mut Machine, bars: &[(usize, BarSpec)]) {
+    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
+    for (i, spec) in bars {
+        config.add_bar(*i, *spec).unwrap();
+    }
+    m.plug(slot::DISPLAY, Box::new(Probe::new(config))).unwrap();
 }
 
 impl igdemu::pci::PciFunction for Probe {
@@ -593,14 +601,6 @@ impl igdemu::pci::PciFunction for Probe {
 }
 
 impl igdemu::machine::pci_bus::BusDevice for Probe {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "probe"
     }
@@ -626,37 +626,28 @@ impl igdemu::machine::pci_bus::BusDevice for Probe {
 
 #[test]
 fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
-    use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
     let mut m = machine();
-    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
-    config
-        .add_bar(
-            0,
-            BarSpec {
-                kind: BarKind::Memory64 {
-                    prefetchable: false,
+    plug_probe(
+        &mut m,
+        &[
+            (
+                0,
+                BarSpec {
+                    kind: BarKind::Memory64 {
+                        prefetchable: false,
+                    },
+                    size: 0x1000,
                 },
-                size: 0x1000,
-            },
-        )
-        .unwrap();
-    config
-        .add_bar(
-            4,
-            BarSpec {
-                kind: BarKind::Io,
-                size: 64,
-            },
-        )
-        .unwrap();
-    m.plug(
-        slot::DISPLAY,
-        Box::new(Probe {
-            config,
-            regs: [0; 16],
-        }),
-    )
-    .unwrap();
+            ),
+            (
+                4,
+                BarSpec {
+                    kind: BarKind::Io,
+                    size: 64,
+                },
+            ),
+        ],
+    );
     let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap();
     let bar4 = m.bar_address(slot::DISPLAY, 4).unwrap();
     assert!(bar0 >= 0xC000_0000 && bar0.is_multiple_of(0x1000));
@@ -664,10 +655,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
     assert!(m
         .plug(
             slot::DISPLAY,
-            Box::new(Probe {
-                config: ConfigSpace::new(0, 0, 0, 0, 256),
-                regs: [0; 16]
-            })
+            Box::new(Probe::new(ConfigSpace::new(0, 0, 0, 0, 256)))
         )
         .is_err());
     ok(&mut m, |a| {
@@ -727,10 +715,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
     assert!(reads[1].contains("mov ecx,"), "{reads:?}");
     // Moving BAR0 re-maps it.
     ok(&mut m, |a| {
-        a.mov(eax, 0x8000_1010u32)?; // 00:02.0 BAR0
-        a.mov(dx, 0xCF8u32)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xCFCu32)?;
+        cf8(a, 0x8000_1010u32)?; // 00:02.0 BAR0
         a.mov(eax, 0xD000_0000u32)?;
         a.out(dx, eax)
     });
@@ -757,17 +742,14 @@ fn stack_running_into_the_bda_is_a_stack_overflow() {
         a.push(ax)?;
         a.jmp(l)
     });
-    match out {
-        RunOutcome::Fault { kind, .. } => assert_eq!(
-            kind,
-            FaultKind::StackOverflow {
-                address: 0x4FE,
-                ss: 0,
-                sp: 0x4FE
-            }
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        fault(out).1,
+        FaultKind::StackOverflow {
+            address: 0x4FE,
+            ss: 0,
+            sp: 0x4FE
+        }
+    );
 }
 
 #[test]
@@ -814,16 +796,13 @@ fn interrupt_past_the_ivt_limit_cascades_to_a_triple_fault() {
         a.lidt(fword_ptr(bx).ss())?;
         a.int(0x10)
     });
-    match out {
-        RunOutcome::Fault { kind, .. } => assert_eq!(
-            kind,
-            FaultKind::TripleFault {
-                vector: 0x10,
-                idt_limit: 0
-            }
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        fault(out).1,
+        FaultKind::TripleFault {
+            vector: 0x10,
+            idt_limit: 0
+        }
+    );
 }
 
 #[test]
@@ -838,19 +817,15 @@ fn exception_vector_pointing_at_the_faulting_instruction_is_a_triple_fault() {
         a.xor(cx, cx)?;
         a.div(cx) // at 0x1012
     });
-    match out {
-        RunOutcome::Fault { kind, at, .. } => {
-            assert_eq!(
-                kind,
-                FaultKind::TripleFault {
-                    vector: 0,
-                    idt_limit: 0x3FF
-                }
-            );
-            assert_eq!(at, CsIp::new(0, 0x1012));
+    let (at, kind) = fault(out);
+    assert_eq!(
+        kind,
+        FaultKind::TripleFault {
+            vector: 0,
+            idt_limit: 0x3FF
         }
-        other => panic!("{other:?}"),
-    }
+    );
+    assert_eq!(at, CsIp::new(0, 0x1012));
 }
 
 #[test]
@@ -888,24 +863,28 @@ fn block_move_gdt(m: &mut Machine, at: u64, src: u32, dst: u32, limit: u16) {
     m.write_guest(at, &gdt).unwrap();
 }
 
-fn block_move(m: &mut Machine, words: u16) -> Registers {
-    ok(m, |a| {
+/// An INT 15h AH=87h call moving `words` words with the GDT at 0000:0600.
+fn block_move_code(words: u16) -> impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError> {
+    move |a| {
         a.xor(ax, ax)?;
         a.mov(es, ax)?;
         a.mov(si, 0x600u32)?;
         a.mov(cx, u32::from(words))?;
         a.mov(ah, 0x87u32)?;
         a.int(0x15)
-    })
+    }
+}
+
+fn block_move(m: &mut Machine, words: u16) -> Registers {
+    ok(m, block_move_code(words))
 }
 
 #[test]
 fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
-    use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
     let mut m = machine();
-    let mut config = ConfigSpace::new(0x8086, 0x0126, 0x03_0000, 9, 256);
-    config
-        .add_bar(
+    plug_probe(
+        &mut m,
+        &[(
             0,
             BarSpec {
                 kind: BarKind::Memory32 {
@@ -913,16 +892,8 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
                 },
                 size: 0x1000,
             },
-        )
-        .unwrap();
-    m.plug(
-        slot::DISPLAY,
-        Box::new(Probe {
-            config,
-            regs: [0; 16],
-        }),
-    )
-    .unwrap();
+        )],
+    );
     let bar0 = m.bar_address(slot::DISPLAY, 0).unwrap() as u32;
     m.write_guest(0x700, b"igdemu!!").unwrap();
 
@@ -935,14 +906,7 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
 
     // The move costs one instruction per word, as the BIOS's `rep movsw`.
     let count = |m: &mut Machine, words: u16| {
-        let (_, out) = run(m, |a| {
-            a.xor(ax, ax)?;
-            a.mov(es, ax)?;
-            a.mov(si, 0x600u32)?;
-            a.mov(cx, u32::from(words))?;
-            a.mov(ah, 0x87u32)?;
-            a.int(0x15)
-        });
+        let (_, out) = run(m, block_move_code(words));
         match out {
             RunOutcome::Returned { instructions } => instructions,
             other => panic!("{other:?}"),

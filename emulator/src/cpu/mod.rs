@@ -422,17 +422,32 @@ pub(crate) fn port_here(uc: &mut Unicorn<'_, MachineState>) -> CsIp {
 /// the budget or the deadline.
 fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64) {
     let st = uc.get_data_mut();
-    st.clock.instructions += n;
-    st.run_instructions += n;
     st.recent.push((cs, addr));
     st.run_blocks += 1;
-    let late = st.run_blocks.is_multiple_of(DEADLINE_CHECK_BLOCKS)
-        && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
-    if st.run_instructions > st.budget {
-        stop_with(uc, StopReason::Budget);
-    } else if late {
-        stop_with(uc, StopReason::Deadline);
+    let due = st.run_blocks.is_multiple_of(DEADLINE_CHECK_BLOCKS);
+    if let Some(reason) = charge(st, n, due) {
+        stop_with(uc, reason);
     }
+}
+
+/// Charge `n` instructions to the clock and the run: the budget's stop when
+/// it is exceeded, else the deadline's when `deadline_due` and it has passed.
+fn charge(st: &mut MachineState, n: u64, deadline_due: bool) -> Option<StopReason> {
+    st.clock.instructions += n;
+    st.run_instructions += n;
+    let late = deadline_due && st.deadline.is_some_and(|d| std::time::Instant::now() > d);
+    if st.run_instructions > st.budget {
+        Some(StopReason::Budget)
+    } else if late {
+        Some(StopReason::Deadline)
+    } else {
+        None
+    }
+}
+
+/// CS:IP of the block starting at linear `addr` with code segment `cs`.
+fn block_start(cs: u16, addr: u64) -> CsIp {
+    CsIp::new(cs, addr.wrapping_sub(u64::from(cs) << 4) as u16)
 }
 
 /// CS:IP of the instruction making a device memory access (`write` or read)
@@ -445,30 +460,22 @@ fn account_block(uc: &mut Unicorn<'_, MachineState>, cs: u16, addr: u64, n: u64)
 /// MMIO callbacks.
 pub(crate) fn mem_here(uc: &mut Unicorn<'_, MachineState>, addr: u64, write: bool) -> CsIp {
     let st = uc.get_data();
-    // A BIOS service copying on the guest's behalf (INT 15h AH=87h).
-    if let Some(at) = st.host_access {
-        return at;
-    }
-    // Cached for the executing block when the answer does not depend on the
-    // address: a `rep stosd` over the aperture reads no registers after its
-    // first element.
-    if let Some((_, at)) = st.mem_at.filter(|(key, _)| *key == st.block) {
-        return at;
+    // A BIOS service copying on the guest's behalf (INT 15h AH=87h): `here`
+    // is the calling instruction.
+    if st.host_access {
+        return st.here;
     }
     let (block_addr, _) = st.block;
-    let cs = st.last_cs;
-    let at = CsIp::new(cs, block_addr.wrapping_sub(u64::from(cs) << 4) as u16);
+    let at = block_start(st.last_cs, block_addr);
+    // Every candidate is the block's first instruction (a lone `rep stosd`
+    // filling the aperture, say): the answer is `at` whichever operand
+    // matches, without reading registers or the block cache.
+    if st.mem_at_start {
+        return at;
+    }
     let Some(block) = st.icache.get(&st.block) else {
         return at;
     };
-    // Every candidate is the block's first instruction (a lone `rep stosd`
-    // filling the aperture, say): the answer is `at` whichever operand
-    // matches, and holds for every access of this block.
-    if block.mem_ops.iter().all(|op| op.offset == 0) {
-        let key = st.block;
-        uc.get_data_mut().mem_at = Some((key, at));
-        return at;
-    }
     let value = |r: Register, _: usize, _: usize| -> Option<u64> { register_value(uc, r) };
     // The operand makes an access in this direction at `addr`; `Some(again)`
     // says whether the same instruction may access memory after this one (a
@@ -485,17 +492,19 @@ pub(crate) fn mem_here(uc: &mut Unicorn<'_, MachineState>, addr: u64, write: boo
             (dir && m.virtual_address(0, value) == Some(addr)).then_some(again || op.string)
         })
     };
-    let search = |from: usize| {
+    let search = |from: usize, end: usize| {
         block
             .mem_ops
             .iter()
             .enumerate()
+            .take(end)
             .skip(from)
             .find_map(|(i, op)| hit(op).map(|again| (i, op.offset, again)))
     };
     // Program order first; from the block start again if a wrong guess moved
     // the cursor too far.
-    let found = search(st.block_mem).or_else(|| search(0));
+    let from = st.block_mem;
+    let found = search(from, usize::MAX).or_else(|| search(0, from));
     match found {
         Some((i, off, again)) => {
             uc.get_data_mut().block_mem = if again { i } else { i + 1 };
@@ -738,13 +747,12 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
         u16::from_le_bytes([ret[2], ret[3]]),
         u16::from_le_bytes([ret[0], ret[1]]).wrapping_sub(2),
     );
+    uc.get_data_mut().here = caller;
     let result = if vector == 0x15 && regs.ah() == 0x87 {
-        uc.get_data_mut().here = caller;
-        block_move(uc, &mut regs, caller);
+        block_move(uc, &mut regs);
         bios::Service::Handled
     } else {
         let st = uc.get_data_mut();
-        st.here = caller;
         let (ptr, len) = st.low_ram;
         bios::service(st, vector, &mut regs, &mut LowRam { ptr, len })
     };
@@ -801,8 +809,8 @@ pub mod block_move_status {
 /// real mode (SeaVGABIOS's `memcpy_high`). The copy goes through the
 /// machine's address space: RAM, RAM-backed BARs, and device MMIO, which
 /// the devices see and the trace records as accesses made by the calling
-/// `int 15h`.
-fn block_move(uc: &mut Unicorn<'_, MachineState>, r: &mut Registers, caller: CsIp) {
+/// `int 15h` (the machine's `here`).
+fn block_move(uc: &mut Unicorn<'_, MachineState>, r: &mut Registers) {
     let fail = |r: &mut Registers, code: u8| {
         r.set_ah(code);
         r.set_cf(true);
@@ -837,22 +845,16 @@ fn block_move(uc: &mut Unicorn<'_, MachineState>, r: &mut Registers, caller: CsI
         return fail(r, block_move_status::EXCEPTION);
     }
     // Device accesses during the copy belong to the caller's `int 15h`.
-    uc.get_data_mut().host_access = Some(caller);
+    uc.get_data_mut().host_access = true;
     let mut buf = vec![0u8; len as usize];
     let moved = uc.mem_read(src, &mut buf).is_ok() && uc.mem_write(dst, &buf).is_ok();
     // A real BIOS moves the block with `rep movsw`: charge one instruction
     // per word to the budget and the emulated clock, and look at the
     // deadline, so a guest looping on large moves stops like any other loop.
     let st = uc.get_data_mut();
-    st.host_access = None;
-    let words = u64::from(r.cx());
-    st.clock.instructions += words;
-    st.run_instructions += words;
-    let late = st.deadline.is_some_and(|d| std::time::Instant::now() > d);
-    if st.run_instructions > st.budget {
-        stop_with(uc, StopReason::Budget);
-    } else if late {
-        stop_with(uc, StopReason::Deadline);
+    st.host_access = false;
+    if let Some(reason) = charge(st, u64::from(r.cx()), true) {
+        stop_with(uc, reason);
     }
     if moved {
         r.set_ah(block_move_status::OK);
@@ -900,11 +902,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         // touch the stack: CS and the stack guard cannot have changed.
         let repeat = {
             let st = uc.get_data();
-            if st.block == key && !st.check_stack {
-                st.block_repeat
-            } else {
-                None
-            }
+            (st.block == key && !st.check_stack).then_some(st.block_insns)
         };
         if let Some(n) = repeat {
             let st = uc.get_data_mut();
@@ -914,8 +912,8 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             account_block(uc, cs, addr, n);
             return;
         }
-        let (n, touches_stack) = match uc.get_data().icache.get(&key) {
-            Some(b) => (b.instructions, b.touches_stack),
+        let (n, touches_stack, mem_at_start) = match uc.get_data().icache.get(&key) {
+            Some(b) => (b.instructions, b.touches_stack, b.mem_at_start),
             None => {
                 let mut buf = vec![0u8; size.min(4096) as usize];
                 let b = if uc.mem_read(addr, &mut buf).is_ok() {
@@ -926,7 +924,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
                         ..Default::default()
                     }
                 };
-                let info = (b.instructions, b.touches_stack);
+                let info = (b.instructions, b.touches_stack, b.mem_at_start);
                 uc.get_data_mut().icache.insert(key, b);
                 info
             }
@@ -936,7 +934,8 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block = key;
             st.block_io = 0;
             st.block_mem = 0;
-            st.block_repeat = (!touches_stack).then_some(n);
+            st.block_insns = n;
+            st.mem_at_start = mem_at_start;
         }
         let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
         // Stack guard, checked at a block start when the previous block (or an
@@ -1011,11 +1010,11 @@ fn recent(uc: &Unicorn<'_, MachineState>) -> Vec<String> {
     st.recent
         .iter()
         .map(|(cs, linear)| {
-            let ip = linear.wrapping_sub(u64::from(cs) << 4) as u16;
+            let at = block_start(cs, linear);
             let mut buf = [0u8; 15];
             let _ = uc.mem_read(linear, &mut buf);
-            crate::trace::disassemble(&buf, CsIp::new(cs, ip))
-                .unwrap_or_else(|| format!("{cs:04x}:{ip:04x}  (bad)"))
+            crate::trace::disassemble(&buf, at)
+                .unwrap_or_else(|| format!("{cs:04x}:{:04x}  (bad)", at.ip))
         })
         .collect()
 }
@@ -1034,7 +1033,6 @@ pub(crate) fn run(
         st.budget = limits.budget;
         st.run_blocks = 0;
         st.check_stack = true;
-        st.block_repeat = None;
         // The deadline is a watchdog in the block hook, not unicorn's
         // `timeout`: that one's timer thread occasionally reported a timeout
         // on a loaded machine long before the deadline (seen as a flaky

@@ -145,8 +145,7 @@ impl GuestDma {
     }
 
     fn record(&mut self, iova: Iova, len: u64, write: bool) -> bool {
-        let class = self.iommu.classify(iova, len);
-        let completed = self.iommu.translate(iova, len).is_some();
+        let (class, completed) = self.iommu.classify_mapped(iova, len);
         self.fold(iova, len, write, class, completed);
         completed
     }
@@ -186,52 +185,59 @@ impl GuestDma {
     }
 }
 
+impl GuestDma {
+    /// Record an access of `len` bytes at `iova`: the host pointer at the
+    /// access when it lies in a cached uniform page (the fast path), `None`
+    /// when it must go through guest memory, or the fault when unmapped.
+    fn begin(&mut self, iova: Iova, len: u64, write: bool) -> Result<Option<*mut u8>, DmaFault> {
+        if let Some(p) = self.page_of(iova, len) {
+            self.fold(iova, len, write, p.class, true);
+            // SAFETY: `page_of` found the whole page inside one region of
+            // `self.memory`, which keeps the mapping alive, and the access
+            // lies inside that page.
+            return Ok(Some(unsafe { p.host.add((iova.0 - p.page) as usize) }));
+        }
+        if self.record(iova, len, write) {
+            Ok(None)
+        } else {
+            Err(DmaFault::Unmapped(iova))
+        }
+    }
+}
+
 impl DmaBus for GuestDma {
     fn dma_read(&mut self, iova: Iova, data: &mut [u8]) -> Result<(), DmaFault> {
-        let len = data.len() as u64;
-        if let Some(p) = self.page_of(iova, len) {
-            self.fold(iova, len, false, p.class, true);
-            // SAFETY: `page_of` found the whole page inside one region of
-            // `self.memory`, which keeps the mapping alive, and `data` lies
-            // inside that page; guest RAM is plain bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    p.host.add((iova.0 - p.page) as usize),
-                    data.as_mut_ptr(),
-                    data.len(),
-                );
+        match self.begin(iova, data.len() as u64, false) {
+            // SAFETY: `begin` returned a pointer to `data.len()` bytes inside
+            // one page of guest RAM, which is plain bytes.
+            Ok(Some(host)) => unsafe {
+                std::ptr::copy_nonoverlapping(host, data.as_mut_ptr(), data.len());
+                Ok(())
+            },
+            Ok(None) => self
+                .memory
+                .read_slice(data, GuestAddress(iova.0))
+                .map_err(|_| DmaFault::Refused(iova)),
+            Err(e) => {
+                data.fill(0xFF);
+                Err(e)
             }
-            return Ok(());
         }
-        if !self.record(iova, len, false) {
-            data.fill(0xFF);
-            return Err(DmaFault::Unmapped(iova));
-        }
-        self.memory
-            .read_slice(data, GuestAddress(iova.0))
-            .map_err(|_| DmaFault::Refused(iova))
     }
 
     fn dma_write(&mut self, iova: Iova, data: &[u8]) -> Result<(), DmaFault> {
-        let len = data.len() as u64;
-        if let Some(p) = self.page_of(iova, len) {
-            self.fold(iova, len, true, p.class, true);
+        match self.begin(iova, data.len() as u64, true) {
             // SAFETY: as in `dma_read`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    data.as_ptr(),
-                    p.host.add((iova.0 - p.page) as usize),
-                    data.len(),
-                );
-            }
-            return Ok(());
+            Ok(Some(host)) => unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), host, data.len());
+                Ok(())
+            },
+            Ok(None) => self
+                .memory
+                .write_slice(data, GuestAddress(iova.0))
+                .map_err(|_| DmaFault::Refused(iova)),
+            Err(e) => Err(e),
         }
-        if !self.record(iova, len, true) {
-            return Err(DmaFault::Unmapped(iova));
-        }
-        self.memory
-            .write_slice(data, GuestAddress(iova.0))
-            .map_err(|_| DmaFault::Refused(iova))
     }
 }
 
@@ -310,9 +316,8 @@ impl PciFunction for IgdFunction {
     fn config_write(&mut self, offset: u16, data: &[u8]) -> ConfigWrite {
         // A VMM restores BARs and decoding after a reset of an assigned device
         // (vfio's post-reset config restore): keep them across an FLR.
-        let bars: Vec<u32> = (0..6)
-            .map(|i| self.pt.host().config().read_u32(reg::BAR0 + 4 * i))
-            .collect();
+        let bars: [u32; 6] =
+            std::array::from_fn(|i| self.pt.host().config().read_u32(reg::BAR0 + 4 * i as u16));
         let cmd = self.pt.host().config().read_u16(reg::COMMAND);
         let eff = self.pt.config_write(offset, data);
         if eff.flr {
@@ -339,14 +344,6 @@ impl PciFunction for IgdFunction {
 }
 
 impl BusDevice for IgdFunction {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "igd"
     }

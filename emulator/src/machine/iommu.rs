@@ -89,23 +89,30 @@ impl Iommu {
     /// Classify `[iova, iova + len)`.
     #[must_use]
     pub fn classify(&self, iova: Iova, len: u64) -> AccessClass {
+        self.classify_mapped(iova, len).0
+    }
+
+    /// Classify `[iova, iova + len)`, and whether it translates (one lookup).
+    #[must_use]
+    pub fn classify_mapped(&self, iova: Iova, len: u64) -> (AccessClass, bool) {
+        let mapped = self.translate(iova, len).is_some();
         let len = len.max(1);
         if self
             .guest_stolen
             .is_some_and(|g| g.contains_range(iova.0, len))
         {
-            return AccessClass::GuestStolen;
+            return (AccessClass::GuestStolen, mapped);
         }
         let host = self.host_stolen;
         let overlaps_host =
             host.size != 0 && iova.0 < host.end() && iova.0.saturating_add(len) > host.base.0;
         if overlaps_host {
-            return AccessClass::HostStolenEscape;
+            return (AccessClass::HostStolenEscape, mapped);
         }
-        if self.translate(iova, len).is_some() {
-            AccessClass::OtherGuestRam
+        if mapped {
+            (AccessClass::OtherGuestRam, mapped)
         } else {
-            AccessClass::Unmapped
+            (AccessClass::Unmapped, mapped)
         }
     }
 }
@@ -222,8 +229,7 @@ impl<M: MemoryBackend> IommuDma<M> {
     }
 
     fn access(&mut self, iova: Iova, len: u64, write: bool) -> Result<GuestPhys, DmaFault> {
-        let class = self.iommu.classify(iova, len);
-        let mapped = self.iommu.translate(iova, len).is_some();
+        let (class, mapped) = self.iommu.classify_mapped(iova, len);
         self.log.push(ClassifiedAccess {
             iova,
             len,

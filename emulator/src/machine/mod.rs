@@ -155,7 +155,6 @@ struct MappedBar {
     base: u64,
     size: u64,
     io: bool,
-    ram: bool,
 }
 
 /// Everything the CPU hooks reach: devices, firmware tables, clock, trace.
@@ -182,19 +181,20 @@ pub struct MachineState {
     pub(crate) block_io: usize,
     /// Index into the block's memory operands of its last device access.
     pub(crate) block_mem: usize,
-    /// Set while a BIOS service accesses memory for the guest: the CS:IP of
-    /// the calling instruction, which device accesses are attributed to.
-    pub(crate) host_access: Option<CsIp>,
+    /// Set while a BIOS service accesses memory for the guest: device
+    /// accesses are attributed to `here`, the calling instruction.
+    pub(crate) host_access: bool,
     /// CS when the current block started (reused when the same block repeats).
     pub(crate) last_cs: u16,
-    /// The current block's instruction count when it has no stack
-    /// instruction: the block hook's fast path when the block runs again
-    /// right after itself (no block-cache lookup, no register reads).
-    pub(crate) block_repeat: Option<u64>,
+    /// The current block's instruction count: the block hook's fast path
+    /// when a block with no stack instruction (`check_stack` false) runs
+    /// again right after itself (no block-cache lookup, no register reads).
+    pub(crate) block_insns: u64,
     /// Whether SS:SP may have moved since the last stack-guard check.
     pub(crate) check_stack: bool,
-    /// A device access's CS:IP that holds for every access of this block.
-    pub(crate) mem_at: Option<((u64, u32), CsIp)>,
+    /// Every memory operand of the current block is at its start, so every
+    /// device access of it is made at the block-start CS:IP.
+    pub(crate) mem_at_start: bool,
     pub(crate) run_instructions: u64,
     pub(crate) budget: u64,
     pub(crate) stop: Option<StopReason>,
@@ -263,11 +263,11 @@ impl MachineState {
             block: (0, 0),
             block_io: 0,
             block_mem: 0,
-            host_access: None,
+            host_access: false,
             last_cs: 0,
-            block_repeat: None,
+            block_insns: 0,
             check_stack: true,
-            mem_at: None,
+            mem_at_start: false,
             run_instructions: 0,
             budget: u64::MAX,
             stop: None,
@@ -448,6 +448,7 @@ impl MachineState {
                 }
             };
         }
+        let io_bar = self.io_bar_at(port);
         let value = if let Some(pm) = self.pmbase().filter(|b| {
             port >= b + pci_bus::PM_TIMER_OFFSET && port < b + pci_bus::PM_TIMER_OFFSET + 4
         }) {
@@ -457,7 +458,7 @@ impl MachineState {
             Some(u32::from(self.dispi.read_index()) & ones)
         } else if port == 0x1CF || port == 0x1D0 {
             Some(u32::from(self.dispi.read_data()) & ones)
-        } else if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+        } else if let Some((bdf, bar, off)) = io_bar {
             let mut b = [0u8; 4];
             if let Some(d) = self.pci.get_mut(bdf) {
                 d.bar_read(bar, off, b.get_mut(..usize::from(size)).unwrap_or_default());
@@ -480,7 +481,7 @@ impl MachineState {
         match value {
             Some(value) => {
                 self.trace.push(at, EventKind::PortIn { port, size, value });
-                if let Some((bdf, _, _)) = self.io_bar_at(port) {
+                if let Some((bdf, _, _)) = io_bar {
                     self.drain_device(at, bdf);
                 }
                 value
@@ -534,6 +535,7 @@ impl MachineState {
             }
             return;
         }
+        let io_bar = self.io_bar_at(port);
         let handled = match port {
             0x80 | 0xE0 => {
                 if port == 0x80 {
@@ -551,7 +553,7 @@ impl MachineState {
                 true
             }
             _ => {
-                if let Some((bdf, bar, off)) = self.io_bar_at(port) {
+                if let Some((bdf, bar, off)) = io_bar {
                     let b = value.to_le_bytes();
                     if let Some(d) = self.pci.get_mut(bdf) {
                         d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
@@ -576,7 +578,7 @@ impl MachineState {
             })
         };
         self.trace.push(at, kind);
-        if let Some((bdf, _, _)) = self.io_bar_at(port) {
+        if let Some((bdf, _, _)) = io_bar {
             self.drain_device(at, bdf);
         }
     }
@@ -681,7 +683,6 @@ impl MachineState {
                         base,
                         size: spec.size,
                         io,
-                        ram: ram.is_some(),
                     },
                     ram,
                 ));
@@ -980,12 +981,8 @@ impl Machine {
     /// The device plugged at `bdf`, if it is a `T`.
     #[must_use]
     pub fn device<T: 'static>(&self, bdf: Bdf) -> Option<&T> {
-        self.uc
-            .get_data()
-            .pci
-            .get(bdf)?
-            .as_any()
-            .downcast_ref::<T>()
+        let d: &dyn std::any::Any = self.uc.get_data().pci.get(bdf)?;
+        d.downcast_ref::<T>()
     }
 
     /// The device plugged at `bdf`, mutably, if it is a `T`. Config changes made
@@ -993,7 +990,8 @@ impl Machine {
     pub fn device_mut<T: 'static>(&mut self, bdf: Bdf) -> Option<&mut T> {
         let st = self.uc.get_data_mut();
         st.bars_dirty = true;
-        st.pci.get_mut(bdf)?.as_any_mut().downcast_mut::<T>()
+        let d: &mut dyn std::any::Any = st.pci.get_mut(bdf)?;
+        d.downcast_mut::<T>()
     }
 
     /// Move what the device at `bdf` still holds (an open DMA run, say) into the

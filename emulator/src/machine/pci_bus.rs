@@ -29,7 +29,7 @@ pub struct RamBacking {
 /// plus the accesses to its BARs. BAR accesses arrive with the BAR index and
 /// the offset inside the BAR; widths are 1, 2, 4 or 8 bytes and guest
 /// controlled, so implementations bound them and never panic.
-pub trait BusDevice: PciFunction {
+pub trait BusDevice: PciFunction + std::any::Any {
     /// Short name for traces and errors.
     fn name(&self) -> &str;
 
@@ -57,12 +57,6 @@ pub trait BusDevice: PciFunction {
     /// Hand over events the device recorded since the last call (the bus
     /// stamps them with the CS:IP of the access). Default: none.
     fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<crate::trace::EventKind>) {}
-
-    /// The device as `Any`, so its owner can reach its concrete type.
-    fn as_any(&self) -> &dyn std::any::Any;
-
-    /// The device as `Any`, mutably.
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// A function that is nothing but its config space (bridges).
@@ -101,14 +95,6 @@ impl PciFunction for SimpleFunction {
 }
 
 impl BusDevice for SimpleFunction {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         &self.name
     }
@@ -210,14 +196,6 @@ impl PciFunction for StdVga {
 }
 
 impl BusDevice for StdVga {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "stdvga"
     }
