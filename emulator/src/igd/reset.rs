@@ -79,7 +79,7 @@ impl IgdDevice {
 mod tests {
     use super::*;
     use crate::igd::config::*;
-    use crate::igd::mmio::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, PCH_PP_CONTROL, PCH_PP_STATUS};
+    use crate::igd::regs::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, PCH_PP_CONTROL, PCH_PP_STATUS};
     use crate::igd::IgdConfig;
     use crate::pci::{command, reg};
 
