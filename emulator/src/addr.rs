@@ -2,8 +2,7 @@
 //! "Two address spaces, never mixed").
 //!
 //! The compiler refuses to mix them: a host stolen address can never be handed to
-//! guest memory by accident, and a GTT offset is never mistaken for a physical
-//! address.
+//! guest memory by accident.
 
 use std::fmt;
 
@@ -54,11 +53,6 @@ address_newtype!(
     /// A guest physical address: VM RAM, the guest stolen region, the OpRegion.
     GuestPhys,
     "GuestPhys"
-);
-address_newtype!(
-    /// A byte offset into the graphics translation table (the GTT half of BAR0).
-    GttOffset,
-    "GttOffset"
 );
 address_newtype!(
     /// An I/O virtual address: what the device puts on the bus for DMA. In a VM
@@ -114,7 +108,7 @@ macro_rules! into_u64 {
         }
     )*};
 }
-into_u64!(HostPhys, GuestPhys, GttOffset, Iova);
+into_u64!(HostPhys, GuestPhys, Iova);
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,29 @@ struct Piece {
     len: usize,
 }
 
+impl Piece {
+    /// The bus access this piece makes.
+    #[inline]
+    fn access(&self, write: bool) -> DmaAccess {
+        DmaAccess {
+            gtt_index: self.gtt_index,
+            iova: self.iova,
+            len: self.len as u32,
+            write,
+        }
+    }
+
+    /// The fault for the bus refusing this piece of an access at `offset`.
+    fn dma_fault(&self, offset: u64, f: DmaFault) -> ApertureFault {
+        ApertureFault {
+            offset: offset.saturating_add(self.start as u64),
+            gtt_index: self.gtt_index,
+            raw: self.raw,
+            kind: ApertureFaultKind::Dma(f),
+        }
+    }
+}
+
 /// The pieces of `[offset, offset + len)` of an aperture of `size` bytes, one
 /// per page, translated lazily (no allocation per access).
 struct Pieces<'a> {
@@ -79,10 +102,9 @@ fn translate_page(gtt: &Gtt, size: u64, off: u64) -> Result<(u64, u64, u64), Ape
     if off >= size {
         return Err(fault(0, ApertureFaultKind::OutsideAperture));
     }
-    if gtt_index >= gtt.len() {
+    let Some(raw) = gtt.entry(gtt_index) else {
         return Err(fault(0, ApertureFaultKind::BeyondGtt));
-    }
-    let raw = gtt.raw(gtt_index);
+    };
     let pte = gtt.format().decode(raw);
     if !pte.valid {
         return Err(fault(raw, ApertureFaultKind::InvalidPte));
@@ -90,45 +112,53 @@ fn translate_page(gtt: &Gtt, size: u64, off: u64) -> Result<(u64, u64, u64), Ape
     Ok((gtt_index, raw, pte.addr))
 }
 
+/// The piece of the access `[offset, offset + len)` starting `start` bytes
+/// in: up to the end of its page or of the access, translated. An offset past
+/// `u64::MAX` saturates there, which is outside any aperture.
+#[inline]
+fn piece(
+    gtt: &Gtt,
+    size: u64,
+    offset: u64,
+    start: usize,
+    len: usize,
+) -> Result<Piece, ApertureFault> {
+    let off = offset.saturating_add(start as u64);
+    let (gtt_index, raw, addr) = translate_page(gtt, size, off)?;
+    let in_page = off % PAGE_SIZE;
+    let chunk = usize::try_from(PAGE_SIZE - in_page)
+        .unwrap_or(usize::MAX)
+        .min(len.saturating_sub(start));
+    Ok(Piece {
+        gtt_index,
+        raw,
+        iova: Iova(addr | in_page),
+        start,
+        len: chunk,
+    })
+}
+
 impl Iterator for Pieces<'_> {
     type Item = Result<Piece, ApertureFault>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done >= self.len {
             return None;
         }
-        let done = self.done;
+        let p = piece(self.gtt, self.size, self.offset, self.done, self.len);
         // A fault ends the iteration.
-        self.done = self.len;
-        let Some(off) = self.offset.checked_add(done as u64) else {
-            return Some(Err(ApertureFault {
-                offset: u64::MAX,
-                gtt_index: u64::MAX / PAGE_SIZE,
-                raw: 0,
-                kind: ApertureFaultKind::OutsideAperture,
-            }));
+        self.done = match &p {
+            Ok(p) => p.start + p.len,
+            Err(_) => self.len,
         };
-        let (gtt_index, raw, addr) = match translate_page(self.gtt, self.size, off) {
-            Ok(t) => t,
-            Err(f) => return Some(Err(f)),
-        };
-        let in_page = off % PAGE_SIZE;
-        let chunk = usize::try_from(PAGE_SIZE - in_page)
-            .unwrap_or(usize::MAX)
-            .min(self.len - done);
-        self.done = done + chunk;
-        Some(Ok(Piece {
-            gtt_index,
-            raw,
-            iova: Iova(addr | in_page),
-            start: done,
-            len: chunk,
-        }))
+        Some(p)
     }
 }
 
 /// Translate `[offset, offset + len)` of an aperture of `size` bytes: every
 /// page is checked before the caller makes any bus access.
+#[inline]
 fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Pieces<'_>, ApertureFault> {
     let pieces = move || Pieces {
         gtt,
@@ -137,45 +167,51 @@ fn translate(gtt: &Gtt, size: u64, offset: u64, len: usize) -> Result<Pieces<'_>
         len,
         done: 0,
     };
-    // An access inside one page (all but page-straddling ones) has one
-    // piece: the single pass below checks it before any bus access.
-    let single_page = offset % PAGE_SIZE + len as u64 <= PAGE_SIZE;
-    if !single_page {
-        for p in pieces() {
-            p?;
-        }
+    for p in pieces() {
+        p?;
     }
     Ok(pieces())
 }
 
-/// The offset inside its page of a non-empty access `[offset, offset + len)`
-/// that stays inside one page (all but page-straddling accesses): the fast
-/// path, one translation and one bus access.
+/// Whether `[offset, offset + len)` is non-empty and stays inside one page
+/// (all but page-straddling accesses): the fast path, one translation and one
+/// bus access.
 #[inline]
-fn single_page(offset: u64, len: usize) -> Option<u64> {
-    let in_page = offset % PAGE_SIZE;
-    (len != 0 && in_page + len as u64 <= PAGE_SIZE).then_some(in_page)
+fn single_page(offset: u64, len: usize) -> bool {
+    len != 0 && offset % PAGE_SIZE + len as u64 <= PAGE_SIZE
 }
 
-fn page_dma_fault(offset: u64, gtt_index: u64, raw: u64, f: DmaFault) -> ApertureFault {
-    ApertureFault {
-        offset,
-        gtt_index,
-        raw,
-        kind: ApertureFaultKind::Dma(f),
+/// Translate `[offset, offset + len)` and hand each piece to `io` (the bus
+/// access), stopping at the first fault; nothing reaches `io` unless every
+/// page translated.
+#[inline]
+fn access(
+    gtt: &Gtt,
+    size: u64,
+    offset: u64,
+    len: usize,
+    write: bool,
+    mut io: impl FnMut(&Piece) -> Result<(), DmaFault>,
+) -> Result<DmaAccesses, ApertureFault> {
+    if single_page(offset, len) {
+        let p = piece(gtt, size, offset, 0, len)?;
+        io(&p).map_err(|f| p.dma_fault(offset, f))?;
+        return Ok(DmaAccesses::one(p.access(write)));
     }
-}
-
-fn dma_fault(offset: u64, p: &Piece, f: DmaFault) -> ApertureFault {
-    ApertureFault {
-        offset: offset.saturating_add(p.start as u64),
-        gtt_index: p.gtt_index,
-        raw: p.raw,
-        kind: ApertureFaultKind::Dma(f),
+    let mut out = DmaAccesses::new();
+    for p in translate(gtt, size, offset, len)? {
+        // `translate` checked every page, so this translation cannot fault.
+        let p = p?;
+        io(&p).map_err(|f| p.dma_fault(offset, f))?;
+        out.push(p.access(write));
     }
+    Ok(out)
 }
 
 /// Read `data.len()` bytes at aperture `offset` through `gtt` from `dma`.
+///
+/// A translation fault fills all of `data` with 0xFF (nothing was read); a DMA
+/// fault fills the piece the bus refused.
 #[inline]
 pub fn read(
     gtt: &Gtt,
@@ -184,42 +220,18 @@ pub fn read(
     data: &mut [u8],
     dma: &mut dyn DmaBus,
 ) -> Result<DmaAccesses, ApertureFault> {
-    if let Some(in_page) = single_page(offset, data.len()) {
-        let (gtt_index, raw, addr) =
-            translate_page(gtt, size, offset).inspect_err(|_| data.fill(0xFF))?;
-        let iova = Iova(addr | in_page);
-        if let Err(f) = dma.dma_read(iova, data) {
-            data.fill(0xFF);
-            return Err(page_dma_fault(offset, gtt_index, raw, f));
-        }
-        return Ok(DmaAccesses::one(DmaAccess {
-            gtt_index,
-            iova,
-            len: data.len() as u32,
-            write: false,
-        }));
-    }
-    let pieces = translate(gtt, size, offset, data.len()).inspect_err(|_| data.fill(0xFF))?;
-    let mut out = DmaAccesses::new();
-    for p in pieces {
-        // Only a single-page access can fault here (longer ones were
-        // checked whole by `translate`): nothing was read yet.
-        let p = p.inspect_err(|_| data.fill(0xFF))?;
+    let r = access(gtt, size, offset, data.len(), false, |p| {
         let Some(buf) = data.get_mut(p.start..p.start + p.len) else {
-            continue;
+            return Ok(());
         };
-        if let Err(f) = dma.dma_read(p.iova, buf) {
-            buf.fill(0xFF);
-            return Err(dma_fault(offset, &p, f));
+        dma.dma_read(p.iova, buf).inspect_err(|_| buf.fill(0xFF))
+    });
+    if let Err(e) = &r {
+        if !matches!(e.kind, ApertureFaultKind::Dma(_)) {
+            data.fill(0xFF);
         }
-        out.push(DmaAccess {
-            gtt_index: p.gtt_index,
-            iova: p.iova,
-            len: p.len as u32,
-            write: false,
-        });
     }
-    Ok(out)
+    r
 }
 
 /// Write `data` at aperture `offset` through `gtt` to `dma`.
@@ -231,35 +243,12 @@ pub fn write(
     data: &[u8],
     dma: &mut dyn DmaBus,
 ) -> Result<DmaAccesses, ApertureFault> {
-    if let Some(in_page) = single_page(offset, data.len()) {
-        let (gtt_index, raw, addr) = translate_page(gtt, size, offset)?;
-        let iova = Iova(addr | in_page);
-        dma.dma_write(iova, data)
-            .map_err(|f| page_dma_fault(offset, gtt_index, raw, f))?;
-        return Ok(DmaAccesses::one(DmaAccess {
-            gtt_index,
-            iova,
-            len: data.len() as u32,
-            write: true,
-        }));
-    }
-    let pieces = translate(gtt, size, offset, data.len())?;
-    let mut out = DmaAccesses::new();
-    for p in pieces {
-        let p = p?;
+    access(gtt, size, offset, data.len(), true, |p| {
         let Some(buf) = data.get(p.start..p.start + p.len) else {
-            continue;
+            return Ok(());
         };
         dma.dma_write(p.iova, buf)
-            .map_err(|f| dma_fault(offset, &p, f))?;
-        out.push(DmaAccess {
-            gtt_index: p.gtt_index,
-            iova: p.iova,
-            len: p.len as u32,
-            write: true,
-        });
-    }
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

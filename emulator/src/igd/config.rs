@@ -29,9 +29,9 @@ pub const GGC: u16 = 0x50;
 /// GGC bit 0: GGCLCK, firmware lock.
 pub const GGC_LOCK: u16 = 1 << 0;
 /// BDSM (Base Data of Stolen Memory), 32-bit, gen6-9.
-pub const BDSM: u16 = 0x5C;
+pub const BDSM: u16 = BdsmLocation::Config5C.offset();
 /// BDSM, 64-bit, gen11+.
-pub const BDSM_GEN11: u16 = 0xC0;
+pub const BDSM_GEN11: u16 = BdsmLocation::ConfigC0.offset();
 /// BDSM bit 0: lock.
 pub const BDSM_LOCK: u64 = 1 << 0;
 /// BDSM base field (bits 31:20, or 63:20 on gen11+): `INTEL_BSM_MASK`.
@@ -165,17 +165,9 @@ pub fn build(info: &PlatformInfo, cfg: &IgdConfig) -> Result<ConfigSpace, PciErr
     cs.add_capability_at(CAP_VENDOR, cap_id::VENDOR, &vendor)?;
 
     if info.flr == FlrCapability::AdvancedFeaturesAndPcie {
-        let mut body = [0u8; PCIE_CAP_LEN - 2];
-        let put = |b: &mut [u8], off: u16, v: &[u8]| {
-            for (i, x) in v.iter().enumerate() {
-                if let Some(s) = b.get_mut(usize::from(off) - 2 + i) {
-                    *s = *x;
-                }
-            }
-        };
-        put(&mut body, PCIE_CAPS, &PCIE_CAPS_RCIEP_V2.to_le_bytes());
-        put(&mut body, PCIE_DEVCAP, &PCIE_DEVCAP_FLR.to_le_bytes());
-        let at = cs.add_capability_at(CAP_PCIE, cap_id::PCIE, &body)?;
+        let at = cs.add_capability_at(CAP_PCIE, cap_id::PCIE, &[0u8; PCIE_CAP_LEN - 2])?;
+        cs.set_u16(at + PCIE_CAPS, PCIE_CAPS_RCIEP_V2);
+        cs.set_u32(at + PCIE_DEVCAP, PCIE_DEVCAP_FLR);
         // Device Control bits 14:0 are read/write; bit 15 starts an FLR and
         // always reads 0 (the device clears it when it performs the reset).
         cs.set_wmask_u16(at + PCIE_DEVCTL, 0xFFFF);

@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use super::edid::{EDID_BLOCK, EDID_I2C_ADDR};
+use super::edid::{Eeprom, EDID_BLOCK, EDID_I2C_ADDR};
 
 /// CTL: send/busy (self-clearing).
 pub const DP_AUX_CH_CTL_SEND_BUSY: u32 = 1 << 31;
@@ -135,12 +135,13 @@ pub struct AuxChannel {
     /// None: nothing connected (transactions time out).
     sink: Option<DpSink>,
     dpcd: BTreeMap<u32, u8>,
-    i2c_pointer: usize,
-    edid: [u8; EDID_BLOCK],
+    /// The EDID EEPROM the sink answers at I2C address 0x50.
+    eeprom: Eeprom,
 }
 
 impl AuxChannel {
-    /// A channel with CTL at `ctl`; `sink` None means nothing connected.
+    /// An idle channel whose sink answers EDID reads with `edid`; `sink` None
+    /// means nothing connected.
     #[must_use]
     pub fn new(sink: Option<DpSink>, edid: [u8; EDID_BLOCK]) -> Self {
         AuxChannel {
@@ -148,14 +149,13 @@ impl AuxChannel {
             data: [0; 5],
             sink,
             dpcd: BTreeMap::new(),
-            i2c_pointer: 0,
-            edid,
+            eeprom: Eeprom::new(edid),
         }
     }
 
     /// Replace the EDID the sink answers at I2C address 0x50.
     pub fn set_edid(&mut self, edid: [u8; EDID_BLOCK]) {
-        self.edid = edid;
+        self.eeprom.set_edid(edid);
     }
 
     /// Replace the sink.
@@ -166,7 +166,7 @@ impl AuxChannel {
 
     /// Power-on state (sink and EDID kept).
     pub fn reset(&mut self) {
-        *self = AuxChannel::new(self.sink, self.edid);
+        *self = AuxChannel::new(self.sink, self.eeprom.data());
     }
 
     /// Register `idx` (0 = CTL, 1-5 = DATA1-5).
@@ -278,14 +278,13 @@ impl AuxChannel {
                 }
                 if c & !DP_AUX_I2C_MOT == DP_AUX_I2C_WRITE {
                     if let Some(off) = payload.first().filter(|_| len > 0) {
-                        self.i2c_pointer = usize::from(*off) % EDID_BLOCK;
+                        self.eeprom.set_pointer(usize::from(*off) % EDID_BLOCK);
                     }
                     return vec![DP_AUX_REPLY_ACK];
                 }
                 let mut v = vec![DP_AUX_REPLY_ACK];
                 for _ in 0..len.min(16) {
-                    v.push(self.edid.get(self.i2c_pointer).copied().unwrap_or(0xFF));
-                    self.i2c_pointer = (self.i2c_pointer + 1) % EDID_BLOCK;
+                    v.push(self.eeprom.read());
                 }
                 v
             }

@@ -190,6 +190,49 @@ fn display_descriptor(tag: u8, text: &[u8]) -> [u8; 18] {
     d
 }
 
+/// An EDID EEPROM at I2C address 0x50: one block and an address pointer that
+/// wraps at the end of the block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Eeprom {
+    data: [u8; EDID_BLOCK],
+    pointer: usize,
+}
+
+impl Eeprom {
+    /// An EEPROM holding `data`, pointer at 0.
+    #[must_use]
+    pub const fn new(data: [u8; EDID_BLOCK]) -> Self {
+        Self { data, pointer: 0 }
+    }
+
+    /// The contents.
+    #[must_use]
+    pub const fn data(&self) -> [u8; EDID_BLOCK] {
+        self.data
+    }
+
+    /// Replace the contents (the pointer stays).
+    pub fn set_edid(&mut self, data: [u8; EDID_BLOCK]) {
+        self.data = data;
+    }
+
+    /// Set the address pointer (reads use it modulo the block size).
+    pub fn set_pointer(&mut self, pointer: usize) {
+        self.pointer = pointer;
+    }
+
+    /// The byte at the pointer (0xFF if none), advancing the pointer.
+    pub fn read(&mut self) -> u8 {
+        let b = self
+            .data
+            .get(self.pointer % EDID_BLOCK)
+            .copied()
+            .unwrap_or(0xFF);
+        self.pointer = (self.pointer + 1) % EDID_BLOCK;
+        b
+    }
+}
+
 /// The 128-byte EDID 1.4 base block of `panel`.
 #[must_use]
 pub fn edid(panel: &Panel) -> [u8; EDID_BLOCK] {
@@ -217,7 +260,6 @@ pub fn edid(panel: &Panel) -> [u8; EDID_BLOCK] {
     e[72..90].copy_from_slice(&display_descriptor(0xFC, panel.name.as_bytes()));
     e[90..108].copy_from_slice(&display_descriptor(0x10, &[]));
     e[108..126].copy_from_slice(&display_descriptor(0x10, &[]));
-    e[126] = 0;
     let sum = e[..127].iter().fold(0u8, |s, b| s.wrapping_add(*b));
     e[127] = 0u8.wrapping_sub(sum);
     e

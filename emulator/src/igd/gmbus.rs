@@ -21,7 +21,7 @@
 //! controller state (GMBUS2) as i915's NAK recovery expects. A read of
 //! GMBUS3 of any width consumes the whole latched dword.
 
-use super::edid::{EDID_BLOCK, EDID_I2C_ADDR};
+use super::edid::{Eeprom, EDID_BLOCK, EDID_I2C_ADDR};
 
 /// GMBUS0 offset from the GMBUS base.
 pub const GMBUS0: u32 = 0x5100;
@@ -82,9 +82,8 @@ pub struct Gmbus {
     remaining: u32,
     /// The cycle being run (GMBUS1 as written).
     cycle: u32,
-    /// EEPROM address pointer.
-    pointer: usize,
-    edid: [u8; EDID_BLOCK],
+    /// The EDID EEPROM.
+    eeprom: Eeprom,
     /// Pin pairs (bit n = pin n) with the EDID EEPROM attached.
     pins: u32,
 }
@@ -104,8 +103,7 @@ impl Gmbus {
             gmbus5: 0,
             remaining: 0,
             cycle: 0,
-            pointer: 0,
-            edid,
+            eeprom: Eeprom::new(edid),
             pins,
         }
     }
@@ -124,12 +122,12 @@ impl Gmbus {
 
     /// Replace the EEPROM contents.
     pub fn set_edid(&mut self, edid: [u8; EDID_BLOCK]) {
-        self.edid = edid;
+        self.eeprom.set_edid(edid);
     }
 
     /// Back to the power-on state (EEPROM contents kept).
     pub fn reset(&mut self) {
-        *self = Gmbus::new(self.base, self.edid, self.pins);
+        *self = Gmbus::new(self.base, self.eeprom.data(), self.pins);
     }
 
     /// The register value without side effects.
@@ -214,11 +212,12 @@ impl Gmbus {
             return;
         }
         if v & GMBUS_CYCLE_INDEX != 0 {
-            self.pointer = if self.gmbus5 & GMBUS_2BYTE_INDEX_EN != 0 {
-                (self.gmbus5 & 0xFFFF) as usize
-            } else {
-                ((v >> 8) & 0xFF) as usize
-            };
+            self.eeprom
+                .set_pointer(if self.gmbus5 & GMBUS_2BYTE_INDEX_EN != 0 {
+                    (self.gmbus5 & 0xFFFF) as usize
+                } else {
+                    ((v >> 8) & 0xFF) as usize
+                });
         }
         self.remaining = count;
         if count == 0 {
@@ -243,13 +242,7 @@ impl Gmbus {
         let mut v = 0u32;
         let n = self.remaining.min(4);
         for i in 0..n {
-            let b = self
-                .edid
-                .get(self.pointer % EDID_BLOCK)
-                .copied()
-                .unwrap_or(0xFF);
-            v |= u32::from(b) << (8 * i);
-            self.pointer = (self.pointer + 1) % EDID_BLOCK;
+            v |= u32::from(self.eeprom.read()) << (8 * i);
         }
         self.remaining -= n;
         self.gmbus3 = v;
@@ -261,7 +254,7 @@ impl Gmbus {
     fn take_write(&mut self, v: u32) {
         let n = self.remaining.min(4);
         if n > 0 && self.remaining == (self.cycle >> GMBUS_BYTE_COUNT_SHIFT) & 0x1FF {
-            self.pointer = (v & 0xFF) as usize % EDID_BLOCK;
+            self.eeprom.set_pointer((v & 0xFF) as usize % EDID_BLOCK);
         }
         self.remaining -= n;
         self.gmbus2 |= GMBUS_HW_RDY;

@@ -125,18 +125,23 @@ impl Gtt {
         Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     }
 
+    /// Raw entry `index`, or `None` beyond the table. 32-bit formats give the
+    /// dword zero-extended.
+    #[must_use]
+    pub fn entry(&self, index: u64) -> Option<u64> {
+        let src = self.bytes.get(self.entry_range(index)?)?;
+        let mut b = [0u8; 8];
+        for (d, s) in b.iter_mut().zip(src) {
+            *d = *s;
+        }
+        Some(u64::from_le_bytes(b))
+    }
+
     /// Raw entry `index` (0 beyond the table). 32-bit formats give the dword
     /// zero-extended.
     #[must_use]
     pub fn raw(&self, index: u64) -> u64 {
-        let Some(r) = self.entry_range(index) else {
-            return 0;
-        };
-        let mut b = [0u8; 8];
-        for (d, s) in b.iter_mut().zip(self.bytes.get(r).unwrap_or(&[])) {
-            *d = *s;
-        }
-        u64::from_le_bytes(b)
+        self.entry(index).unwrap_or(0)
     }
 
     /// Entry `index` decoded per the table's format.

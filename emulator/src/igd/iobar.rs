@@ -59,14 +59,6 @@ enum Reg {
     None,
 }
 
-fn reg_of(port: u32) -> Reg {
-    match port {
-        0..=3 => Reg::Index,
-        4..=7 => Reg::Data,
-        _ => Reg::None,
-    }
-}
-
 /// Consecutive bytes of one access that fall in one register.
 struct Group {
     reg: Reg,
@@ -75,22 +67,27 @@ struct Group {
     len: usize,
 }
 
-fn groups(offset: u16, len: usize) -> Vec<Group> {
-    let mut out: Vec<Group> = Vec::new();
-    for i in 0..len {
-        let port = u32::from(offset).saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-        let r = reg_of(port);
-        match out.last_mut() {
-            Some(g) if g.reg == r => g.len += 1,
-            _ => out.push(Group {
-                reg: r,
-                first_lane: port & 3,
-                start: i,
-                len: 1,
-            }),
-        }
-    }
-    out
+/// The groups of a `len`-byte access at BAR offset `offset`, in order: its
+/// overlap with each of Index (+0..+3), Data (+4..+7) and the rest (+8..).
+fn groups(offset: u16, len: usize) -> impl Iterator<Item = Group> {
+    let first = u64::from(offset);
+    let end = first.saturating_add(len as u64);
+    [
+        (Reg::Index, 0, 4),
+        (Reg::Data, 4, 8),
+        (Reg::None, 8, u64::MAX),
+    ]
+    .into_iter()
+    .filter_map(move |(reg, lo, hi): (Reg, u64, u64)| {
+        let lo = lo.max(first);
+        let hi = hi.min(end);
+        (lo < hi).then(|| Group {
+            reg,
+            first_lane: (lo & 3) as u32,
+            start: usize::try_from(lo - first).unwrap_or(usize::MAX),
+            len: usize::try_from(hi - lo).unwrap_or(usize::MAX),
+        })
+    })
 }
 
 impl IoBar {
@@ -254,7 +251,7 @@ impl IoBar {
 mod tests {
     use super::*;
     use crate::igd::generation::{info, Platform, PteFormat};
-    use crate::igd::mmio::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE};
+    use crate::igd::regs::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE};
 
     struct Rig {
         bar: IoBar,

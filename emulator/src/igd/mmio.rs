@@ -21,16 +21,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::dpaux::{AuxChannel, DpSink};
 use super::edid::{edid, Panel, EDID_BLOCK};
-use super::generation::{BdsmLocation, Platform, PlatformInfo};
+use super::generation::{BdsmLocation, PlatformInfo};
 use super::gmbus::Gmbus;
 use super::overrides::RegisterOverride;
 use super::regs;
-
-pub use super::regs::{
-    behaviours_for, BehaviourTable, Row, BEHAVIOUR_TABLES, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_CTL2,
-    HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE, PANEL_POWER_ON, PCH_PP_CONTROL, PCH_PP_STATUS, PP_ON,
-    SKL_PW1_REQ, SKL_PW1_STATE, SKL_PW2_REQ, SKL_PW2_STATE, VLV_PP_CONTROL, VLV_PP_STATUS,
-};
 
 /// `GEN6_DSMBASE`: BAR0 mirror of BDSM (low dword; gen11+ high dword at +4).
 pub const GEN6_DSMBASE: u32 = 0x10_80C0;
@@ -123,7 +117,6 @@ pub enum RegisterBehaviour {
 /// The BAR0 register file: sparse dword store with reset values and behaviours.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MmioRegisters {
-    platform: Platform,
     /// Size of the register half of BAR0 in bytes.
     limit: u32,
     regs: BTreeMap<u32, u32>,
@@ -147,32 +140,23 @@ impl MmioRegisters {
         let limit = u32::try_from(info.gtt_offset_in_bar0()).unwrap_or(u32::MAX);
         let mut behaviours: BTreeMap<u32, Vec<RegisterBehaviour>> = BTreeMap::new();
         let mut reset = BTreeMap::new();
-        let mirrors: &[u32] = if info.bdsm_mirror {
-            &[GEN6_DSMBASE, GEN6_DSMBASE + 4, GGC_MIRROR]
-        } else {
-            &[]
-        };
         for r in regs::behaviours_for(info.platform) {
             behaviours
                 .entry(r.offset & !3)
                 .or_default()
                 .push(r.behaviour);
-            if let RegisterBehaviour::StatusInverse {
-                status_offset,
-                status_mask,
-                ..
-            } = r.behaviour
+            if let Some((_, status_offset, status_mask, Status::Inverse)) = r.behaviour.handshake()
             {
                 *reset.entry(status_offset & !3).or_insert(0) |= status_mask;
             }
         }
-        for m in mirrors {
-            behaviours
-                .entry(*m)
-                .or_default()
-                .push(RegisterBehaviour::ReadOnly);
-        }
         if info.bdsm_mirror {
+            for m in [GEN6_DSMBASE, GEN6_DSMBASE + 4, GGC_MIRROR] {
+                behaviours
+                    .entry(m)
+                    .or_default()
+                    .push(RegisterBehaviour::ReadOnly);
+            }
             reset.insert(GEN6_DSMBASE, host_bdsm_reg as u32);
             if info.bdsm == BdsmLocation::ConfigC0 {
                 reset.insert(GEN6_DSMBASE + 4, (host_bdsm_reg >> 32) as u32);
@@ -186,7 +170,6 @@ impl MmioRegisters {
             .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i == 0).then(DpSink::default), e)))
             .collect();
         Self {
-            platform: info.platform,
             limit,
             regs: reset.clone(),
             reset,
@@ -196,18 +179,6 @@ impl MmioRegisters {
             gmbus: Gmbus::new(regs::gmbus_base(info.platform), e, DEFAULT_EDID_PINS),
             aux,
         }
-    }
-
-    /// The platform the tables were chosen for.
-    #[must_use]
-    pub fn platform(&self) -> Platform {
-        self.platform
-    }
-
-    /// Size of the register region (offsets below it are registers).
-    #[must_use]
-    pub fn limit(&self) -> u32 {
-        self.limit
     }
 
     /// Put `panel` behind GMBUS and every AUX channel (its EDID).
@@ -232,8 +203,7 @@ impl MmioRegisters {
     }
 
     /// The behaviours of the dword at `offset` (empty for plain registers).
-    #[must_use]
-    pub fn behaviours(&self, offset: u32) -> &[RegisterBehaviour] {
+    fn behaviours(&self, offset: u32) -> &[RegisterBehaviour] {
         self.behaviours
             .get(&(offset & !3))
             .map_or(&[], Vec::as_slice)
@@ -254,11 +224,10 @@ impl MmioRegisters {
 
     /// AUX channel and register index (0 = CTL) owning `off`.
     fn aux_slot(&self, off: u32) -> Option<(usize, usize)> {
-        self.aux.iter().enumerate().find_map(|(i, (ctl, _))| {
-            off.checked_sub(*ctl)
-                .filter(|d| *d <= 0x14)
-                .map(|d| (i, (d / 4) as usize))
-        })
+        self.aux
+            .iter()
+            .enumerate()
+            .find_map(|(i, (ctl, _))| regs::aux_register(*ctl, off).map(|r| (i, r)))
     }
 
     fn controller(&self, off: u32) -> Option<Controller> {
@@ -277,13 +246,18 @@ impl MmioRegisters {
     pub fn read32(&self, offset: u32) -> u32 {
         let off = offset & !3;
         match self.controller(off) {
-            Some(Controller::Gmbus) => return self.gmbus.peek(off),
-            Some(Controller::Aux(c, r)) => {
-                return self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r));
-            }
-            None => {}
+            Some(Controller::Gmbus) => self.gmbus.peek(off),
+            Some(Controller::Aux(c, r)) => self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r)),
+            None => self.value_and_toggle(off).1,
         }
-        let mut v = self.regs.get(&off).copied().unwrap_or(0);
+    }
+
+    /// For the table-driven dword at `off`: its stored value, the value a read
+    /// gives (mirrors and constants applied) and the bits a read toggles.
+    fn value_and_toggle(&self, off: u32) -> (u32, u32, u32) {
+        let stored = self.regs.get(&off).copied().unwrap_or(0);
+        let mut v = stored;
+        let mut toggle = 0u32;
         for b in self.behaviours(off) {
             match *b {
                 RegisterBehaviour::Mirror { source, mask } => {
@@ -291,16 +265,17 @@ impl MmioRegisters {
                     v = (v & !mask) | (src & mask);
                 }
                 RegisterBehaviour::Constant { value } => v = value,
+                RegisterBehaviour::Toggle { mask } => toggle |= mask,
                 _ => {}
             }
         }
-        v
+        (stored, v, toggle)
     }
 
     /// Guest read of the dword at `offset & !3`, with side effects: a lock
     /// countdown on this register advances, toggling bits flip afterwards,
     /// GMBUS3 moves to the next bytes.
-    pub fn read_dword(&mut self, offset: u32) -> u32 {
+    fn read_dword(&mut self, offset: u32) -> u32 {
         let off = offset & !3;
         if off >= self.limit {
             return 0;
@@ -312,45 +287,36 @@ impl MmioRegisters {
             }
             None => {}
         }
-        let mut from = 0u32;
-        while let Some(key) = self
-            .pending
-            .range((off, from)..=(off, u32::MAX))
-            .next()
-            .map(|(k, _)| *k)
-        {
-            if let Some(n) = self.pending.get_mut(&key).filter(|n| **n > 0) {
-                *n -= 1;
-            } else {
-                self.pending.remove(&key);
-                let st = self.regs.get(&off).copied().unwrap_or(0) | key.1;
+        if !self.pending.is_empty() {
+            // Countdowns on this register at 0 expire (their status bits
+            // set); the others count down.
+            let mut expired: Option<u32> = None;
+            self.pending.retain(|&(o, mask), n| {
+                if o != off {
+                    return true;
+                }
+                if *n > 0 {
+                    *n -= 1;
+                    return true;
+                }
+                expired = Some(expired.unwrap_or(0) | mask);
+                false
+            });
+            if let Some(mask) = expired {
+                let st = self.regs.get(&off).copied().unwrap_or(0) | mask;
                 store(&mut self.regs, &self.reset, off, st);
             }
-            match key.1.checked_add(1) {
-                Some(f) => from = f,
-                None => break,
-            }
         }
-        let v = self.read32(off);
-        let toggle = self.behaviours(off).iter().fold(0u32, |m, b| match b {
-            RegisterBehaviour::Toggle { mask } => m | mask,
-            _ => m,
-        });
+        let (stored, v, toggle) = self.value_and_toggle(off);
         if toggle != 0 {
-            let cur = self.regs.get(&off).copied().unwrap_or(0);
-            store(&mut self.regs, &self.reset, off, cur ^ toggle);
+            store(&mut self.regs, &self.reset, off, stored ^ toggle);
         }
         v
     }
 
-    /// The reset value of the dword at `offset & !3`.
-    #[must_use]
-    pub fn reset_value(&self, offset: u32) -> u32 {
-        self.reset.get(&(offset & !3)).copied().unwrap_or(0)
-    }
-
     /// Set a register from the device side (no behaviours).
-    pub fn set32(&mut self, offset: u32, value: u32) {
+    #[cfg(test)]
+    fn set32(&mut self, offset: u32, value: u32) {
         store(&mut self.regs, &self.reset, offset & !3, value);
     }
 
@@ -363,14 +329,6 @@ impl MmioRegisters {
         for (_, ch) in &mut self.aux {
             ch.reset();
         }
-    }
-
-    /// Registers that differ from 0, in offset order (for snapshots).
-    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.regs
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .filter(|(_, v)| *v != 0)
     }
 
     /// Guest read of `data.len()` bytes at `offset`, by byte lanes; each dword
@@ -458,24 +416,16 @@ impl MmioRegisters {
                 RegisterBehaviour::ReadOnly | RegisterBehaviour::Constant { .. } => ro = u32::MAX,
                 RegisterBehaviour::WriteOneToClear { mask } => w1c |= mask,
                 RegisterBehaviour::SelfClearing { mask } => sc |= mask,
-                RegisterBehaviour::StatusFollowsRequest {
-                    status_offset,
-                    status_mask,
-                    ..
-                }
-                | RegisterBehaviour::LockAfterReads {
-                    status_offset,
-                    status_mask,
-                    ..
-                }
-                | RegisterBehaviour::StatusInverse {
-                    status_offset,
-                    status_mask,
-                    ..
-                } if status_offset & !3 == off => ro |= status_mask,
                 RegisterBehaviour::StatusFollowsRequest { .. }
                 | RegisterBehaviour::LockAfterReads { .. }
-                | RegisterBehaviour::StatusInverse { .. } => {}
+                | RegisterBehaviour::StatusInverse { .. } => {
+                    // Status bits in the request register are read-only.
+                    if let Some((_, status_offset, status_mask, _)) = b.handshake() {
+                        if status_offset & !3 == off {
+                            ro |= status_mask;
+                        }
+                    }
+                }
                 RegisterBehaviour::Toggle { mask } | RegisterBehaviour::Mirror { mask, .. } => {
                     ro |= mask;
                 }
@@ -496,64 +446,75 @@ impl MmioRegisters {
         let cleared = value & enables & w1c & !ro;
         let new = ((old & !plain) | (value & plain)) & !cleared & !sc;
         store(&mut self.regs, &self.reset, off, new);
-        let mut i = 0;
-        while let Some(b) = self.behaviours.get(&off).and_then(|r| r.get(i)).copied() {
-            self.apply_status(new, b);
-            i += 1;
+        for b in rows {
+            apply_status(&mut self.regs, &self.reset, &mut self.pending, new, *b);
         }
     }
+}
 
-    /// Update the status register of a request row after its register became `new`.
-    fn apply_status(&mut self, new: u32, b: RegisterBehaviour) {
-        let (request_mask, status_offset, status_mask, kind) = match b {
-            RegisterBehaviour::StatusFollowsRequest {
+impl RegisterBehaviour {
+    /// The request mask, status offset, status mask and kind of a handshake
+    /// row (`StatusFollowsRequest`, `StatusInverse`, `LockAfterReads`).
+    fn handshake(self) -> Option<(u32, u32, u32, Status)> {
+        match self {
+            Self::StatusFollowsRequest {
                 request_mask,
                 status_offset,
                 status_mask,
-            } => (request_mask, status_offset, status_mask, Status::Follow),
-            RegisterBehaviour::StatusInverse {
+            } => Some((request_mask, status_offset, status_mask, Status::Follow)),
+            Self::StatusInverse {
                 request_mask,
                 status_offset,
                 status_mask,
-            } => (request_mask, status_offset, status_mask, Status::Inverse),
-            RegisterBehaviour::LockAfterReads {
+            } => Some((request_mask, status_offset, status_mask, Status::Inverse)),
+            Self::LockAfterReads {
                 request_mask,
                 status_offset,
                 status_mask,
                 reads,
-            } => (
+            } => Some((
                 request_mask,
                 status_offset,
                 status_mask,
                 Status::Lock(reads),
-            ),
-            _ => return,
-        };
-        let on = new & request_mask == request_mask;
-        let st_off = status_offset & !3;
-        let st = self.regs.get(&st_off).copied().unwrap_or(0);
-        let key = (st_off, status_mask);
-        let st = match kind {
-            Status::Follow if on => st | status_mask,
-            Status::Inverse if !on => st | status_mask,
-            Status::Follow | Status::Inverse => st & !status_mask,
-            Status::Lock(_) if !on => {
-                self.pending.remove(&key);
-                st & !status_mask
-            }
-            Status::Lock(_)
-                if st & status_mask == status_mask || self.pending.contains_key(&key) =>
-            {
-                st
-            }
-            Status::Lock(0) => st | status_mask,
-            Status::Lock(n) => {
-                self.pending.insert(key, n);
-                st & !status_mask
-            }
-        };
-        store(&mut self.regs, &self.reset, st_off, st);
+            )),
+            _ => None,
+        }
     }
+}
+
+/// Update the status register of a request row `b` after its register became
+/// `new` (a no-op for other rows).
+fn apply_status(
+    regs: &mut BTreeMap<u32, u32>,
+    reset: &BTreeMap<u32, u32>,
+    pending: &mut BTreeMap<(u32, u32), u32>,
+    new: u32,
+    b: RegisterBehaviour,
+) {
+    let Some((request_mask, status_offset, status_mask, kind)) = b.handshake() else {
+        return;
+    };
+    let on = new & request_mask == request_mask;
+    let st_off = status_offset & !3;
+    let st = regs.get(&st_off).copied().unwrap_or(0);
+    let key = (st_off, status_mask);
+    let st = match kind {
+        Status::Follow if on => st | status_mask,
+        Status::Inverse if !on => st | status_mask,
+        Status::Follow | Status::Inverse => st & !status_mask,
+        Status::Lock(_) if !on => {
+            pending.remove(&key);
+            st & !status_mask
+        }
+        Status::Lock(_) if st & status_mask == status_mask || pending.contains_key(&key) => st,
+        Status::Lock(0) => st | status_mask,
+        Status::Lock(n) => {
+            pending.insert(key, n);
+            st & !status_mask
+        }
+    };
+    store(regs, reset, st_off, st);
 }
 
 #[derive(Clone, Copy)]
@@ -583,7 +544,12 @@ fn store(regs: &mut BTreeMap<u32, u32>, reset: &BTreeMap<u32, u32>, off: u32, va
 mod tests {
     use super::*;
     use crate::igd::generation::{info, Platform};
-    use crate::igd::regs::{self, PIPECONF_ENABLE, PIPECONF_STATE_ENABLE};
+    use crate::igd::regs::{
+        self, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE,
+        PANEL_POWER_ON, PCH_PP_CONTROL, PCH_PP_STATUS, PIPECONF_ENABLE, PIPECONF_STATE_ENABLE,
+        PP_ON, SKL_PW1_REQ, SKL_PW1_STATE, SKL_PW2_REQ, SKL_PW2_STATE, VLV_PP_CONTROL,
+        VLV_PP_STATUS,
+    };
 
     fn regs(p: Platform) -> MmioRegisters {
         MmioRegisters::new(info(p), 0x8B80_0001, 0x0211)

@@ -398,9 +398,8 @@ impl PciFunction for IgdDevice {
 #[cfg(test)]
 mod tests {
     use super::dma::FlatDma;
-    use super::mmio::{
-        GEN6_DSMBASE, GGC_MIRROR, HSW_PWR_WELL_CTL1, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE,
-    };
+    use super::mmio::{GEN6_DSMBASE, GGC_MIRROR};
+    use super::regs::{HSW_PWR_WELL_CTL1, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE};
     use super::*;
     use crate::addr::Iova;
     use proptest::prelude::*;

@@ -187,7 +187,7 @@ impl RegisterOverride {
 
     /// The behaviour that replaces the register's table rows.
     #[must_use]
-    pub fn behaviour(&self) -> RegisterBehaviour {
+    pub fn behaviour(&self) -> B {
         self.behaviour
     }
 
@@ -197,8 +197,6 @@ impl RegisterOverride {
         self.value
     }
 }
-
-use super::mmio::RegisterBehaviour;
 
 impl std::str::FromStr for RegisterOverride {
     type Err = OverrideError;

@@ -48,7 +48,7 @@
 //!   [`super::gmbus`] and [`super::dpaux`].
 
 use super::generation::Platform;
-use super::mmio::RegisterBehaviour as B;
+use super::mmio::{RegisterBehaviour as B, GEN6_DSMBASE, GGC_MIRROR};
 
 /// One row: a register offset, its i915 name and one behaviour. Several rows
 /// may name the same offset; their effects combine.
@@ -189,6 +189,38 @@ const fn idle_unless(offset: u32, name: &'static str, req: u32, state: u32) -> R
     )
 }
 
+/// A PLL whose lock status is in its own enable register.
+const fn locks_self(offset: u32, name: &'static str, req: u32, state: u32) -> Row {
+    locks(offset, name, req, offset, state)
+}
+
+/// `PIPECONF`: `PIPECONF_ENABLE` → `PIPECONF_STATE_ENABLE`.
+const fn pipe(offset: u32, name: &'static str) -> Row {
+    follows(offset, name, PIPECONF_ENABLE, PIPECONF_STATE_ENABLE)
+}
+
+/// A register whose `mask` bits toggle on every read.
+const fn toggle(offset: u32, name: &'static str, mask: u32) -> Row {
+    row(offset, name, B::Toggle { mask })
+}
+
+/// A panel power sequencer: `PANEL_POWER_ON` in the control register sets
+/// `PP_ON` in the read-only status register.
+const fn panel(ctl: u32, ctl_name: &'static str, st: u32, st_name: &'static str) -> [Row; 2] {
+    [
+        row(
+            ctl,
+            ctl_name,
+            B::StatusFollowsRequest {
+                request_mask: PANEL_POWER_ON,
+                status_offset: st,
+                status_mask: PP_ON,
+            },
+        ),
+        row(st, st_name, B::ReadOnly),
+    ]
+}
+
 /// A masked forcewake request register and its ack, which mirrors bits 15:0.
 const fn fw_masked(req: u32, name: &'static str, ack: u32, ack_name: &'static str) -> [Row; 2] {
     [
@@ -212,31 +244,14 @@ const fn well(offset: u32, name: &'static str, idx: u32) -> Row {
 const C1: &str = "HSW_PWR_WELL_CTL1";
 const C2: &str = "HSW_PWR_WELL_CTL2";
 
-const PCH_PANEL: &[Row] = &[
-    row(
-        PCH_PP_CONTROL,
-        "PCH_PP_CONTROL",
-        B::StatusFollowsRequest {
-            request_mask: PANEL_POWER_ON,
-            status_offset: PCH_PP_STATUS,
-            status_mask: PP_ON,
-        },
-    ),
-    row(PCH_PP_STATUS, "PCH_PP_STATUS", B::ReadOnly),
-];
+const PCH_PANEL: &[Row] = &panel(
+    PCH_PP_CONTROL,
+    "PCH_PP_CONTROL",
+    PCH_PP_STATUS,
+    "PCH_PP_STATUS",
+);
 
-const VLV_PANEL: &[Row] = &[
-    row(
-        VLV_PP_CONTROL,
-        "PP_CONTROL",
-        B::StatusFollowsRequest {
-            request_mask: PANEL_POWER_ON,
-            status_offset: VLV_PP_STATUS,
-            status_mask: PP_ON,
-        },
-    ),
-    row(VLV_PP_STATUS, "PP_STATUS", B::ReadOnly),
-];
+const VLV_PANEL: &[Row] = &panel(VLV_PP_CONTROL, "PP_CONTROL", VLV_PP_STATUS, "PP_STATUS");
 
 const HSW_POWER_WELL: &[Row] = &[
     follows(HSW_PWR_WELL_CTL1, C1, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE),
@@ -267,20 +282,8 @@ const TGL_POWER_WELL_5: &[Row] = &[
 ];
 
 const VLV_DPLL: &[Row] = &[
-    locks(
-        VLV_DISPLAY_BASE + 0x6014,
-        "DPLL_A",
-        1 << 31,
-        VLV_DISPLAY_BASE + 0x6014,
-        1 << 15,
-    ),
-    locks(
-        VLV_DISPLAY_BASE + 0x6018,
-        "DPLL_B",
-        1 << 31,
-        VLV_DISPLAY_BASE + 0x6018,
-        1 << 15,
-    ),
+    locks_self(VLV_DISPLAY_BASE + 0x6014, "DPLL_A", 1 << 31, 1 << 15),
+    locks_self(VLV_DISPLAY_BASE + 0x6018, "DPLL_B", 1 << 31, 1 << 15),
 ];
 
 const HSW_LCPLL: &[Row] = &[
@@ -289,7 +292,7 @@ const HSW_LCPLL: &[Row] = &[
 ];
 
 const SKL_DPLLS: &[Row] = &[
-    locks(LCPLL1_CTL, "LCPLL1_CTL", 1 << 31, LCPLL1_CTL, 1 << 30),
+    locks_self(LCPLL1_CTL, "LCPLL1_CTL", 1 << 31, 1 << 30),
     locks(LCPLL1_CTL, "LCPLL1_CTL", 1 << 31, DPLL_STATUS, 1 << 0),
     locks(0x4_6014, "LCPLL2_CTL", 1 << 31, DPLL_STATUS, 1 << 8),
     locks(0x4_6040, "WRPLL_CTL1", 1 << 31, DPLL_STATUS, 1 << 16),
@@ -299,109 +302,41 @@ const SKL_DPLLS: &[Row] = &[
 ];
 
 const BXT_PLLS: &[Row] = &[
-    locks(0x4_6070, "BXT_DE_PLL_ENABLE", 1 << 31, 0x4_6070, 1 << 30),
-    locks(
-        0x4_6074,
-        "BXT_PORT_PLL_ENABLE_A",
-        1 << 31,
-        0x4_6074,
-        1 << 30,
-    ),
-    locks(
-        0x4_6078,
-        "BXT_PORT_PLL_ENABLE_B",
-        1 << 31,
-        0x4_6078,
-        1 << 30,
-    ),
-    locks(
-        0x4_607C,
-        "BXT_PORT_PLL_ENABLE_C",
-        1 << 31,
-        0x4_607C,
-        1 << 30,
-    ),
+    locks_self(0x4_6070, "BXT_DE_PLL_ENABLE", 1 << 31, 1 << 30),
+    locks_self(0x4_6074, "BXT_PORT_PLL_ENABLE_A", 1 << 31, 1 << 30),
+    locks_self(0x4_6078, "BXT_PORT_PLL_ENABLE_B", 1 << 31, 1 << 30),
+    locks_self(0x4_607C, "BXT_PORT_PLL_ENABLE_C", 1 << 31, 1 << 30),
 ];
 
 const ICL_DPLLS: &[Row] = &[
-    locks(LCPLL1_CTL, "DPLL0_ENABLE", 1 << 31, LCPLL1_CTL, 1 << 30),
+    locks_self(LCPLL1_CTL, "DPLL0_ENABLE", 1 << 31, 1 << 30),
     follows(LCPLL1_CTL, "DPLL0_ENABLE", 1 << 27, 1 << 26),
-    locks(0x4_6014, "DPLL1_ENABLE", 1 << 31, 0x4_6014, 1 << 30),
+    locks_self(0x4_6014, "DPLL1_ENABLE", 1 << 31, 1 << 30),
     follows(0x4_6014, "DPLL1_ENABLE", 1 << 27, 1 << 26),
-    locks(0x4_6070, "BXT_DE_PLL_ENABLE", 1 << 31, 0x4_6070, 1 << 30),
+    locks_self(0x4_6070, "BXT_DE_PLL_ENABLE", 1 << 31, 1 << 30),
     follows(0x4_5008, "DBUF_CTL_S1", 1 << 31, 1 << 30),
     follows(0x4_4FE8, "DBUF_CTL_S2", 1 << 31, 1 << 30),
 ];
 
-const PIPES_AB: &[Row] = &[
-    follows(
-        PIPECONF_A,
-        "PIPEACONF",
-        PIPECONF_ENABLE,
-        PIPECONF_STATE_ENABLE,
-    ),
-    follows(
-        0x7_1008,
-        "PIPEBCONF",
-        PIPECONF_ENABLE,
-        PIPECONF_STATE_ENABLE,
-    ),
-];
+const PIPES_AB: &[Row] = &[pipe(PIPECONF_A, "PIPEACONF"), pipe(0x7_1008, "PIPEBCONF")];
 
-const PIPE_C: &[Row] = &[follows(
-    0x7_2008,
-    "PIPECCONF",
-    PIPECONF_ENABLE,
-    PIPECONF_STATE_ENABLE,
-)];
+const PIPE_C: &[Row] = &[pipe(0x7_2008, "PIPECCONF")];
 
-const PIPE_EDP: &[Row] = &[follows(
-    0x7_F008,
-    "PIPE_EDP_CONF",
-    PIPECONF_ENABLE,
-    PIPECONF_STATE_ENABLE,
-)];
+const PIPE_EDP: &[Row] = &[pipe(0x7_F008, "PIPE_EDP_CONF")];
 
-const PIPE_D: &[Row] = &[follows(
-    0x7_3008,
-    "PIPEDCONF",
-    PIPECONF_ENABLE,
-    PIPECONF_STATE_ENABLE,
-)];
+const PIPE_D: &[Row] = &[pipe(0x7_3008, "PIPEDCONF")];
 
 const VLV_PIPES: &[Row] = &[
-    follows(
-        VLV_DISPLAY_BASE + 0x7_0008,
-        "PIPEACONF",
-        PIPECONF_ENABLE,
-        PIPECONF_STATE_ENABLE,
-    ),
-    follows(
-        VLV_DISPLAY_BASE + 0x7_1008,
-        "PIPEBCONF",
-        PIPECONF_ENABLE,
-        PIPECONF_STATE_ENABLE,
-    ),
-    row(
-        VLV_DISPLAY_BASE + 0x7_0024,
-        "PIPEASTAT",
-        B::Toggle { mask: 0x6 },
-    ),
-    row(
-        VLV_DISPLAY_BASE + 0x7_1024,
-        "PIPEBSTAT",
-        B::Toggle { mask: 0x6 },
-    ),
+    pipe(VLV_DISPLAY_BASE + 0x7_0008, "PIPEACONF"),
+    pipe(VLV_DISPLAY_BASE + 0x7_1008, "PIPEBCONF"),
+    toggle(VLV_DISPLAY_BASE + 0x7_0024, "PIPEASTAT", 0x6),
+    toggle(VLV_DISPLAY_BASE + 0x7_1024, "PIPEBSTAT", 0x6),
 ];
 
 const FDI: &[Row] = &[
-    row(
-        FDI_RX_IIR_A,
-        "FDI_RX_IIR_A",
-        B::Toggle { mask: FDI_RX_LOCKS },
-    ),
-    row(0xF_1014, "FDI_RX_IIR_B", B::Toggle { mask: FDI_RX_LOCKS }),
-    row(0xF_2014, "FDI_RX_IIR_C", B::Toggle { mask: FDI_RX_LOCKS }),
+    toggle(FDI_RX_IIR_A, "FDI_RX_IIR_A", FDI_RX_LOCKS),
+    toggle(0xF_1014, "FDI_RX_IIR_B", FDI_RX_LOCKS),
+    toggle(0xF_2014, "FDI_RX_IIR_C", FDI_RX_LOCKS),
 ];
 
 const fn ddi(port: u32, name: &'static str) -> Row {
@@ -492,39 +427,23 @@ const GEN11_MEDIA_FORCEWAKE: &[Row] = &fw_masked(
     "FORCEWAKE_ACK_MEDIA_VDBOX_GEN11",
 );
 
-const SNB_VBLANK: &[Row] = &[row(
-    DEISR,
-    "DEISR",
-    B::Toggle {
-        mask: (1 << 7) | (1 << 15),
-    },
-)];
+const SNB_VBLANK: &[Row] = &[toggle(DEISR, "DEISR", (1 << 7) | (1 << 15))];
 
-const IVB_VBLANK: &[Row] = &[row(
-    DEISR,
-    "DEISR",
-    B::Toggle {
-        mask: (1 << 0) | (1 << 5) | (1 << 10),
-    },
-)];
+const IVB_VBLANK: &[Row] = &[toggle(DEISR, "DEISR", (1 << 0) | (1 << 5) | (1 << 10))];
 
 const PIPESTAT: &[Row] = &[
-    row(PIPESTAT_A, "PIPEASTAT", B::Toggle { mask: 0x6 }),
-    row(0x7_1024, "PIPEBSTAT", B::Toggle { mask: 0x6 }),
-    row(0x7_2024, "PIPECSTAT", B::Toggle { mask: 0x6 }),
+    toggle(PIPESTAT_A, "PIPEASTAT", 0x6),
+    toggle(0x7_1024, "PIPEBSTAT", 0x6),
+    toggle(0x7_2024, "PIPECSTAT", 0x6),
 ];
 
 const GEN8_VBLANK: &[Row] = &[
-    row(
-        GEN8_DE_PIPE_ISR_A,
-        "GEN8_DE_PIPE_ISR_A",
-        B::Toggle { mask: 1 },
-    ),
-    row(0x4_4410, "GEN8_DE_PIPE_ISR_B", B::Toggle { mask: 1 }),
-    row(0x4_4420, "GEN8_DE_PIPE_ISR_C", B::Toggle { mask: 1 }),
+    toggle(GEN8_DE_PIPE_ISR_A, "GEN8_DE_PIPE_ISR_A", 1),
+    toggle(0x4_4410, "GEN8_DE_PIPE_ISR_B", 1),
+    toggle(0x4_4420, "GEN8_DE_PIPE_ISR_C", 1),
 ];
 
-const GEN12_VBLANK_D: &[Row] = &[row(0x4_4430, "GEN8_DE_PIPE_ISR_D", B::Toggle { mask: 1 })];
+const GEN12_VBLANK_D: &[Row] = &[toggle(0x4_4430, "GEN8_DE_PIPE_ISR_D", 1)];
 
 /// Registers named for diagnostics without a behaviour (plain storage).
 const NAMES_ONLY: &[(u32, &str)] = &[
@@ -542,8 +461,8 @@ const NAMES_ONLY: &[(u32, &str)] = &[
     (0x6_C05C, "DPLL_CTRL2"),
     (0x4_6000, "CDCLK_CTL"),
     (0x4_5504, "DC_STATE_EN"),
-    (0x10_80C0, "GEN6_DSMBASE"),
-    (0x10_8040, "GGC mirror (GEN6_GMCH_CTRL)"),
+    (GEN6_DSMBASE, "GEN6_DSMBASE"),
+    (GGC_MIRROR, "GGC mirror (GEN6_GMCH_CTRL)"),
 ];
 
 use Platform as P;
@@ -799,6 +718,15 @@ pub fn aux_channels(platform: Platform) -> &'static [(u32, &'static str)] {
     }
 }
 
+/// Index of the AUX register at `off` in the channel whose CTL is at `ctl`:
+/// CTL + 0..=0x14 (dword aligned), 0 = CTL, 1..=5 = DATA1..DATA5.
+#[must_use]
+pub(crate) fn aux_register(ctl: u32, off: u32) -> Option<usize> {
+    off.checked_sub(ctl)
+        .filter(|d| *d <= 0x14)
+        .map(|d| (d / 4) as usize)
+}
+
 const GMBUS_NAMES: &[(u32, &str)] = &[
     (super::gmbus::GMBUS0, "GMBUS0"),
     (super::gmbus::GMBUS1, "GMBUS1"),
@@ -831,10 +759,10 @@ pub fn register_name(platform: Platform, offset: u32) -> Option<&'static str> {
         return Some(n);
     }
     for (ctl, name) in aux_channels(platform) {
-        match off.checked_sub(*ctl) {
+        match aux_register(*ctl, off) {
             Some(0) => return Some(name),
-            Some(d @ 4..=0x14) => return AUX_DATA.get((d / 4 - 1) as usize).copied(),
-            _ => {}
+            Some(i) => return AUX_DATA.get(i - 1).copied(),
+            None => {}
         }
     }
     NAMES_ONLY.iter().find(|(o, _)| *o == off).map(|(_, n)| *n)

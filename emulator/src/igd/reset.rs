@@ -28,50 +28,26 @@ use super::config;
 use super::IgdDevice;
 use crate::pci::ConfigWrite;
 
-/// State that an FLR keeps (see the module doc).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlrSurvivors {
-    /// ASLS as last written.
-    pub asls: u32,
-}
-
-impl FlrSurvivors {
-    /// What `dev` keeps across an FLR.
-    #[must_use]
-    pub fn capture(dev: &IgdDevice) -> Self {
-        Self {
-            asls: dev.config.read_u32(config::ASLS),
-        }
-    }
-}
-
 impl IgdDevice {
     /// Perform the reset; report what it changed in config space.
     pub(crate) fn reset_function(&mut self) -> ConfigWrite {
-        let keep = FlrSurvivors::capture(self);
-        let bars_before: [Option<u64>; 6] = std::array::from_fn(|i| self.config.bar_address(i));
-        let cmd_before = self.config.read_u16(crate::pci::reg::COMMAND);
+        // ASLS survives (see the module doc).
+        let asls = self.config.read_u32(config::ASLS);
+        let before = self.config.decode_state();
         match config::build(self.info, &self.cfg) {
             Ok(cs) => self.config = cs,
             // Cannot happen: the same build succeeded in `new`.
             Err(e) => tracing::warn!(%e, "igd: FLR could not rebuild config space"),
         }
-        self.config.set_u32(config::ASLS, keep.asls);
+        self.config.set_u32(config::ASLS, asls);
         self.mmio.reset();
         self.gtt.clear();
         self.iobar.reset();
         tracing::debug!("igd: function-level reset");
-        let mut eff = ConfigWrite {
+        ConfigWrite {
             flr: true,
-            command_changed: self.config.read_u16(crate::pci::reg::COMMAND) != cmd_before,
-            ..ConfigWrite::default()
-        };
-        for (i, before) in bars_before.iter().enumerate() {
-            if self.config.bar_address(i) != *before {
-                eff.bars_moved |= 1 << i;
-            }
+            ..self.config.changes_since(&before)
         }
-        eff
     }
 }
 
@@ -79,7 +55,7 @@ impl IgdDevice {
 mod tests {
     use super::*;
     use crate::igd::config::*;
-    use crate::igd::mmio::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, PCH_PP_CONTROL, PCH_PP_STATUS};
+    use crate::igd::regs::{HSW_PWR_WELL_CTL2, HSW_PWR_WELL_REQ, PCH_PP_CONTROL, PCH_PP_STATUS};
     use crate::igd::IgdConfig;
     use crate::pci::{command, reg};
 

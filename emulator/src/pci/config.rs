@@ -92,6 +92,14 @@ pub struct ConfigWrite {
     pub flr: bool,
 }
 
+/// The decode-relevant state of a config space (BAR addresses, command
+/// register), to tell what a change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DecodeState {
+    bars: [Option<u64>; 6],
+    command: u16,
+}
+
 impl ConfigWrite {
     /// Merge two effects.
     #[must_use]
@@ -328,8 +336,7 @@ impl ConfigSpace {
     /// from `data`, and clears the write-1-to-clear bits set in `data`. Bytes
     /// beyond the space are dropped.
     pub fn write(&mut self, offset: u16, data: &[u8]) -> ConfigWrite {
-        let before_bars: [Option<u64>; 6] = std::array::from_fn(|i| self.bar_address(i));
-        let before_cmd = self.read_u16(reg::COMMAND);
+        let before = self.decode_state();
         for (i, &v) in data.iter().enumerate() {
             let at = usize::from(offset) + i;
             let (Some(b), Some(&w), Some(&c)) =
@@ -344,11 +351,24 @@ impl ConfigSpace {
                 *slot = (kept | written) & !cleared;
             }
         }
+        self.changes_since(&before)
+    }
+
+    /// The BAR addresses and command register now.
+    pub(crate) fn decode_state(&self) -> DecodeState {
+        DecodeState {
+            bars: std::array::from_fn(|i| self.bar_address(i)),
+            command: self.read_u16(reg::COMMAND),
+        }
+    }
+
+    /// Which BARs moved and whether the command register changed since `before`.
+    pub(crate) fn changes_since(&self, before: &DecodeState) -> ConfigWrite {
         let mut eff = ConfigWrite {
-            command_changed: self.read_u16(reg::COMMAND) != before_cmd,
+            command_changed: self.read_u16(reg::COMMAND) != before.command,
             ..ConfigWrite::default()
         };
-        for (i, before) in before_bars.iter().enumerate() {
+        for (i, before) in before.bars.iter().enumerate() {
             if self.bar_address(i) != *before {
                 eff.bars_moved |= 1 << i;
             }
@@ -434,21 +454,13 @@ impl ConfigSpace {
     /// The writable bits of a 32-bit register (for tests and inspection).
     #[must_use]
     pub fn wmask_u32(&self, off: u16) -> u32 {
-        let mut b = [0u8; 4];
-        for (i, d) in b.iter_mut().enumerate() {
-            *d = self.wmask.get(usize::from(off) + i).copied().unwrap_or(0);
-        }
-        u32::from_le_bytes(b)
+        mask_u32(&self.wmask, off)
     }
 
     /// The write-1-to-clear bits of a 32-bit register (for tests and inspection).
     #[must_use]
     pub fn w1cmask_u32(&self, off: u16) -> u32 {
-        let mut b = [0u8; 4];
-        for (i, d) in b.iter_mut().enumerate() {
-            *d = self.w1cmask.get(usize::from(off) + i).copied().unwrap_or(0);
-        }
-        u32::from_le_bytes(b)
+        mask_u32(&self.w1cmask, off)
     }
 
     /// The raw bytes (for snapshots and FLR comparisons).
@@ -456,6 +468,15 @@ impl ConfigSpace {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+}
+
+/// The little-endian dword of a per-byte `mask` at `off` (0 beyond it).
+fn mask_u32(mask: &[u8], off: u16) -> u32 {
+    let mut b = [0u8; 4];
+    for (i, d) in b.iter_mut().enumerate() {
+        *d = mask.get(usize::from(off) + i).copied().unwrap_or(0);
+    }
+    u32::from_le_bytes(b)
 }
 
 /// Capability bodies for the standard capabilities igdemu's devices carry.
