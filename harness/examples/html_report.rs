@@ -1,7 +1,7 @@
 //! Write the HTML report (and the screenshot next to it) of a built-in ROM run:
 //! `cargo run -p igdemu-harness --example html_report -- OUT.html [ROM] [REMAPPER]`
 //! (defaults: snb-legacy, qemu-2016; script: a 1024x768x32 VBE mode set).
-//! Used by `.ci/html-check` until the CLI grows `--html`.
+//! Used by `.ci/html-check`; `igdemu run --html` writes the same report.
 
 use igdemu::session::{RemapperKind, Scenario, Step};
 use igdemu_roms::personality::{Options, Personality};

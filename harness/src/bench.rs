@@ -269,9 +269,9 @@ pub fn run_benches(opts: &BenchOptions) -> BenchReport {
 /// The 8 built-in ROMs, default options.
 #[must_use]
 pub fn builtin_roms() -> Vec<(String, Vec<u8>)> {
-    Personality::ALL
-        .iter()
-        .filter_map(|p| Some((p.name().to_string(), build(*p, &Options::default()).ok()?)))
+    crate::source::builtins()
+        .into_iter()
+        .map(|r| (r.name, r.bytes))
         .collect()
 }
 
@@ -591,13 +591,7 @@ fn raw_bios(uc: &mut Unicorn<'_, RawState<'_>>) -> Result<(), unicorn_engine::uc
         return Ok(());
     };
     st.bios += 1;
-    uc.reg_write(RegisterX86::EAX, u64::from(r.eax))?;
-    uc.reg_write(RegisterX86::EBX, u64::from(r.ebx))?;
-    uc.reg_write(RegisterX86::ECX, u64::from(r.ecx))?;
-    uc.reg_write(RegisterX86::EDX, u64::from(r.edx))?;
-    uc.reg_write(RegisterX86::ESI, u64::from(r.esi))?;
-    uc.reg_write(RegisterX86::EDI, u64::from(r.edi))?;
-    uc.reg_write(RegisterX86::ES, u64::from(r.es))?;
+    write_int_regs(uc, &r)?;
     let ss = uc.reg_read(RegisterX86::SS)?;
     let sp = uc.reg_read(RegisterX86::SP)? as u16;
     let at = (ss << 4) + u64::from(sp.wrapping_add(4));
@@ -607,7 +601,8 @@ fn raw_bios(uc: &mut Unicorn<'_, RawState<'_>>) -> Result<(), unicorn_engine::uc
     uc.mem_write(at, &fl.to_le_bytes())
 }
 
-fn set_call_regs(
+/// Load the general registers and ES of `r` (EAX..EDI, ES) into `uc`.
+fn write_int_regs(
     uc: &mut Unicorn<'_, RawState<'_>>,
     r: &IntRegs,
 ) -> Result<(), unicorn_engine::uc_error> {
@@ -617,8 +612,15 @@ fn set_call_regs(
     uc.reg_write(RegisterX86::EDX, u64::from(r.edx))?;
     uc.reg_write(RegisterX86::ESI, u64::from(r.esi))?;
     uc.reg_write(RegisterX86::EDI, u64::from(r.edi))?;
+    uc.reg_write(RegisterX86::ES, u64::from(r.es))
+}
+
+fn set_call_regs(
+    uc: &mut Unicorn<'_, RawState<'_>>,
+    r: &IntRegs,
+) -> Result<(), unicorn_engine::uc_error> {
+    write_int_regs(uc, r)?;
     uc.reg_write(RegisterX86::EBP, 0)?;
-    uc.reg_write(RegisterX86::ES, u64::from(r.es))?;
     uc.reg_write(RegisterX86::DS, 0)?;
     uc.reg_write(RegisterX86::EFLAGS, 2)?;
     uc.reg_write(RegisterX86::SS, 0)?;
@@ -999,20 +1001,10 @@ pub fn host_parallel_speedup(threads: usize) -> f64 {
     const N: u64 = 100_000_000;
     // Best of 3 on each side, like the other figures: a single sample was
     // seen at 3.98x on 2 vCPUs when the first one ran while the host was busy.
-    let best = |f: &dyn Fn()| {
-        (0..3)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .min()
-            .unwrap_or_default()
-    };
-    let one = best(&|| {
+    let (one, ()) = best(3, || {
         std::hint::black_box(spin(N));
     });
-    let all = best(&|| {
+    let (all, ()) = best(3, || {
         std::thread::scope(|s| {
             for _ in 0..threads.max(1) {
                 s.spawn(|| std::hint::black_box(spin(N)));

@@ -205,14 +205,23 @@ fn write_outputs(args: &RunArgs, run: &SessionRun) -> Result<(), String> {
         }
         w.flush().map_err(|e| e.to_string())?;
     }
+    // Taken once for both the HTML page and the PNG file.
+    let img = if args.html.is_some() || args.screenshot.is_some() {
+        crate::screenshot::screenshot(run, None)
+    } else {
+        None
+    };
     if let Some(p) = &args.html {
-        write(p, crate::html::render_html(run).as_bytes())?;
+        write(
+            p,
+            crate::html::render_html_with_screen(run, img.as_ref()).as_bytes(),
+        )?;
     }
     if let Some(p) = &args.screenshot {
-        let img = crate::screenshot::screenshot(run, None).ok_or_else(|| {
+        let img = img.as_ref().ok_or_else(|| {
             "nothing to screenshot: no display plane enabled and no text screen".to_string()
         })?;
-        write(p, &crate::screenshot::encode_png(&img))?;
+        write(p, &crate::screenshot::encode_png(img))?;
     }
     Ok(())
 }

@@ -25,8 +25,8 @@ use igdemu::machine::memory::E820Type;
 use igdemu::session::{GttRun, SessionRun, Verdict};
 use igdemu::trace::{Event, EventKind};
 
-use crate::render::{fold_violations, size, verdict_sentence};
-use crate::screenshot::{self, Source};
+use crate::render::{entry_range, fold_groups, fold_line, last_raw, size, verdict_sentence};
+use crate::screenshot::{self, Image, Source};
 
 /// Trace rows written at most; the rest are counted.
 pub const MAX_TRACE_ROWS: usize = 5000;
@@ -94,6 +94,12 @@ fn region_text<A: Copy + Into<u64>>(r: &Region<A>) -> String {
 /// Render the report of `run` as one self-contained HTML page.
 #[must_use]
 pub fn render_html(run: &SessionRun) -> String {
+    render_html_with_screen(run, screenshot::screenshot(run, None).as_ref())
+}
+
+/// [`render_html`] with the screen already taken (`None`: no screen section).
+#[must_use]
+pub fn render_html_with_screen(run: &SessionRun, screen_img: Option<&Image>) -> String {
     let r = &run.report;
     let mut o = String::with_capacity(1 << 20);
     let title = format!(
@@ -123,7 +129,7 @@ pub fn render_html(run: &SessionRun) -> String {
     );
     summary(&mut o, run);
     memory_map(&mut o, run);
-    screen(&mut o, run);
+    screen(&mut o, screen_img);
     violations(&mut o, run);
     gtt_runs(&mut o, run);
     dma_runs(&mut o, run);
@@ -331,10 +337,7 @@ fn gtt_ranges(run: &SessionRun, format: Option<PteFormat>) -> Vec<(u64, u64, &Gt
         if !first.valid {
             continue;
         }
-        let last_raw = g
-            .device_first
-            .wrapping_add(g.step.wrapping_mul(g.count.saturating_sub(1)));
-        let last = format.decode(last_raw);
+        let last = format.decode(last_raw(g));
         let lo = first.addr.min(last.addr);
         let hi = first.addr.max(last.addr).saturating_add(PAGE);
         out.push((lo, hi, g));
@@ -342,14 +345,14 @@ fn gtt_ranges(run: &SessionRun, format: Option<PteFormat>) -> Vec<(u64, u64, &Gt
     out
 }
 
-fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| f.dma().iommu());
+/// One mark per classified piece of each GTT run's range.
+fn gtt_marks(ranges: &[(u64, u64, &GttRun)], scale: &Scale, iommu: Option<&Iommu>) -> Vec<Mark> {
     let mut marks = Vec::new();
-    for (lo, hi, g) in gtt_ranges(run, format) {
+    for &(lo, hi, g) in ranges {
         let entries = if g.count == 1 {
-            format!("GTT entry {}", g.first)
+            format!("GTT entry {}", entry_range(g))
         } else {
-            format!("GTT entries {}..={}", g.first, g.first + g.count - 1)
+            format!("GTT entries {}", entry_range(g))
         };
         for (a, b, class) in classified_pieces(scale, iommu, lo, hi, AccessClass::Unmapped) {
             marks.push(Mark {
@@ -370,13 +373,16 @@ fn gtt_marks(run: &SessionRun, scale: &Scale, format: Option<PteFormat>) -> Vec<
     marks
 }
 
+/// A merged DMA range: (first, end, write, class, accesses, runs).
+type DmaRange = (u64, u64, bool, AccessClass, u64, u64);
+
 /// Device DMA merged for the map: runs of one class and direction less than
 /// `DMA_MERGE_GAP` apart become one mark (the map has no room for every
 /// 1 KiB run of a framebuffer fill). (first, end, write, class, accesses, runs)
-fn dma_ranges(run: &SessionRun) -> Vec<(u64, u64, bool, AccessClass, u64, u64)> {
+fn dma_ranges(run: &SessionRun) -> Vec<DmaRange> {
     let mut runs: Vec<_> = run.report.dma.iter().collect();
     runs.sort_by_key(|d| (d.write, d.iova.0));
-    let mut merged: Vec<(u64, u64, bool, AccessClass, u64, u64)> = Vec::new();
+    let mut merged: Vec<DmaRange> = Vec::new();
     for d in runs {
         let (lo, hi) = (d.iova.0, d.iova.0.saturating_add(d.len.max(1)));
         match merged.last_mut() {
@@ -394,10 +400,10 @@ fn dma_ranges(run: &SessionRun) -> Vec<(u64, u64, bool, AccessClass, u64, u64)> 
     merged
 }
 
-fn dma_marks(run: &SessionRun, scale: &Scale) -> Vec<Mark> {
-    let iommu = run.igd().map(|f| f.dma().iommu());
+/// One mark per classified piece of each merged DMA range.
+fn dma_marks(ranges: &[DmaRange], scale: &Scale, iommu: Option<&Iommu>) -> Vec<Mark> {
     let mut marks = Vec::new();
-    for (lo, hi, write, class, accesses, n) in dma_ranges(run) {
+    for &(lo, hi, write, class, accesses, n) in ranges {
         for (a, b, c) in classified_pieces(scale, iommu, lo, hi, class) {
             marks.push(Mark {
                 lo: a,
@@ -440,6 +446,9 @@ fn memory_map(o: &mut String, run: &SessionRun) {
 
     let e820 = run.machine.state().e820().entries();
     let format = run.igd().map(|f| f.passthrough().host().gtt().format());
+    let iommu = run.igd().map(|f| f.dma().iommu());
+    let gtt_ranges = gtt_ranges(run, format);
+    let dma_ranges = dma_ranges(run);
     // Breakpoints: everything that bounds a region.
     let mut breaks = vec![0, GIB4];
     for e in e820 {
@@ -463,11 +472,11 @@ fn memory_map(o: &mut String, run: &SessionRun) {
     let mut top = GIB4;
     let mut mark_breaks = Vec::new();
     // GTT runs are few: each bounds a segment, inside stolen memory too.
-    for (lo, hi, ..) in gtt_ranges(run, format) {
+    for &(lo, hi, ..) in &gtt_ranges {
         top = top.max(hi);
         mark_breaks.extend([lo, hi]);
     }
-    for (lo, hi, ..) in dma_ranges(run) {
+    for &(lo, hi, ..) in &dma_ranges {
         top = top.max(hi);
         if outside(lo, hi) {
             mark_breaks.extend([lo, hi]);
@@ -569,8 +578,8 @@ fn memory_map(o: &mut String, run: &SessionRun) {
         );
     }
     let mut escapes: Vec<&Mark> = Vec::new();
-    let gtt = gtt_marks(run, &scale, format);
-    let dma = dma_marks(run, &scale);
+    let gtt = gtt_marks(&gtt_ranges, &scale, iommu);
+    let dma = dma_marks(&dma_ranges, &scale, iommu);
     for (y, marks) in [(GTT_Y, &gtt), (DMA_Y, &dma)] {
         for m in marks {
             let (a, b) = (scale.x(m.lo), scale.x(m.hi));
@@ -709,8 +718,8 @@ fn base64(data: &[u8]) -> String {
     o
 }
 
-fn screen(o: &mut String, run: &SessionRun) {
-    let Some(img) = screenshot::screenshot(run, None) else {
+fn screen(o: &mut String, img: Option<&Image>) {
+    let Some(img) = img else {
         return;
     };
     let what = match img.source {
@@ -743,7 +752,7 @@ fn screen(o: &mut String, run: &SessionRun) {
         escape(&what),
         img.width.min(640),
         u64::from(img.height) * u64::from(img.width.min(640)) / u64::from(img.width.max(1)),
-        base64(&screenshot::encode_png(&img))
+        base64(&screenshot::encode_png(img))
     );
 }
 
@@ -754,28 +763,12 @@ fn violation_class(v: &Violation) -> Option<AccessClass> {
     }
 }
 
-/// [`fold_violations`] with the access class of each line. Folding only joins
-/// neighbours of one class, so folding each run of same-class violations on
-/// its own gives the same lines.
-fn folded_with_classes(vs: &[Violation]) -> Vec<(String, Option<AccessClass>)> {
-    let mut out = Vec::new();
-    let mut rest = vs;
-    while let Some(first) = rest.first() {
-        let class = violation_class(first);
-        let n = rest
-            .iter()
-            .position(|v| violation_class(v) != class)
-            .unwrap_or(rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        out.extend(fold_violations(chunk).into_iter().map(|l| (l, class)));
-        rest = tail;
-    }
-    out
-}
-
 fn violations(o: &mut String, run: &SessionRun) {
     let vs = &run.report.check.violations;
-    let lines = folded_with_classes(vs);
+    let lines: Vec<(String, Option<AccessClass>)> = fold_groups(vs)
+        .into_iter()
+        .map(|(first, k)| (fold_line(first, k), violation_class(first)))
+        .collect();
     let _ = writeln!(
         o,
         "<section><h2>Violations <span class=\"count\">{} in {} line(s)</span></h2>",
@@ -822,11 +815,7 @@ fn gtt_runs(o: &mut String, run: &SessionRun) {
         r.gtt.len()
     );
     for g in &r.gtt {
-        let range = if g.count == 1 {
-            g.first.to_string()
-        } else {
-            format!("{}..={}", g.first, g.first + g.count - 1)
-        };
+        let range = entry_range(g);
         let (target, lands) = match format {
             Some(f) => {
                 let p = f.decode(g.device_first);
@@ -836,12 +825,15 @@ fn gtt_runs(o: &mut String, run: &SessionRun) {
                     } else {
                         g.count.saturating_mul(PAGE)
                     };
-                    let last = format_last(f, g);
+                    let last = f.decode(last_raw(g)).addr;
                     let classify =
                         |a: u64| iommu.map_or(AccessClass::Unmapped, |m| m.classify(Iova(a), PAGE));
                     let mut classes = vec![classify(p.addr)];
-                    if g.step != 0 && classify(last) != classes[0] {
-                        classes.push(classify(last));
+                    if g.step != 0 {
+                        let last_class = classify(last);
+                        if last_class != classes[0] {
+                            classes.push(last_class);
+                        }
                     }
                     let pills: Vec<String> = classes
                         .into_iter()
@@ -870,15 +862,6 @@ fn gtt_runs(o: &mut String, run: &SessionRun) {
         );
     }
     o.push_str("</tbody></table></div>\n</section>\n");
-}
-
-/// The page address of the last entry of a GTT run.
-fn format_last(f: PteFormat, g: &GttRun) -> u64 {
-    f.decode(
-        g.device_first
-            .wrapping_add(g.step.wrapping_mul(g.count.saturating_sub(1))),
-    )
-    .addr
 }
 
 fn dma_runs(o: &mut String, run: &SessionRun) {
@@ -1010,19 +993,21 @@ pub fn describe_event(kind: &EventKind) -> (&'static str, String) {
             ("checkpoint", format!("port {port:#x} = {value:#x}"))
         }
         EventKind::Unhandled(u) => ("unhandled", format!("{u:?}")),
-        #[allow(unreachable_patterns)]
-        other => ("other", format!("{other:?}")),
     }
 }
 
 fn trace(o: &mut String, run: &SessionRun) {
     let events: &[Event] = run.machine.trace();
     let shown = events.len().min(MAX_TRACE_ROWS);
-    let mut kinds: Vec<&'static str> = events
+    let rows: Vec<(&Event, &'static str, String)> = events
         .iter()
         .take(shown)
-        .map(|e| describe_event(&e.kind).0)
+        .map(|e| {
+            let (kind, what) = describe_event(&e.kind);
+            (e, kind, what)
+        })
         .collect();
+    let mut kinds: Vec<&'static str> = rows.iter().map(|r| r.1).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let _ = write!(
@@ -1037,14 +1022,13 @@ fn trace(o: &mut String, run: &SessionRun) {
     }
     o.push_str("</select><span id=\"trace-count\" class=\"count\"></span></div>\n");
     let _ = writeln!(o, "<div class=\"scroll\"><table id=\"trace\" class=\"grid\">\n<thead><tr><th>seq</th><th>CS:IP</th><th>kind</th><th>what</th></tr></thead><tbody>");
-    for e in events.iter().take(shown) {
-        let (kind, what) = describe_event(&e.kind);
+    for (e, kind, what) in &rows {
         let _ = writeln!(
             o,
             "<tr data-k=\"{kind}\"><td>{}</td><td class=\"mono\">{}</td><td>{kind}</td><td class=\"mono\">{}</td></tr>",
             e.seq,
             escape(&e.at.to_string()),
-            escape(&what)
+            escape(what)
         );
     }
     o.push_str("</tbody></table></div>\n");

@@ -1,7 +1,7 @@
 //! Renderers for a run's report: the human summary (text) and JSON.
 
 use igdemu::check::Violation;
-use igdemu::session::{SessionReport, Verdict};
+use igdemu::session::{GttRun, SessionReport, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -113,16 +113,10 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         r.check.entries_checked
     );
     for g in r.gtt.iter().take(12) {
-        let last = g.first + g.count - 1;
-        let range = if g.count == 1 {
-            format!("{}", g.first)
-        } else {
-            format!("{}..={}", g.first, last)
-        };
         let _ = writeln!(
             o,
             "          {:<12} guest {:#012x} -> device {:#012x}{}  {} at {}",
-            range,
+            entry_range(g),
             g.guest_first,
             g.device_first,
             if g.count > 1 && g.step != 0 {
@@ -171,80 +165,100 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
     o
 }
 
-/// Violations as sentences, neighbouring GTT entries of the same class and
-/// origin folded into one line.
+/// The GTT entries a run covers: `first`, or `first..=last`.
+pub(crate) fn entry_range(g: &GttRun) -> String {
+    if g.count == 1 {
+        g.first.to_string()
+    } else {
+        format!("{}..={}", g.first, g.first + g.count - 1)
+    }
+}
+
+/// The device PTE of a run's last entry (first PTE plus `step` per entry).
+pub(crate) fn last_raw(g: &GttRun) -> u64 {
+    g.device_first
+        .wrapping_add(g.step.wrapping_mul(g.count.saturating_sub(1)))
+}
+
+/// Violations grouped for display: each group's first violation and how many
+/// following neighbours fold into it (GTT entries at consecutive indices, or
+/// DMA runs alike in length, direction, class and origin).
 #[must_use]
-pub fn fold_violations(vs: &[Violation]) -> Vec<String> {
+pub(crate) fn fold_groups(vs: &[Violation]) -> Vec<(&Violation, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < vs.len() {
-        if let Violation::GttEntry {
-            index,
-            class,
-            origin,
-            ..
-        } = &vs[i]
-        {
-            let mut j = i + 1;
-            while let Some(Violation::GttEntry {
+        let first = &vs[i];
+        let k = vs[i + 1..]
+            .iter()
+            .enumerate()
+            .take_while(|(n, v)| joins(first, n + 1, v))
+            .count();
+        out.push((first, k));
+        i += k + 1;
+    }
+    out
+}
+
+/// Whether `v`, `k` places after `first`, folds into `first`'s line.
+fn joins(first: &Violation, k: usize, v: &Violation) -> bool {
+    match (first, v) {
+        (
+            Violation::GttEntry {
+                index,
+                class,
+                origin,
+                ..
+            },
+            Violation::GttEntry {
                 index: n,
                 class: c,
                 origin: og,
                 ..
-            }) = vs.get(j)
-            {
-                if *n == index + (j - i) as u64 && c == class && og == origin {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-            if j - i > 1 {
-                out.push(format!(
-                    "{} (and GTT entries {}..={} likewise)",
-                    vs[i],
-                    index + 1,
-                    index + (j - i - 1) as u64
-                ));
-            } else {
-                out.push(vs[i].to_string());
-            }
-            i = j;
-        } else if let Violation::Dma {
-            len,
-            write,
-            class,
-            origin,
-            ..
-        } = &vs[i]
-        {
-            let mut j = i + 1;
-            while let Some(Violation::Dma {
+            },
+        ) => *n == index + k as u64 && c == class && og == origin,
+        (
+            Violation::Dma {
+                len,
+                write,
+                class,
+                origin,
+                ..
+            },
+            Violation::Dma {
                 len: l,
                 write: w,
                 class: c,
                 origin: og,
                 ..
-            }) = vs.get(j)
-            {
-                if l == len && w == write && c == class && og == origin {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-            if j - i > 1 {
-                out.push(format!("{} (and {} more runs like it)", vs[i], j - i - 1));
-            } else {
-                out.push(vs[i].to_string());
-            }
-            i = j;
-        } else {
-            out.push(vs[i].to_string());
-            i += 1;
-        }
+            },
+        ) => l == len && w == write && c == class && og == origin,
+        _ => false,
     }
-    out
+}
+
+/// Violations as sentences, neighbouring GTT entries of the same class and
+/// origin folded into one line.
+#[must_use]
+pub fn fold_violations(vs: &[Violation]) -> Vec<String> {
+    fold_groups(vs)
+        .into_iter()
+        .map(|(first, k)| fold_line(first, k))
+        .collect()
+}
+
+/// The sentence for a group from [`fold_groups`]: `first`, then `k` folded after it.
+pub(crate) fn fold_line(first: &Violation, k: usize) -> String {
+    match first {
+        Violation::GttEntry { index, .. } if k > 0 => format!(
+            "{} (and GTT entries {}..={} likewise)",
+            first,
+            index + 1,
+            index + k as u64
+        ),
+        Violation::Dma { .. } if k > 0 => format!("{} (and {} more runs like it)", first, k),
+        _ => first.to_string(),
+    }
 }
 
 /// What a snapshot keeps of a report: everything a reviewer needs to see a

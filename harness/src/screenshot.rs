@@ -22,8 +22,9 @@
 mod font;
 
 use igdemu::addr::Iova;
+use igdemu::machine::igd_slot::IgdFunction;
 use igdemu::machine::pci_bus::StdVga;
-use igdemu::machine::slot;
+use igdemu::machine::{slot, Machine};
 use igdemu::session::{SessionReport, SessionRun};
 
 /// `DSPACNTR`: primary plane A control; bit 31 enables the plane.
@@ -173,7 +174,8 @@ pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Imag
                 .or_else(|| vbe_geometry(&run.report))
                 .unwrap_or(DEFAULT_GEOMETRY);
             return Some(scanout(
-                run,
+                &run.machine,
+                igd,
                 w.clamp(1, MAX_SIDE),
                 h.clamp(1, MAX_SIDE),
                 mmio.read32(DSPASURF),
@@ -231,13 +233,7 @@ pub fn dispi_scanout(regs: &[u16], vram: &[u8], dac: &[u8]) -> Option<Image> {
                 .ok()
                 .and_then(|a| vram.get(a..a.checked_add(bytes_pp as usize)?));
             let colour = match px {
-                None => {
-                    if ((x / 8) + (y / 8)) % 2 == 0 {
-                        CHECK_A
-                    } else {
-                        CHECK_B
-                    }
-                }
+                None => checker(x, y),
                 Some(&[i]) => {
                     let i = usize::from(i) * 3;
                     let c = |k: usize| u32::from(dac.get(i + k).copied().unwrap_or(0));
@@ -278,9 +274,24 @@ pub fn dispi_scanout(regs: &[u16], vram: &[u8], dac: &[u8]) -> Option<Image> {
     Some(img)
 }
 
+/// The checkerboard colour drawn at (`x`, `y`) where the display reads nothing.
+fn checker(x: u32, y: u32) -> u32 {
+    if ((x / 8) + (y / 8)).is_multiple_of(2) {
+        CHECK_A
+    } else {
+        CHECK_B
+    }
+}
+
 /// Decode plane A: `surface` is a GTT offset, `stride` bytes per line, 32 bpp.
-fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32) -> Image {
-    let mut unreachable = 0u32;
+fn scanout(
+    machine: &Machine,
+    igd: &IgdFunction,
+    width: u32,
+    height: u32,
+    surface: u32,
+    stride: u32,
+) -> Image {
     let mut img = Image::filled(
         width,
         height,
@@ -291,19 +302,16 @@ fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32)
             unreachable_pages: 0,
         },
     );
-    let Some(igd) = run.igd() else {
-        return img;
-    };
     let gtt = igd.passthrough().host().gtt();
     let iommu = igd.dma().iommu();
     // Page cache: GTT index -> page bytes (None: unreachable).
     let mut pages: std::collections::HashMap<u64, Option<Vec<u8>>> = Default::default();
-    let stride = u64::from(stride.max(4));
+    let line = u64::from(stride.max(4));
     // Surface is 4 KiB aligned in hardware; the low bits are flags.
     let base = u64::from(surface) & !0xFFF;
     for y in 0..height {
         for x in 0..width {
-            let off = base + u64::from(y) * stride + u64::from(x) * 4;
+            let off = base + u64::from(y) * line + u64::from(x) * 4;
             let index = off / PAGE;
             let page = pages.entry(index).or_insert_with(|| {
                 let pte = gtt.decode(index);
@@ -311,13 +319,8 @@ fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32)
                     && pte.valid
                     && iommu.translate(Iova(pte.addr), PAGE).is_some();
                 let mut buf = vec![0u8; PAGE as usize];
-                let read = ok && run.machine.read_guest(pte.addr, &mut buf).is_ok();
-                if read {
-                    Some(buf)
-                } else {
-                    unreachable += 1;
-                    None
-                }
+                let read = ok && machine.read_guest(pte.addr, &mut buf).is_ok();
+                read.then_some(buf)
             });
             let colour = match page {
                 Some(bytes) => {
@@ -326,23 +329,17 @@ fn scanout(run: &SessionRun, width: u32, height: u32, surface: u32, stride: u32)
                         .get(i..i + 4)
                         .map_or(CHECK_A, |p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
                 }
-                None => {
-                    if ((x / 8) + (y / 8)) % 2 == 0 {
-                        CHECK_A
-                    } else {
-                        CHECK_B
-                    }
-                }
+                None => checker(x, y),
             };
             img.set_pixel(x, y, colour);
         }
     }
-    if let Source::Scanout {
-        unreachable_pages, ..
-    } = &mut img.source
-    {
-        *unreachable_pages = unreachable;
-    }
+    let unreachable = pages.values().filter(|p| p.is_none()).count() as u32;
+    img.source = Source::Scanout {
+        surface,
+        stride,
+        unreachable_pages: unreachable,
+    };
     img
 }
 

@@ -21,6 +21,18 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The process's stderr as text.
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Write `bytes` to a temporary file called `name` and return its path.
+fn rom_file(name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = tmp(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
 #[test]
 fn run_clean_exits_0_and_violations_exit_1_with_json_and_trace() {
     let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "strict"]);
@@ -91,22 +103,19 @@ fn the_same_rom_is_clean_under_qemu_2025_when_it_reads_config_bdsm() {
 
 #[test]
 fn a_rom_that_cannot_run_exits_2_with_a_reason() {
-    let bad = tmp("truncated.rom");
-    std::fs::write(
-        &bad,
+    let bad = rom_file(
+        "truncated.rom",
         igdemu_roms::broken::build_broken(igdemu_roms::broken::Broken::Truncated),
-    )
-    .expect("write");
+    );
     let o = igdemu(&["run", bad.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("truncated"), "{err}");
 
     let o = igdemu(&["run", "/nonexistent/x.rom"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("builtin:NAME"));
+    assert!(stderr(&o).contains("builtin:NAME"));
 
-    let spin = tmp("spin.rom");
     let rom = igdemu_roms::build(
         igdemu_roms::Personality::SnbLegacy,
         &igdemu_roms::Options {
@@ -115,7 +124,7 @@ fn a_rom_that_cannot_run_exits_2_with_a_reason() {
         },
     )
     .expect("builds");
-    std::fs::write(&spin, rom).expect("write");
+    let spin = rom_file("spin.rom", rom);
     let o = igdemu(&["run", spin.to_str().expect("utf-8"), "--budget", "2000000"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stdout(&o).contains("register 0x4f100"), "{}", stdout(&o));
@@ -123,15 +132,13 @@ fn a_rom_that_cannot_run_exits_2_with_a_reason() {
 
 #[test]
 fn bad_checksum_is_refused_then_run_with_the_flag() {
-    let bad = tmp("sum.rom");
-    std::fs::write(
-        &bad,
+    let bad = rom_file(
+        "sum.rom",
         igdemu_roms::broken::build_broken(igdemu_roms::broken::Broken::BadChecksum),
-    )
-    .expect("write");
+    );
     let o = igdemu(&["run", bad.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-bad-checksum"));
+    assert!(stderr(&o).contains("--allow-bad-checksum"));
     let o = igdemu(&[
         "run",
         bad.to_str().expect("utf-8"),
@@ -139,13 +146,7 @@ fn bad_checksum_is_refused_then_run_with_the_flag() {
         "--script",
         "",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&o),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("WRONG (run anyway)"));
 }
 
@@ -172,10 +173,7 @@ fn rom_build_inspect_and_listing() {
     assert!(stdout(&o).contains("gtt_loop:"));
     let o = igdemu(&["rom", "build", "nonsense", "-o", "/tmp/x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("snb-legacy"),
-        "lists the valid names"
-    );
+    assert!(stderr(&o).contains("snb-legacy"), "lists the valid names");
 }
 
 #[test]

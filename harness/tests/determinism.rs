@@ -5,10 +5,9 @@
 //! the same.
 
 use igdemu::session::{self, RemapperKind, Scenario, Step};
+use igdemu_harness::bench::SEAVGABIOS;
 use igdemu_roms::{build, Options, Personality};
 use sha2::{Digest, Sha256};
-
-const SEAVGABIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 
 fn script() -> Vec<Step> {
     vec![Step::vbe(1024, 768, 32), Step::Flr, Step::Post]

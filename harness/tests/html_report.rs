@@ -3,6 +3,7 @@
 
 use igdemu::check::{Origin, Violation};
 use igdemu::session::{RemapperKind, Scenario, SessionRun, Step, Verdict};
+use igdemu_harness::bench::SEAVGABIOS;
 use igdemu_harness::html::{render_html, MAX_TRACE_ROWS};
 use igdemu_harness::render::fold_violations;
 use igdemu_harness::screenshot::{encode_png, screenshot, Source, CELL_H, CELL_W};
@@ -11,6 +12,31 @@ use igdemu_roms::personality::{Options, Personality, FB_CLEAR, FB_RECT, FB_RECT_
 fn snb(remapper: RemapperKind, script: Vec<Step>) -> SessionRun {
     let rom = igdemu_roms::build(Personality::SnbLegacy, &Options::default()).unwrap();
     igdemu::session::run(&rom, &Scenario::for_rom(&rom, remapper).with_script(script)).unwrap()
+}
+
+/// SeaVGABIOS from Debian's seabios package; `None` (skip) when it is missing
+/// outside CI.
+fn seavgabios() -> Option<Vec<u8>> {
+    let path = SEAVGABIOS;
+    let Ok(rom) = std::fs::read(path) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Debian's seabios package ({path} missing)"
+        );
+        eprintln!("skipping: {path} missing (install Debian's seabios package)");
+        return None;
+    };
+    Some(rom)
+}
+
+/// Decode a PNG: its frame info and pixel bytes.
+fn decode_png(png: Vec<u8>) -> (png::OutputInfo, Vec<u8>) {
+    let mut r = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    (info, buf)
 }
 
 fn mode_set(remapper: RemapperKind) -> SessionRun {
@@ -175,24 +201,14 @@ fn png_of_the_scanout_decodes() {
     let img = screenshot(&mode_set(RemapperKind::Strict), None).unwrap();
     let png = encode_png(&img);
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let mut r = png::Decoder::new(std::io::Cursor::new(png))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
+    let (info, buf) = decode_png(png);
     assert_eq!((info.width, info.height), (1024, 768));
     assert_eq!(&buf[..3], &FB_CLEAR.to_be_bytes()[1..]);
 }
 
 #[test]
 fn seavgabios_text_mode_draws_the_string() {
-    let path = "/usr/share/seabios/vgabios-stdvga.bin";
-    let Ok(rom) = std::fs::read(path) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Debian's seabios package ({path} missing)"
-        );
-        eprintln!("skipping: {path} missing (install Debian's seabios package)");
+    let Some(rom) = seavgabios() else {
         return;
     };
     let scenario = Scenario::for_rom(&rom, RemapperKind::Strict)
@@ -201,11 +217,7 @@ fn seavgabios_text_mode_draws_the_string() {
     let img = screenshot(&run, None).expect("text screen");
     assert_eq!(img.source, Source::VgaText);
     let png = encode_png(&img);
-    let mut r = png::Decoder::new(std::io::Cursor::new(png))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
+    let (info, buf) = decode_png(png);
     assert_eq!((info.width, info.height), (640, 400));
     let ink_in_cell = |col: u32| {
         (0..CELL_H).any(|y| {
@@ -223,13 +235,7 @@ fn seavgabios_text_mode_draws_the_string() {
 
 #[test]
 fn seavgabios_vbe_mode_is_shot_from_the_dispi_frame_buffer() {
-    let path = "/usr/share/seabios/vgabios-stdvga.bin";
-    let Ok(rom) = std::fs::read(path) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Debian's seabios package ({path} missing)"
-        );
-        eprintln!("skipping: {path} missing (install Debian's seabios package)");
+    let Some(rom) = seavgabios() else {
         return;
     };
     let scenario =
