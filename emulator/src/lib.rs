@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod check;
 pub mod cpu;
+pub mod diagnose;
 pub mod fuzz;
 pub mod igd;
 pub mod machine;

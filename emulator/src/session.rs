@@ -19,11 +19,9 @@ use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
 use crate::cpu::{Registers, RunOutcome};
+use crate::diagnose::{self, Diagnosis};
 use crate::igd::generation::{self, BdsmLocation, Gen, GenError};
-use crate::igd::{
-    diagnose_spin, IgdConfig, IgdDevice, IgdError, PolledRegister, RegisterOverride, SpinDiagnosis,
-    SpinLoop,
-};
+use crate::igd::{IgdConfig, IgdDevice, IgdError, RegisterOverride};
 use crate::machine::igd_slot::{DmaRun, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
@@ -342,9 +340,9 @@ pub struct StepReport {
     pub outcome: String,
     /// Extra findings (VBE mode chosen, text read back...).
     pub notes: Vec<String>,
-    /// For a run that spun until the budget ran out: the register it polled
-    /// and what it waited for.
-    pub diagnosis: Option<SpinDiagnosis>,
+    /// For a run that spun until the budget ran out, halted, or returned a
+    /// failure: the register and branch behind it ([`crate::diagnose`]).
+    pub diagnosis: Option<Diagnosis>,
     /// The outcome in full (faults with CS:IP and the last instructions).
     #[serde(skip)]
     pub run: Option<RunOutcome>,
@@ -682,89 +680,58 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
     }
 }
 
-/// If the last step ran out of budget or time, find the register its loop
-/// polled and what it waited for.
+/// Diagnose the last step: a loop that ran out of budget or time, a halt
+/// (`hlt` with nothing to wake it, a triple fault, `jmp $`), or a VBE call
+/// that returned a failure. Facts come from the CPU's bounded flow record.
 fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut [StepReport]) {
     let Some(step) = steps.last_mut() else { return };
-    if !matches!(
-        step.run,
-        Some(RunOutcome::BudgetExhausted { .. } | RunOutcome::Timeout { .. })
-    ) {
-        return;
-    }
-    if let Some(d) = spin_diagnosis(machine, platform) {
+    let d = match &step.run {
+        Some(o) => diagnose_outcome(machine, platform, o, &step.notes),
+        None => None,
+    };
+    if let Some(d) = d {
         step.notes.push(d.suggestion.clone());
         step.diagnosis = Some(d);
     }
 }
 
-/// The last register read before the run stopped, and the loop around it.
-pub fn spin_diagnosis(machine: &Machine, platform: crate::igd::Platform) -> Option<SpinDiagnosis> {
-    let igd_io = machine.bar_address(slot::DISPLAY, 4);
-    let trace = machine.trace();
-    let (pos, read) = trace
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|(_, e)| match &e.kind {
-            EventKind::PortIn { .. } => true,
-            EventKind::MmioRead { bdf, bar: 0, .. } => *bdf == slot::DISPLAY,
-            _ => false,
-        })?;
-    let (register, value) = match &read.kind {
-        EventKind::PortIn { port, value, .. } => {
-            let data_port = igd_io.map(|b| b + 4);
-            if Some(u64::from(*port)) == data_port {
-                let index = trace.get(..pos)?.iter().rev().find_map(|e| match &e.kind {
-                    EventKind::PortOut {
-                        port: p, value: v, ..
-                    } if Some(u64::from(*p)) == igd_io => Some(*v),
-                    _ => None,
-                })?;
-                (PolledRegister::IoBarIndex(index), *value)
-            } else {
-                (PolledRegister::Port(*port), *value)
-            }
-        }
-        EventKind::MmioRead { offset, value, .. } => {
-            (PolledRegister::Mmio(*offset as u32), *value as u32)
-        }
-        _ => return None,
+/// The diagnosis of one run outcome (with the step's notes, for a VBE call
+/// that returned AX other than 004Fh).
+#[must_use]
+pub fn diagnose_outcome(
+    machine: &Machine,
+    platform: crate::igd::Platform,
+    outcome: &RunOutcome,
+    notes: &[String],
+) -> Option<Diagnosis> {
+    let code = |addr: u64, buf: &mut [u8]| machine.read_guest(addr, buf).is_ok();
+    let record = machine.state().flow();
+    let ctx = diagnose::Context {
+        igd: slot::DISPLAY,
+        platform,
     };
-    // The loop: the first backward conditional branch after the read (a read
-    // inside a subroutine ends the search at its `ret`).
-    let mut code = [0u8; 128];
-    machine.read_guest(u64::from(read.linear), &mut code).ok()?;
-    let read_ip = u64::from(read.at.ip);
-    let mut dec = iced_x86::Decoder::with_ip(16, &code, read_ip, iced_x86::DecoderOptions::NONE);
-    let mut start = read_ip;
-    let mut end = read_ip + 1;
-    while dec.can_decode() {
-        let insn = dec.decode();
-        if insn.is_invalid() || insn.flow_control() == iced_x86::FlowControl::Return {
-            break;
+    match outcome {
+        RunOutcome::BudgetExhausted { at, .. } | RunOutcome::Timeout { at, .. } => {
+            diagnose::diagnose_wait(&code, record, &ctx, *at)
         }
-        if insn.flow_control() == iced_x86::FlowControl::ConditionalBranch
-            && insn.near_branch_target() <= read_ip
-        {
-            start = insn.near_branch_target();
-            end = insn.next_ip();
-            break;
+        RunOutcome::Idle { at } => diagnose::diagnose_halt(
+            &code,
+            record,
+            &ctx,
+            *at,
+            "`hlt` with nothing to wake it".into(),
+        ),
+        RunOutcome::Fault {
+            at,
+            kind: crate::cpu::FaultKind::TripleFault { .. },
+            ..
+        } => diagnose::diagnose_halt(&code, record, &ctx, *at, "a triple fault".into()),
+        RunOutcome::Returned { .. } => {
+            let failed = notes.iter().find(|n| n.contains("returned AX="))?;
+            diagnose::diagnose_give_up(&code, record, &ctx, failed)
         }
+        RunOutcome::Fault { .. } => None,
     }
-    let len = usize::try_from(end.saturating_sub(start)).ok()?.min(256);
-    let mut bytes = vec![0u8; len];
-    machine
-        .read_guest((u64::from(read.at.cs) << 4) + start, &mut bytes)
-        .ok()?;
-    Some(diagnose_spin(&SpinLoop {
-        bytes: &bytes,
-        cs: read.at.cs,
-        ip: start as u16,
-        value_read: value,
-        register,
-        platform: Some(platform),
-    }))
 }
 
 /// One line for a run outcome.

@@ -284,7 +284,7 @@ pub(crate) struct Limits {
 /// SipHash was the largest single cost of that hook. Keys are guest
 /// addresses, not attacker-chosen in any way that matters to the host.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct FxHasher(u64);
+pub struct FxHasher(u64);
 
 impl FxHasher {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -909,6 +909,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_io = 0;
             st.block_mem = 0;
             let cs = st.last_cs;
+            st.flow.block(cs, addr, size, |_| false);
             account_block(uc, cs, addr, n);
             return;
         }
@@ -968,6 +969,9 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             );
         }
         uc.get_data_mut().last_cs = cs;
+        let mut flow = std::mem::take(&mut uc.get_data_mut().flow);
+        flow.block(cs, addr, size, |buf| uc.mem_read(addr, buf).is_ok());
+        uc.get_data_mut().flow = flow;
         account_block(uc, cs, addr, n);
     })?;
     uc.add_mem_hook(
@@ -1046,6 +1050,7 @@ pub(crate) fn run(
             .flatten();
         st.stop = None;
         st.recent.clear();
+        st.flow.new_run();
     }
     let mut at = start;
     let mut halts = 0u32;

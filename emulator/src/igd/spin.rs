@@ -33,6 +33,8 @@ pub enum PolledRegister {
     Mmio(u32),
     /// A BAR4 MMIO_Data read; the MMIO_Index value selects the register.
     IoBarIndex(u32),
+    /// A PCI configuration register of the function (byte offset).
+    Config(u16),
 }
 
 impl PolledRegister {
@@ -420,6 +422,7 @@ pub fn diagnose_spin(l: &SpinLoop<'_>) -> SpinDiagnosis {
         .and_then(|(o, p)| register_name(p, o));
     let what = match (l.register, offset) {
         (PolledRegister::Port(p), _) => format!("port {p:#x}"),
+        (PolledRegister::Config(o), _) => format!("config {o:#x}"),
         (_, Some(o)) => match name {
             Some(n) => format!("register {o:#x} {n}"),
             None => format!("register {o:#x}"),

@@ -176,6 +176,8 @@ pub struct MachineState {
     pub(crate) here: CsIp,
     pub(crate) recent: cpu::RecentBlocks,
     pub(crate) icache: cpu::BlockCache,
+    /// Recent device reads, branch directions and calls, for diagnosis.
+    pub(crate) flow: crate::diagnose::record::FlowRecord,
     /// The block executing (for port I/O CS:IP) and its I/O cursor.
     pub(crate) block: (u64, u32),
     pub(crate) block_io: usize,
@@ -260,6 +262,7 @@ impl MachineState {
             here: CsIp::default(),
             recent: cpu::RecentBlocks::default(),
             icache: cpu::BlockCache::default(),
+            flow: crate::diagnose::record::FlowRecord::default(),
             block: (0, 0),
             block_io: 0,
             block_mem: 0,
@@ -285,6 +288,12 @@ impl MachineState {
     #[must_use]
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// The bounded record of recent device reads, branches and calls.
+    #[must_use]
+    pub fn flow(&self) -> &crate::diagnose::record::FlowRecord {
+        &self.flow
     }
 
     /// The emulated clock.
@@ -335,6 +344,12 @@ impl MachineState {
         self.pci
             .config_read(bdf, offset, b.get_mut(..n).unwrap_or_default());
         let value = u32::from_le_bytes(b);
+        self.flow.read(
+            at,
+            crate::diagnose::record::ReadSource::Config { bdf, offset },
+            size,
+            u64::from(value),
+        );
         self.trace.push(
             at,
             EventKind::ConfigRead {
@@ -480,6 +495,7 @@ impl MachineState {
         };
         match value {
             Some(value) => {
+                self.record_port_read(at, port, size, value, io_bar);
                 self.trace.push(at, EventKind::PortIn { port, size, value });
                 if let Some((bdf, _, _)) = io_bar {
                     self.drain_device(at, bdf);
@@ -498,6 +514,33 @@ impl MachineState {
                 ones
             }
         }
+    }
+
+    /// Put a port read into the diagnosis record: a timer, the data register
+    /// of an I/O BAR index/data pair (named by its index), or a plain port.
+    fn record_port_read(
+        &mut self,
+        at: CsIp,
+        port: u16,
+        size: u8,
+        value: u32,
+        io_bar: Option<(Bdf, u8, u64)>,
+    ) {
+        use crate::diagnose::record::ReadSource;
+        let pm_timer = self
+            .pmbase()
+            .is_some_and(|b| port.wrapping_sub(b + pci_bus::PM_TIMER_OFFSET) < 4);
+        let source = match io_bar {
+            Some((bdf, bar, 4..=7)) => match self.flow.index_of(bdf, bar) {
+                Some(index) => ReadSource::IoIndexed { bdf, index },
+                None => ReadSource::Port(port),
+            },
+            _ if pm_timer || (0x40..=0x42).contains(&port) || port == 0x61 => {
+                ReadSource::Timer(port)
+            }
+            _ => ReadSource::Port(port),
+        };
+        self.flow.read(at, source, size, u64::from(value));
     }
 
     fn unhandled_config(&mut self, port: u16) {
@@ -554,6 +597,9 @@ impl MachineState {
             }
             _ => {
                 if let Some((bdf, bar, off)) = io_bar {
+                    if off == 0 {
+                        self.flow.index_write(bdf, bar, value);
+                    }
                     let b = value.to_le_bytes();
                     if let Some(d) = self.pci.get_mut(bdf) {
                         d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
@@ -629,6 +675,12 @@ impl MachineState {
                 value,
             }
         } else {
+            self.flow.read(
+                at,
+                crate::diagnose::record::ReadSource::Mmio { bdf, bar, offset },
+                size,
+                value,
+            );
             EventKind::MmioRead {
                 bdf,
                 bar,

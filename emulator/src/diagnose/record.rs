@@ -1,0 +1,437 @@
+//! The bounded record the CPU and the machine keep for diagnosis: the recent
+//! device reads (site, register, value), the recent conditional branch sites
+//! (with the direction they took), and a shadow call stack. Fixed-size tables
+//! updated on every device read and on every block that follows a branch, so
+//! a guest that polls for hours still leaves the last distinct reads and
+//! branches here, however many it made (unlike the trace, which keeps the
+//! first events and drops the rest).
+//!
+//! A table entry is keyed by its site (and, for reads, the register), and a
+//! full table evicts its least recently used entry: a poll loop occupies a
+//! few entries and the history that led to it stays.
+// Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl};
+use serde::Serialize;
+
+use crate::cpu::FxHasher;
+use crate::pci::Bdf;
+use crate::trace::CsIp;
+
+/// Distinct (site, register) reads kept.
+pub const READ_SITES: usize = 64;
+/// Distinct conditional branch sites kept.
+pub const BRANCH_SITES: usize = 64;
+/// Depth of the shadow call stack.
+pub const CALL_DEPTH: usize = 32;
+
+/// What a device read read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ReadSource {
+    /// An I/O port that is not a timer.
+    Port(u16),
+    /// A timer the guest reads to measure time: the ACPI PM timer, the PIT
+    /// counters (0x40-0x42) or port 0x61 (its refresh bit toggles every
+    /// 15 µs; IBM PC AT technical reference).
+    Timer(u16),
+    /// The data register of a device's I/O BAR index/data pair (the IGD's
+    /// BAR4 MMIO_Index/MMIO_Data): the register the index selected.
+    IoIndexed {
+        /// The function.
+        bdf: Bdf,
+        /// The index value written at offset 0.
+        index: u32,
+    },
+    /// A memory BAR read (BAR0 MMIO, through unreal mode or a 32-bit
+    /// address-size prefix).
+    Mmio {
+        /// The function.
+        bdf: Bdf,
+        /// BAR number.
+        bar: u8,
+        /// Byte offset in the BAR.
+        offset: u64,
+    },
+    /// A PCI configuration read (CF8/CFC).
+    Config {
+        /// The function.
+        bdf: Bdf,
+        /// Byte offset.
+        offset: u16,
+    },
+}
+
+/// One read site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadRecord {
+    /// The reading instruction.
+    pub at: CsIp,
+    /// What it read.
+    pub source: ReadSource,
+    /// Access size in bytes.
+    pub size: u8,
+    /// The last value read.
+    pub value: u64,
+    /// How often this site read this register.
+    pub count: u64,
+    /// Order of the last read among all records (higher is later).
+    pub seq: u64,
+    /// The return address of the function the read ran in (shadow call
+    /// stack top), if any.
+    pub caller: Option<CsIp>,
+}
+
+/// One conditional branch site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BranchRecord {
+    /// The branch instruction.
+    pub at: CsIp,
+    /// Times taken.
+    pub taken: u64,
+    /// Times not taken.
+    pub not_taken: u64,
+    /// The direction of the last execution.
+    pub last_taken: bool,
+    /// How many times in a row the last direction was taken.
+    pub streak: u64,
+    /// Order of the last execution among all records.
+    pub seq: u64,
+}
+
+/// How a block ends, as far as the record cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Exit {
+    #[default]
+    Other,
+    /// A conditional branch at `ip` (in the block's CS) whose target is
+    /// `target` (linear).
+    Jcc { ip: u16, target: u64 },
+    /// A call or `int`, returning to `ret` (IP in the block's CS).
+    Call { ret: u16 },
+    /// `ret`, `retf`, `iret`.
+    Return,
+}
+
+type ExitCache =
+    std::collections::HashMap<(u64, u32), Exit, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// The record. Lives in the machine state; the block hook and the device
+/// access paths update it.
+#[derive(Clone, Debug, Default)]
+pub struct FlowRecord {
+    reads: Vec<ReadRecord>,
+    last_read: usize,
+    branches: Vec<BranchRecord>,
+    last_branch: usize,
+    calls: Vec<CsIp>,
+    seq: u64,
+    exits: ExitCache,
+    /// The exit of the block executing (CS, exit).
+    pending: (u16, Exit),
+    /// The last index written to each I/O BAR index register (function, BAR).
+    index: Vec<((Bdf, u8), u32)>,
+}
+
+impl FlowRecord {
+    fn next_seq(&mut self) -> u64 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Record a device read.
+    pub fn read(&mut self, at: CsIp, source: ReadSource, size: u8, value: u64) {
+        let seq = self.next_seq();
+        let caller = self.calls.last().copied();
+        let hit = |r: &ReadRecord| r.at == at && r.source == source;
+        let idx = match self.reads.get(self.last_read) {
+            Some(r) if hit(r) => Some(self.last_read),
+            _ => self.reads.iter().position(hit),
+        };
+        let idx = idx.unwrap_or_else(|| {
+            let fresh = ReadRecord {
+                at,
+                source,
+                size,
+                value,
+                count: 0,
+                seq,
+                caller,
+            };
+            evict_into(&mut self.reads, READ_SITES, fresh, |r| r.seq)
+        });
+        if let Some(r) = self.reads.get_mut(idx) {
+            r.value = value;
+            r.size = size;
+            r.count = r.count.saturating_add(1);
+            r.seq = seq;
+            r.caller = caller;
+        }
+        self.last_read = idx;
+    }
+
+    /// Record a write to an I/O BAR's index register (offset 0).
+    pub fn index_write(&mut self, bdf: Bdf, bar: u8, value: u32) {
+        if let Some((_, v)) = self.index.iter_mut().find(|(k, _)| *k == (bdf, bar)) {
+            *v = value;
+        } else if self.index.len() < 8 {
+            self.index.push(((bdf, bar), value));
+        }
+    }
+
+    /// The last index written to an I/O BAR's index register.
+    #[must_use]
+    pub fn index_of(&self, bdf: Bdf, bar: u8) -> Option<u32> {
+        self.index
+            .iter()
+            .find(|(k, _)| *k == (bdf, bar))
+            .map(|(_, v)| *v)
+    }
+
+    /// A block starts at linear `addr` with code segment `cs`; the bytes of
+    /// a block seen for the first time are decoded with `fetch`.
+    #[inline]
+    pub fn block(&mut self, cs: u16, addr: u64, size: u32, fetch: impl FnOnce(&mut [u8]) -> bool) {
+        let (pcs, exit) = self.pending;
+        match exit {
+            Exit::Other => {}
+            Exit::Jcc { ip, target } => self.branch(CsIp::new(pcs, ip), addr == target),
+            Exit::Call { ret } => {
+                if self.calls.len() >= CALL_DEPTH {
+                    self.calls.remove(0);
+                }
+                self.calls.push(CsIp::new(pcs, ret));
+            }
+            Exit::Return => {
+                self.calls.pop();
+            }
+        }
+        let exit = match self.exits.get(&(addr, size)) {
+            Some(e) => *e,
+            None => {
+                let mut buf = vec![0u8; size.min(4096) as usize];
+                let e = if fetch(&mut buf) {
+                    block_exit(&buf, cs, addr)
+                } else {
+                    Exit::Other
+                };
+                // Bounded: a guest generating code forever could grow it.
+                if self.exits.len() >= 1 << 16 {
+                    self.exits.clear();
+                }
+                self.exits.insert((addr, size), e);
+                e
+            }
+        };
+        self.pending = (cs, exit);
+    }
+
+    fn branch(&mut self, at: CsIp, taken: bool) {
+        let seq = self.next_seq();
+        let idx = match self.branches.get(self.last_branch) {
+            Some(b) if b.at == at => Some(self.last_branch),
+            _ => self.branches.iter().position(|b| b.at == at),
+        };
+        let idx = idx.unwrap_or_else(|| {
+            let fresh = BranchRecord {
+                at,
+                taken: 0,
+                not_taken: 0,
+                last_taken: taken,
+                streak: 0,
+                seq,
+            };
+            evict_into(&mut self.branches, BRANCH_SITES, fresh, |b| b.seq)
+        });
+        if let Some(b) = self.branches.get_mut(idx) {
+            if b.last_taken == taken {
+                b.streak = b.streak.saturating_add(1);
+            } else {
+                b.streak = 1;
+            }
+            b.last_taken = taken;
+            if taken {
+                b.taken = b.taken.saturating_add(1);
+            } else {
+                b.not_taken = b.not_taken.saturating_add(1);
+            }
+            b.seq = seq;
+        }
+        self.last_branch = idx;
+    }
+
+    /// A new run starts: the pending block exit belongs to the last one.
+    pub fn new_run(&mut self) {
+        self.pending = (0, Exit::Other);
+        self.calls.clear();
+    }
+
+    /// The read sites, most recent first.
+    #[must_use]
+    pub fn reads(&self) -> Vec<ReadRecord> {
+        let mut v = self.reads.clone();
+        v.sort_by_key(|r| std::cmp::Reverse(r.seq));
+        v
+    }
+
+    /// The branch sites, most recent first.
+    #[must_use]
+    pub fn branches(&self) -> Vec<BranchRecord> {
+        let mut v = self.branches.clone();
+        v.sort_by_key(|b| std::cmp::Reverse(b.seq));
+        v
+    }
+
+    /// The branch record of a site.
+    #[must_use]
+    pub fn branch_at(&self, at: CsIp) -> Option<&BranchRecord> {
+        self.branches.iter().find(|b| b.at == at)
+    }
+
+    /// The read records of a site (one per register it read).
+    pub fn reads_at(&self, at: CsIp) -> impl Iterator<Item = &ReadRecord> {
+        self.reads.iter().filter(move |r| r.at == at)
+    }
+
+    /// The current shadow call stack, innermost last.
+    #[must_use]
+    pub fn calls(&self) -> &[CsIp] {
+        &self.calls
+    }
+}
+
+/// Insert `fresh` into a table of at most `cap` entries, evicting the entry
+/// with the lowest `key` when full; returns its index.
+fn evict_into<T>(v: &mut Vec<T>, cap: usize, fresh: T, key: impl Fn(&T) -> u64) -> usize {
+    if v.len() < cap {
+        v.push(fresh);
+        return v.len() - 1;
+    }
+    let idx = v
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, e)| key(e))
+        .map_or(0, |(i, _)| i);
+    if let Some(slot) = v.get_mut(idx) {
+        *slot = fresh;
+    }
+    idx
+}
+
+/// Decode a block and classify its last instruction.
+fn block_exit(bytes: &[u8], cs: u16, addr: u64) -> Exit {
+    let ip = addr.wrapping_sub(u64::from(cs) << 4);
+    if ip > 0xFFFF {
+        return Exit::Other;
+    }
+    let mut d = Decoder::with_ip(16, bytes, ip, DecoderOptions::NONE);
+    let mut last = None;
+    while d.can_decode() {
+        let i = d.decode();
+        if i.is_invalid() {
+            return Exit::Other;
+        }
+        last = Some(i);
+    }
+    let Some(i) = last else {
+        return Exit::Other;
+    };
+    let base = u64::from(cs) << 4;
+    match i.flow_control() {
+        FlowControl::ConditionalBranch
+            if i.is_jcc_short_or_near() || i.is_loop() || i.is_loopcc() || i.is_jcx_short() =>
+        {
+            Exit::Jcc {
+                ip: i.ip() as u16,
+                target: base + (i.near_branch_target() & 0xFFFF),
+            }
+        }
+        FlowControl::Call | FlowControl::IndirectCall | FlowControl::Interrupt => Exit::Call {
+            ret: i.next_ip() as u16,
+        },
+        FlowControl::Return => Exit::Return,
+        _ => Exit::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_poll_keeps_the_history_that_led_to_it() {
+        let mut r = FlowRecord::default();
+        let bdf = Bdf::new(0, 2, 0);
+        r.read(CsIp::new(0xC000, 0x10), ReadSource::Port(0x3DA), 1, 7);
+        for i in 0..1_000_000u64 {
+            r.read(
+                CsIp::new(0xC000, 0x20),
+                ReadSource::Mmio {
+                    bdf,
+                    bar: 0,
+                    offset: 0x46000,
+                },
+                4,
+                i,
+            );
+        }
+        let reads = r.reads();
+        assert_eq!(reads.len(), 2);
+        assert_eq!(reads[0].count, 1_000_000);
+        assert_eq!(reads[0].value, 999_999);
+        assert_eq!(reads[1].source, ReadSource::Port(0x3DA));
+        // The table stays bounded.
+        for i in 0..10_000u16 {
+            r.read(CsIp::new(0xC000, i), ReadSource::Port(0x80), 1, 0);
+        }
+        assert_eq!(r.reads().len(), READ_SITES);
+    }
+
+    #[test]
+    fn branches_record_direction_and_streak() {
+        let mut r = FlowRecord::default();
+        // 74 FE: jz $ at c000:0100 (target 0x100); a block of just that.
+        let jz_self = [0x74, 0xFE];
+        let lin = 0xC_0100;
+        for _ in 0..5 {
+            r.block(0xC000, lin, 2, |b| {
+                b.copy_from_slice(&jz_self);
+                true
+            });
+        }
+        // Falls through to 0x102.
+        r.block(0xC000, lin + 2, 1, |b| {
+            b.copy_from_slice(&[0x90]);
+            true
+        });
+        let b = r.branch_at(CsIp::new(0xC000, 0x100)).copied().unwrap();
+        assert_eq!(
+            (b.taken, b.not_taken, b.last_taken, b.streak),
+            (4, 1, false, 1)
+        );
+    }
+
+    #[test]
+    fn calls_and_returns_keep_a_shadow_stack() {
+        let mut r = FlowRecord::default();
+        // E8 00 10: call +0x1000 at c000:0000, returning to c000:0003.
+        r.block(0xC000, 0xC_0000, 3, |b| {
+            b.copy_from_slice(&[0xE8, 0x00, 0x10]);
+            true
+        });
+        r.block(0xC000, 0xC_1003, 1, |b| {
+            b.copy_from_slice(&[0xC3]);
+            true
+        });
+        r.read(CsIp::new(0xC000, 0x1003), ReadSource::Port(0x3DA), 1, 0);
+        assert_eq!(r.reads()[0].caller, Some(CsIp::new(0xC000, 3)));
+        r.block(0xC000, 0xC_0003, 1, |b| {
+            b.copy_from_slice(&[0x90]);
+            true
+        });
+        assert!(r.calls().is_empty());
+    }
+}
