@@ -547,6 +547,23 @@ fn register_value(uc: &Unicorn<'_, MachineState>, r: Register) -> Option<u64> {
     Some(if seg { v << 4 } else { v })
 }
 
+/// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI (the x86 register numbering), for
+/// the diagnosis record of a device read.
+pub(crate) fn gprs(uc: &Unicorn<'_, MachineState>) -> [u32; 8] {
+    use RegisterX86 as U;
+    [
+        U::EAX,
+        U::ECX,
+        U::EDX,
+        U::EBX,
+        U::ESP,
+        U::EBP,
+        U::ESI,
+        U::EDI,
+    ]
+    .map(|r| uc.reg_read(r).unwrap_or(0) as u32)
+}
+
 pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
     let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
     let ip = uc.reg_read(RegisterX86::IP).unwrap_or(0) as u16;
@@ -876,7 +893,9 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
     })?;
     uc.add_insn_in_hook(|uc, port, size| {
         let at = port_here(uc);
+        let regs = gprs(uc);
         let st = uc.get_data_mut();
+        st.flow.set_regs(regs);
         st.here = at;
         let v = st.port_in(port as u16, size as u8);
         crate::machine::apply_pending(uc);

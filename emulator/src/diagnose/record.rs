@@ -83,6 +83,9 @@ pub struct ReadRecord {
     /// The return address of the function the read ran in (shadow call
     /// stack top), if any.
     pub caller: Option<CsIp>,
+    /// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI as the reading instruction
+    /// found them (when the CPU hook supplied them).
+    pub regs: Option<[u32; 8]>,
 }
 
 /// One conditional branch site.
@@ -134,6 +137,9 @@ pub struct FlowRecord {
     pending: (u16, Exit),
     /// The last index written to each I/O BAR index register (function, BAR).
     index: Vec<((Bdf, u8), u32)>,
+    /// The registers of the instruction about to read (set by the CPU hook,
+    /// taken by the next [`FlowRecord::read`]).
+    regs: Option<[u32; 8]>,
 }
 
 impl FlowRecord {
@@ -142,10 +148,16 @@ impl FlowRecord {
         self.seq
     }
 
+    /// The general registers of the instruction about to make a device read.
+    pub fn set_regs(&mut self, regs: [u32; 8]) {
+        self.regs = Some(regs);
+    }
+
     /// Record a device read.
     pub fn read(&mut self, at: CsIp, source: ReadSource, size: u8, value: u64) {
         let seq = self.next_seq();
         let caller = self.calls.last().copied();
+        let regs = self.regs.take();
         let hit = |r: &ReadRecord| r.at == at && r.source == source;
         let idx = match self.reads.get(self.last_read) {
             Some(r) if hit(r) => Some(self.last_read),
@@ -160,6 +172,7 @@ impl FlowRecord {
                 count: 0,
                 seq,
                 caller,
+                regs,
             };
             evict_into(&mut self.reads, READ_SITES, fresh, |r| r.seq)
         });
@@ -169,6 +182,7 @@ impl FlowRecord {
             r.count = r.count.saturating_add(1);
             r.seq = seq;
             r.caller = caller;
+            r.regs = regs;
         }
         self.last_read = idx;
     }

@@ -50,12 +50,16 @@ enum Bit {
 struct Sym {
     bits: [Bit; 32],
     timer: bool,
+    /// Known only from the register snapshot at the read (a value that may
+    /// change between iterations, like a counter), not from the code.
+    seeded: bool,
 }
 
 impl Sym {
     const UNKNOWN: Sym = Sym {
         bits: [Bit::Unknown; 32],
         timer: false,
+        seeded: false,
     };
 
     fn constant(v: u64) -> Sym {
@@ -85,10 +89,12 @@ impl Sym {
     }
 
     fn is_constant(&self, width: u32) -> bool {
-        self.bits
-            .iter()
-            .take(width as usize)
-            .all(|b| matches!(b, Bit::Zero | Bit::One))
+        !self.seeded
+            && self
+                .bits
+                .iter()
+                .take(width as usize)
+                .all(|b| matches!(b, Bit::Zero | Bit::One))
     }
 
     fn constant_value(&self, width: u32) -> Option<u64> {
@@ -283,6 +289,7 @@ impl State {
             }
         }
         s.timer = reg.timer;
+        s.seeded = reg.seeded;
         Some((s, w))
     }
 
@@ -641,6 +648,7 @@ impl Walker<'_> {
                     };
                     if !matches!(i.mnemonic(), M::Adc | M::Sbb) {
                         res = Sym::constant(v & width_mask(w));
+                        res.seeded = a.seeded || b.seeded;
                     }
                 }
                 res.timer = timer;
@@ -728,6 +736,7 @@ impl Walker<'_> {
 fn logic(m: Mnemonic, a: &Sym, b: &Sym) -> Sym {
     let mut out = Sym::UNKNOWN;
     out.timer = a.timer || b.timer;
+    out.seeded = a.seeded || b.seeded;
     for (k, o) in out.bits.iter_mut().enumerate() {
         let (x, y) = (a.get(k as u32), b.get(k as u32));
         *o = match m {
@@ -886,6 +895,12 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
         },
         info: InstructionInfoFactory::new(),
     };
+    if let Some(regs) = read.regs {
+        for (slot, v) in w.st.regs.iter_mut().zip(regs) {
+            *slot = Sym::constant(u64::from(v));
+            slot.seeded = true;
+        }
+    }
     let mut out = Walk::default();
     let mut at = read.at;
     // (return address) of calls the walk made, and the caller the record saw.

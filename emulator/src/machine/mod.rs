@@ -829,8 +829,10 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &MappedBar, ram: Option<RamBac
         Some(
             move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize| {
                 let at = cpu::mem_here(uc, base.wrapping_add(off), false);
+                let regs = cpu::gprs(uc);
                 let st = uc.get_data_mut();
                 st.here = at;
+                st.flow.set_regs(regs);
                 st.mmio(bdf, bar, off, size, None)
             },
         ),
