@@ -18,5 +18,6 @@ pub use personality::{
 pub mod broken;
 pub mod discover;
 pub mod listing;
+pub mod shapes;
 
 pub use listing::listing;

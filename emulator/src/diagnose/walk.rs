@@ -349,6 +349,9 @@ fn width_mask(w: u32) -> u64 {
 
 /// The walker.
 struct Walker<'a> {
+    /// Whether the walk is in the frame that made the read (the same site
+    /// reached from another call reads something else).
+    first_frame: bool,
     code: &'a dyn Code,
     record: &'a FlowRecord,
     read: &'a ReadRecord,
@@ -383,7 +386,7 @@ impl Walker<'_> {
     /// The symbolic value a read site produces: the followed read gives
     /// device bits, a timer read a timer value, anything else unknown.
     fn device_at(&self, at: CsIp) -> Option<Sym> {
-        if at == self.read.at {
+        if at == self.read.at && self.first_frame {
             let lane = match self.read.source {
                 ReadSource::Mmio { offset, .. } => (offset & 3) as u32,
                 _ => 0,
@@ -884,6 +887,7 @@ fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
 #[must_use]
 pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
     let mut w = Walker {
+        first_frame: true,
         code,
         record,
         read,
@@ -909,11 +913,21 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
     let mut depth: i32 = 0;
     let mut branch_depth = 0;
     let mut visited: Vec<(CsIp, i32, u16)> = Vec::new();
+    // Visits by (instruction, the return address of its frame): a helper
+    // called again from elsewhere is not the loop closing.
+    let mut seen: Vec<(CsIp, Option<CsIp>)> = Vec::new();
     for _ in 0..WALK_LIMIT {
-        if visited.iter().any(|(v, _, _)| *v == at) {
+        let frame = match calls.last() {
+            Some(r) => Some(*r),
+            None if depth == 0 => read.caller,
+            None => None,
+        };
+        w.first_frame = frame == read.caller;
+        if seen.contains(&(at, frame)) {
             out.closed = true;
             break;
         }
+        seen.push((at, frame));
         let Some(i) = decode_at(code, at) else {
             out.why
                 .get_or_insert_with(|| format!("the code at {at} does not decode"));

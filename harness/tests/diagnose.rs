@@ -1,0 +1,282 @@
+//! Issue 14: the diagnosis follows the value from the device read to the
+//! branch that decides on it, through read helpers, far returns, stack
+//! saves, partial registers and shifts; it finds the loop's timeout, and it
+//! tells a halt the ROM chose from a wait. Each shape is a project ROM
+//! (`igdemu_roms::shapes`) with the diagnosis asserted exactly; the real
+//! images (when present) are run with an override that forces a stall, and
+//! the diagnosis must name the register and bit.
+
+use igdemu::cpu::RunOutcome;
+use igdemu::diagnose::walk::TimeoutKind;
+use igdemu::diagnose::{Diagnosis, StopKind};
+use igdemu::igd::{PolledRegister, RegisterOverride, WaitCondition};
+use igdemu::session::{self, RemapperKind, Scenario};
+use igdemu::trace::CsIp;
+use igdemu_roms::shapes::{build_shape, Shape, TABLE_VALUES};
+
+fn diagnose(rom: &[u8], overrides: &[&str], budget: u64) -> (Diagnosis, Option<RunOutcome>) {
+    let mut sc = Scenario::for_rom(rom, RemapperKind::Strict);
+    sc.overrides = overrides
+        .iter()
+        .map(|o| RegisterOverride::parse(o).expect("override parses"))
+        .collect();
+    sc.machine.budget = budget;
+    let run = session::run(rom, &sc).expect("scenario runs");
+    let step = run.report.steps[0].clone();
+    (
+        step.diagnosis
+            .clone()
+            .unwrap_or_else(|| panic!("no diagnosis: {step:?}")),
+        step.run,
+    )
+}
+
+fn at(ip: u16) -> CsIp {
+    CsIp::new(0xC000, ip)
+}
+
+#[test]
+fn a_poll_through_a_read_helper_waits_for_bit_16_to_clear() {
+    let r = build_shape(Shape::HelperPoll).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0xe1100=const:0x10000"], 500_000);
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
+    assert_eq!(d.mask, Some(0x10000));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    assert_eq!(d.value_read, 0x10000);
+    assert_eq!(
+        (d.cs, d.ip, d.end),
+        (0xC000, r.labels["top"], r.labels["end"])
+    );
+    assert_eq!(d.read_at, Some(at(r.labels["read"])));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert_eq!(d.timeout, None);
+    assert!(
+        d.suggestion
+            .ends_with("no timeout; try --override 0xe1100=const:0x0"),
+        "{}",
+        d.suggestion
+    );
+    assert_eq!(
+        d.profile,
+        vec!["overrides = [\"0xe1100=const:0x0\"]".to_string()]
+    );
+}
+
+#[test]
+fn a_counted_poll_through_push_pop_shr_movzx_bt_has_a_counter_timeout() {
+    let r = build_shape(Shape::CountedPoll).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0xc7200=const:0"], 500_000);
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC7200));
+    assert_eq!(d.name, Some("PCH_PP_STATUS"));
+    assert_eq!(d.mask, Some(1 << 31));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(31));
+    assert_eq!((d.ip, d.end), (r.labels["top"], r.labels["expired"]));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    let t = d.timeout.expect("a timeout");
+    assert_eq!(
+        t.kind,
+        TimeoutKind::Counter {
+            register: "ECX".into()
+        }
+    );
+    assert_eq!(t.at, at(r.labels["timeout"]));
+    assert_eq!(t.expires_to, at(r.labels["expired"]));
+}
+
+#[test]
+fn a_poll_on_a_high_byte_with_a_pm_timer_deadline() {
+    let r = build_shape(Shape::DeadlinePoll).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0xc5108=const:0"], 500_000);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC5108));
+    assert_eq!(d.mask, Some(1 << 11));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(11));
+    assert_eq!(d.ip, r.labels["top"]);
+    let t = d.timeout.expect("a timeout");
+    assert!(
+        matches!(t.kind, TimeoutKind::Deadline { port: Some(_) }),
+        "{t:?}"
+    );
+    assert_eq!(t.at, at(r.labels["timeout"]));
+    assert_eq!(t.expires_to, at(r.labels["expired"]));
+}
+
+#[test]
+fn a_far_returning_helper_and_a_masked_compare() {
+    let r = build_shape(Shape::FarPoll).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0x130040=const:0"], 500_000);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x130040));
+    assert_eq!(d.mask, Some(3));
+    assert_eq!(
+        d.waiting_for,
+        WaitCondition::MaskEquals { mask: 3, value: 2 }
+    );
+    assert_eq!((d.ip, d.end), (r.labels["top"], r.labels["end"]));
+    assert!(
+        d.suggestion.ends_with("try --override 0x130040=const:0x2"),
+        "{}",
+        d.suggestion
+    );
+}
+
+#[test]
+fn a_table_lookup_that_fails_into_jmp_self_is_a_halt() {
+    let r = build_shape(Shape::TableHalt).unwrap();
+    let (d, outcome) = diagnose(&r.bytes, &["0x46000=const:0"], 500_000);
+    assert!(matches!(outcome, Some(RunOutcome::BudgetExhausted { .. })));
+    assert_eq!(d.kind, StopKind::Halt);
+    assert_eq!(d.halt.as_deref(), Some("`jmp $`"));
+    assert_eq!((d.cs, d.ip), (0xC000, r.labels["halt"]));
+    assert_eq!(
+        d.register,
+        PolledRegister::IoBarIndex(0x46000),
+        "{d:#?} {:x?}",
+        r.labels
+    );
+    assert_eq!(d.name, Some("CDCLK_CTL"));
+    assert_eq!(d.read_at, Some(at(r.labels["read"])));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert_eq!(
+        d.waiting_for,
+        WaitCondition::MaskEquals {
+            mask: 0x7FF,
+            value: u32::from(TABLE_VALUES[0])
+        }
+    );
+    assert!(d.suggestion.starts_with(&format!(
+        "the ROM stopped itself at c000:{:04x} (`jmp $`) after reading register 0x46000 CDCLK_CTL = 0x0 at c000:{:04x}; the branch at c000:{:04x} took the failure path",
+        r.labels["halt"], r.labels["read"], r.labels["branch"]
+    )), "{}", d.suggestion);
+    // The suggested override gets past it.
+    let fix = d
+        .suggestion
+        .rsplit("--override ")
+        .next()
+        .unwrap()
+        .to_string();
+    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict);
+    sc.overrides = vec![RegisterOverride::parse(&fix).unwrap()];
+    sc.machine.budget = 500_000;
+    let run = session::run(&r.bytes, &sc).unwrap();
+    assert!(run.report.steps[0].returned, "{:?}", run.report.steps[0]);
+}
+
+#[test]
+fn a_byte_lane_test_that_fails_into_cli_hlt_is_a_halt() {
+    let r = build_shape(Shape::CliHlt).unwrap();
+    let (d, outcome) = diagnose(&r.bytes, &["0xc7200=const:0"], 500_000);
+    assert!(
+        matches!(outcome, Some(RunOutcome::Idle { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(d.kind, StopKind::Halt);
+    assert_eq!(d.ip, r.labels["halt"] + 1, "the hlt after the cli");
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC7200));
+    assert_eq!(d.mask, Some(1 << 31));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(31));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert!(
+        d.suggestion
+            .ends_with("try --override 0xc7200=const:0x80000000"),
+        "{}",
+        d.suggestion
+    );
+}
+
+/// The real images: `IGDEMU_VBIOS_DIR` (default `../shared/vbios` from the
+/// workspace root). Missing: skipped with a message, or a failure under CI.
+fn real_image(name: &str) -> Option<Vec<u8>> {
+    let dir = std::env::var("IGDEMU_VBIOS_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vbios").to_string());
+    let path = std::path::Path::new(&dir).join(name);
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{}: {e} (CI=true requires the real images)", path.display())
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+fn real(name: &str, device: Option<u16>, overrides: &[&str]) -> Option<Diagnosis> {
+    let rom = real_image(name)?;
+    let mut sc = match device {
+        Some(id) => Scenario::for_device(id, RemapperKind::Strict),
+        None => Scenario::for_rom(&rom, RemapperKind::Strict),
+    };
+    sc.overrides = overrides
+        .iter()
+        .map(|o| RegisterOverride::parse(o).expect("override parses"))
+        .collect();
+    sc.machine.budget = 20_000_000;
+    let run = session::run(&rom, &sc).expect("runs");
+    let step = &run.report.steps[0];
+    Some(
+        step.diagnosis
+            .clone()
+            .unwrap_or_else(|| panic!("no diagnosis: {step:?}")),
+    )
+}
+
+#[test]
+fn real_snb_crt_hotplug_trigger_held_is_diagnosed() {
+    // PCH_ADPA (0xE1100) bit 16 is the CRT hotplug force trigger the
+    // hardware clears when detection completes; held set, the ROM spins.
+    let Some(d) = real(
+        "intel-fsp-chiefriver-snm_2170.dat",
+        None,
+        &["0xe1100=const:0x10000"],
+    ) else {
+        return;
+    };
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    assert!(d.branch_at.is_some() && d.end > d.ip, "{d:?}");
+}
+
+#[test]
+fn real_hsw_crt_hotplug_trigger_held_is_diagnosed() {
+    let Some(d) = real(
+        "intel-fsp-sharkbay-hsw2180.dat",
+        None,
+        &["0xe1100=const:0x10000"],
+    ) else {
+        return;
+    };
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+}
+
+#[test]
+fn real_byt_crt_hotplug_trigger_held_is_diagnosed() {
+    // VLV's display registers sit at 0x180000 + the gmch offset.
+    let Some(d) = real(
+        "intel-fsp-baytrail-vga.dat",
+        None,
+        &["0x1e1100=const:0x10000"],
+    ) else {
+        return;
+    };
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x1E1100));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+}
+
+#[test]
+fn real_cfl_unknown_cdclk_is_a_halt_after_the_table_lookup() {
+    let Some(d) = real("cfl-1014.rom", Some(0x3E92), &["0x46000=const:0"]) else {
+        return;
+    };
+    assert_eq!(d.kind, StopKind::Halt);
+    assert_eq!(d.halt.as_deref(), Some("`jmp $`"));
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x46000));
+    assert_eq!(d.name, Some("CDCLK_CTL"));
+    assert!(
+        matches!(d.waiting_for, WaitCondition::MaskEquals { mask: 0x7FF, .. }),
+        "{d:?}"
+    );
+}
