@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli_rom::{parse_u16, parse_u64, BuildOpts};
+use crate::profile::Profile;
 use crate::render;
 
 /// Options of `igdemu run`.
@@ -58,6 +59,10 @@ pub struct RunArgs {
     /// Write the screen the ROM drew as PNG (scanout through the GTT, or VGA text).
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// A ROM profile (TOML: device_id, topology, overrides, note). Default:
+    /// `ROM.toml` beside a ROM file, when it exists.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
     /// Violations to list in the summary.
     #[arg(long, default_value_t = 12)]
     pub max_violations: usize,
@@ -98,9 +103,37 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s} is too large"))
 }
 
+/// The profile a run uses: `--profile FILE`, else the one beside a ROM file.
+///
+/// # Errors
+/// The profile cannot be read or parsed.
+pub fn profile(args: &RunArgs) -> Result<Option<Profile>, String> {
+    match &args.profile {
+        Some(p) => Profile::load(p).map(Some),
+        None if std::path::Path::new(&args.rom).is_file() => {
+            Profile::beside(std::path::Path::new(&args.rom))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The scenario the arguments describe, for `rom` bytes.
 pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
-    let mut sc = match (args.device_id, args.gen) {
+    scenario_with(args, rom, None)
+}
+
+/// The scenario the arguments and a profile describe (the command line wins).
+pub fn scenario_with(
+    args: &RunArgs,
+    rom: &[u8],
+    profile: Option<&Profile>,
+) -> Result<Scenario, String> {
+    let device_id = args.device_id.or(if args.gen.is_none() {
+        profile.and_then(|p| p.device_id)
+    } else {
+        None
+    });
+    let mut sc = match (device_id, args.gen) {
         (Some(id), _) => {
             generation::lookup(id)
                 .map_err(|e| format!("{e}; see the device table in the README"))?;
@@ -128,6 +161,9 @@ pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
     }
     sc.allow_bad_checksum = args.allow_bad_checksum;
     sc.overrides.clone_from(&args.overrides);
+    if let Some(p) = profile {
+        p.apply(&mut sc);
+    }
     sc.script = Step::parse_script(&args.script)?;
     Ok(sc)
 }
@@ -151,7 +187,25 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
     .options();
     let rom = crate::source::load(&args.rom, &opts)?;
-    let sc = scenario(args, &rom.bytes)?;
+    let prof = profile(args)?;
+    let sc = scenario_with(args, &rom.bytes, prof.as_ref())?;
+    if let Some(p) = &prof {
+        let path = p
+            .path
+            .as_ref()
+            .map_or_else(String::new, |x| x.display().to_string());
+        println!(
+            "profile   {path}{}{}",
+            p.topology
+                .as_ref()
+                .map(|t| format!(", topology {t}"))
+                .unwrap_or_default(),
+            p.note
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    }
     let run = session::run(&rom.bytes, &sc).map_err(|e| {
         let hint = match e {
             session::SessionError::Rom(igdemu::cpu::rom::RomError::BadChecksum { .. }) => {
@@ -173,6 +227,32 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
                     println!("          | {line}");
                 }
             }
+        }
+    }
+    let diagnoses: Vec<&igdemu::diagnose::Diagnosis> = run
+        .report
+        .steps
+        .iter()
+        .filter_map(|s| s.diagnosis.as_ref())
+        .collect();
+    let lines = crate::profile::suggested_lines(prof.as_ref(), args.device_id, &diagnoses);
+    if !lines.is_empty() {
+        let target = prof
+            .as_ref()
+            .and_then(|p| p.path.clone())
+            .unwrap_or_else(|| {
+                if std::path::Path::new(&args.rom).is_file() {
+                    crate::profile::beside_path(std::path::Path::new(&args.rom))
+                } else {
+                    PathBuf::from("PROFILE.toml")
+                }
+            });
+        println!(
+            "profile   to get past this stop, write these lines to {} (or a file for --profile) and run again:",
+            target.display()
+        );
+        for l in lines {
+            println!("            {l}");
         }
     }
     Ok(ExitCode::from(exit_code(run.report.verdict)))

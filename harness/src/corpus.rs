@@ -2,7 +2,7 @@
 //! remapper, in parallel; a table, and a non-zero exit when a ROM regresses.
 
 use clap::Args;
-use igdemu::session::{self, RemapperKind, Scenario, Step, Verdict};
+use igdemu::session::{self, RemapperKind, Step, Verdict};
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -119,7 +119,8 @@ pub fn run_corpus(
                 let Some(&(i, k)) = work.get(n) else { break };
                 let Some(rom) = roms.get(i) else { break };
                 let t = Instant::now();
-                let mut sc = Scenario::for_rom(&rom.bytes, k).with_script(script.to_vec());
+                let mut sc = crate::profile::scenario_for(&rom.spec, &rom.bytes, k)
+                    .with_script(script.to_vec());
                 sc.allow_bad_checksum = allow_bad_checksum;
                 if let Some(b) = budget {
                     sc.machine.budget = b;

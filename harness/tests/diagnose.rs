@@ -280,3 +280,65 @@ fn real_cfl_unknown_cdclk_is_a_halt_after_the_table_lookup() {
         "{d:?}"
     );
 }
+
+/// The regression flow through the CLI: a ROM whose profile forces a
+/// register the ROM rejects halts; `igdemu run` prints the profile lines
+/// that get past it; written to the profile, the re-run returns.
+#[test]
+fn profile_round_trip_through_the_cli() {
+    let dir = std::env::temp_dir().join(format!("igdemu-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rom = dir.join("table-halt.rom");
+    std::fs::write(&rom, build_shape(Shape::TableHalt).unwrap().bytes).unwrap();
+    let profile = dir.join("table-halt.rom.toml");
+    std::fs::write(
+        &profile,
+        "overrides = [\"0x46000=const:0\"]\nnote = \"CDCLK_CTL reads 0\"\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", rom.to_str().unwrap(), "--budget", "500000"];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_igdemu"))
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("profile   "),
+        "the profile in use is shown: {text}"
+    );
+    let lines: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("profile   to get past this stop"))
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("overrides = [\"0x46000=const:{:#x}\"]", TABLE_VALUES[0]),
+            "note = \"stalled on 0x46000 CDCLK_CTL\"".to_string(),
+        ],
+        "{text}"
+    );
+    std::fs::write(&profile, lines.join("\n") + "\n").unwrap();
+    let (code, text) = run(&["--script", "post"]);
+    assert!(
+        text.contains("step      post               returned"),
+        "{text}"
+    );
+    assert_ne!(code, Some(2), "{text}");
+    // --profile FILE takes a profile from anywhere.
+    let elsewhere = dir.join("other.toml");
+    std::fs::write(&elsewhere, "overrides = [\"0x46000=const:0x0\"]\n").unwrap();
+    let (code, _) = run(&["--profile", elsewhere.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,8 +9,17 @@ use igdemu_harness::render::snapshot_summary;
 use igdemu_roms::{build, discover, Options, Personality};
 
 fn snapshot(name: &str, rom: &[u8], script: &[Step]) {
+    snapshot_with(name, rom, script, None);
+}
+
+/// `path`: the ROM file, whose profile (`ROM.toml` beside it) applies.
+fn snapshot_with(name: &str, rom: &[u8], script: &[Step], path: Option<&std::path::Path>) {
     for k in RemapperKind::ALL {
-        let mut sc = Scenario::for_rom(rom, k).with_script(script.to_vec());
+        let sc = match path {
+            Some(p) => igdemu_harness::profile::scenario_for(&p.to_string_lossy(), rom, k),
+            None => Scenario::for_rom(rom, k),
+        };
+        let mut sc = sc.with_script(script.to_vec());
         sc.allow_bad_checksum = true;
         let summary = match session::run(rom, &sc) {
             Ok(run) => serde_json::to_value(snapshot_summary(&run.report)).expect("serializable"),
@@ -86,7 +95,7 @@ fn local_roms() {
         let stem = path
             .file_stem()
             .map_or_else(|| "rom".into(), |s| s.to_string_lossy().into_owned());
-        snapshot(&format!("local-{stem}"), &rom, &vbe());
+        snapshot_with(&format!("local-{stem}"), &rom, &vbe(), Some(&path));
     }
 }
 
