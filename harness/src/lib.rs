@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli_rom;
 pub mod cli_run;
 pub mod corpus;
+pub mod explain;
 pub mod html;
 pub mod inspect;
 pub mod profile;

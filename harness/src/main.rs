@@ -3,7 +3,7 @@
 //! stolen memory.
 
 use clap::{Parser, Subcommand};
-use igdemu_harness::{bench, cli_rom, cli_run, corpus, inspect, source};
+use igdemu_harness::{bench, cli_rom, cli_run, corpus, explain, inspect, source};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ enum Command {
     Run(cli_run::RunArgs),
     /// Run every ROM in directories with every remapper; print a table.
     Corpus(corpus::CorpusArgs),
+    /// Run a ROM and show the code where it stopped (or --at CS:IP), annotated
+    /// with the registers read, the values seen and the branch directions.
+    Explain(explain::ExplainArgs),
     /// Print an option ROM's structure without running it.
     Inspect {
         /// The ROM: a file, builtin:NAME or seabios:VARIANT.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli_run::run(&args),
         Command::Corpus(args) => corpus::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Inspect { rom } => source::load(&rom, &igdemu_roms::Options::default())
             .and_then(|r| inspect::describe(&r.name, &r.bytes))
             .map(|text| {

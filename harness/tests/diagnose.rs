@@ -342,3 +342,44 @@ fn profile_round_trip_through_the_cli() {
     assert_eq!(code, Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explain_annotates_the_loop_with_reads_and_branch_directions() {
+    let dir = std::env::temp_dir().join(format!("igdemu-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = build_shape(Shape::HelperPoll).unwrap();
+    let rom = dir.join("helper-poll.rom");
+    std::fs::write(&rom, &r.bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_igdemu"))
+        .args([
+            "explain",
+            rom.to_str().unwrap(),
+            "--override",
+            "0xe1100=const:0x10000",
+            "--budget",
+            "300000",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let branch = text
+        .lines()
+        .find(|l| {
+            l.get(2..)
+                .unwrap_or("")
+                .starts_with(&format!("c000:{:04x}", r.labels["branch"]))
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(branch.contains("not taken 0x, last taken"), "{branch}");
+    assert!(
+        branch.contains("deciding branch: the other way needs bit 16 to become 0"),
+        "{branch}"
+    );
+    let read = text
+        .lines()
+        .find(|l| l.starts_with(&format!("=>c000:{:04x}", r.labels["read"])))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(read.contains("read register 0xe1100 = 0x10000"), "{read}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -164,6 +164,23 @@ fn condition(p: &Predicate, taken: bool) -> WaitCondition {
     }
 }
 
+/// "register 0x46000 CDCLK_CTL = 0x0 (3 reads)" for a read record.
+#[must_use]
+pub fn describe_read(r: &ReadRecord, ctx: &Context) -> String {
+    let reg = polled(r);
+    let name = match r.source {
+        ReadSource::Timer(_) => Some("timer"),
+        _ if ctx.relevant(r) => ctx.name(reg),
+        _ => None,
+    };
+    format!(
+        "{} = {:#x} ({} reads)",
+        what(reg, name),
+        value_in_register(r),
+        r.count
+    )
+}
+
 /// Names registers of the IGD at `igd` for `platform`.
 #[derive(Clone, Copy, Debug)]
 pub struct Context {
