@@ -690,7 +690,11 @@ fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut 
         None => None,
     };
     if let Some(d) = d {
-        step.notes.push(d.suggestion.clone());
+        // A give-up already has its failure in the notes; its diagnosis is in
+        // the report (and printed by `igdemu run`).
+        if d.kind != diagnose::StopKind::GiveUp {
+            step.notes.push(d.suggestion.clone());
+        }
         step.diagnosis = Some(d);
     }
 }

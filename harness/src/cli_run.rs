@@ -229,6 +229,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
             }
         }
     }
+    for s in &run.report.steps {
+        if let Some(d) = s
+            .diagnosis
+            .as_ref()
+            .filter(|d| d.kind == igdemu::diagnose::StopKind::GiveUp)
+        {
+            println!("why       {}: {}", s.step, d.suggestion);
+        }
+    }
     let diagnoses: Vec<&igdemu::diagnose::Diagnosis> = run
         .report
         .steps

@@ -295,6 +295,7 @@ fn fill_suggestion(d: &mut Diagnosis) {
             d.profile = vec![format!("overrides = [\"{ov}\"]")];
             format!("{head}; try --override {ov}")
         }
+        _ if d.kind == StopKind::GiveUp => head,
         _ => format!("{head}; not a BAR0 register: the machine model must answer it"),
     };
 }
@@ -523,7 +524,10 @@ pub fn diagnose_give_up(
     ctx: &Context,
     why: &str,
 ) -> Option<Diagnosis> {
-    let all: Vec<(ReadRecord, Walk)> = walks(code, record, ctx).collect();
+    // Only what the failing step itself read.
+    let all: Vec<(ReadRecord, Walk)> = walks(code, record, ctx)
+        .filter(|(r, _)| r.seq > record.run_start())
+        .collect();
     let lines = decisions(&all, ctx, record, 4);
     let (read, w) = all.iter().find(|(_, w)| w.branch.is_some())?;
     let b = w.branch.as_ref()?;

@@ -140,6 +140,8 @@ pub struct FlowRecord {
     /// The registers of the instruction about to read (set by the CPU hook,
     /// taken by the next [`FlowRecord::read`]).
     regs: Option<[u32; 8]>,
+    /// `seq` when the current run started.
+    run_start: u64,
 }
 
 impl FlowRecord {
@@ -281,6 +283,14 @@ impl FlowRecord {
     pub fn new_run(&mut self) {
         self.pending = (0, Exit::Other);
         self.calls.clear();
+        self.run_start = self.seq;
+    }
+
+    /// The sequence number when the current run started (records with a
+    /// higher `seq` happened in it).
+    #[must_use]
+    pub fn run_start(&self) -> u64 {
+        self.run_start
     }
 
     /// The read sites, most recent first.
