@@ -63,6 +63,18 @@ fn a_poll_through_a_read_helper_waits_for_bit_16_to_clear() {
     );
 }
 
+/// Issue 15: after a poll longer than the trace keeps, the diagnosis still
+/// names the loop that stalled (it comes from the CPU's record, not the
+/// trace).
+#[test]
+fn a_long_poll_before_the_stall_does_not_hide_it() {
+    let r = build_shape(Shape::LongPollThenWait).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0xe1100=const:0x10000"], 3_000_000);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    assert_eq!((d.ip, d.end), (r.labels["top"], r.labels["end"]));
+}
+
 #[test]
 fn a_counted_poll_through_push_pop_shr_movzx_bt_has_a_counter_timeout() {
     let r = build_shape(Shape::CountedPoll).unwrap();

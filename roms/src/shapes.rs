@@ -40,17 +40,21 @@ pub enum Shape {
     /// Reads byte 3 of PCH_PP_STATUS (0xC7203) and tests bit 7 (bit 31 of
     /// the register); clear: `cli; hlt` loop.
     CliHlt,
+    /// Reads port 0x61 0x50000 times (more events than the trace keeps),
+    /// then polls 0xE1100 bit 16 like [`Shape::HelperPoll`].
+    LongPollThenWait,
 }
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 6] = [
+    pub const ALL: [Shape; 7] = [
         Shape::HelperPoll,
         Shape::CountedPoll,
         Shape::DeadlinePoll,
         Shape::FarPoll,
         Shape::TableHalt,
         Shape::CliHlt,
+        Shape::LongPollThenWait,
     ];
 
     /// Name for file names and tables.
@@ -63,6 +67,7 @@ impl Shape {
             Shape::FarPoll => "far-poll",
             Shape::TableHalt => "table-halt",
             Shape::CliHlt => "cli-hlt",
+            Shape::LongPollThenWait => "long-poll-then-wait",
         }
     }
 }
@@ -217,6 +222,21 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
             a.loop_(top)?;
             let halt = l.mark(&mut a, "halt")?;
             a.jmp(halt)?;
+        }
+        Shape::LongPollThenWait => {
+            a.mov(ecx, 0x5_0000u32)?;
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.in_(al, 0x61u32)?;
+            a.dec(ecx)?;
+            a.jnz(spin)?;
+            a.mov(esi, 0xE1100u32)?;
+            let top = l.mark(&mut a, "top")?;
+            a.call(rd)?;
+            a.test(eax, 0x10000u32)?;
+            l.mark(&mut a, "branch")?;
+            a.jnz(top)?;
+            end_is_done = true;
         }
         Shape::CliHlt => {
             let ok = done;
