@@ -1,3 +1,9 @@
+//! The register/condition types the diagnosis reports ([`PolledRegister`],
+//! [`WaitCondition`]), and a byte-only analyzer for flat loops. Runs are
+//! diagnosed by [`crate::diagnose`], which follows the value read through
+//! helpers and registers using the CPU's record; this analyzer needs only the
+//! loop bytes (no run) and handles the flat shapes below.
+//!
 //! Spin-loop diagnosis: given the bytes of a small real-mode polling loop, the
 //! register it polls and the last value read, say which bit (or masked value)
 //! the vBIOS is waiting for and suggest an `--override` that ends the wait.
