@@ -196,6 +196,30 @@ fn a_byte_lane_test_that_fails_into_cli_hlt_is_a_halt() {
     );
 }
 
+#[test]
+fn a_vbe_call_that_fails_after_a_register_read_is_a_give_up() {
+    let r = build_shape(Shape::VbeGiveUp).unwrap();
+    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict)
+        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
+    sc.overrides = vec![RegisterOverride::parse("0xc7200=const:0").unwrap()];
+    sc.machine.budget = 500_000;
+    let run = session::run(&r.bytes, &sc).unwrap();
+    let step = &run.report.steps[1];
+    assert!(step.returned, "{step:?}");
+    let d = step.diagnosis.clone().unwrap_or_else(|| panic!("{step:?}"));
+    assert_eq!(d.kind, StopKind::GiveUp);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC7200));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(31));
+    assert_eq!(
+        d.decisions,
+        vec![format!(
+            "read register 0xc7200 PCH_PP_STATUS = 0x0 at c000:{:04x}; the branch at c000:{:04x} was not taken: bit 31 is 0",
+            r.labels["read"], r.labels["branch"]
+        )]
+    );
+}
+
 /// The real images: `IGDEMU_VBIOS_DIR` (default `../shared/vbios` from the
 /// workspace root). Missing: skipped with a message, or a failure under CI.
 fn real_image(name: &str) -> Option<Vec<u8>> {

@@ -40,6 +40,10 @@ pub enum Shape {
     /// Reads byte 3 of PCH_PP_STATUS (0xC7203) and tests bit 7 (bit 31 of
     /// the register); clear: `cli; hlt` loop.
     CliHlt,
+    /// Installs an INT 10h handler whose VBE calls read PCH_PP_STATUS
+    /// (0xC7200) and return AX=024Fh (failed) unless bit 31 is set: a step
+    /// that returns but fails (a give-up).
+    VbeGiveUp,
     /// Reads port 0x61 0x50000 times (more events than the trace keeps),
     /// then polls 0xE1100 bit 16 like [`Shape::HelperPoll`].
     LongPollThenWait,
@@ -47,7 +51,7 @@ pub enum Shape {
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 7] = [
+    pub const ALL: [Shape; 8] = [
         Shape::HelperPoll,
         Shape::CountedPoll,
         Shape::DeadlinePoll,
@@ -55,6 +59,7 @@ impl Shape {
         Shape::TableHalt,
         Shape::CliHlt,
         Shape::LongPollThenWait,
+        Shape::VbeGiveUp,
     ];
 
     /// Name for file names and tables.
@@ -68,6 +73,7 @@ impl Shape {
             Shape::TableHalt => "table-halt",
             Shape::CliHlt => "cli-hlt",
             Shape::LongPollThenWait => "long-poll-then-wait",
+            Shape::VbeGiveUp => "vbe-give-up",
         }
     }
 }
@@ -89,6 +95,7 @@ const CODE: usize = 0x100;
 const VAR_IO: u32 = 0xF00;
 const VAR_PM: u32 = 0xF02;
 const TABLE: u32 = 0xF10;
+const HANDLER: u32 = 0xC00;
 /// Values the table of [`Shape::TableHalt`] accepts.
 pub const TABLE_VALUES: [u16; 4] = [0x1A1, 0x2A1, 0x3A1, 0x4A1];
 
@@ -223,6 +230,15 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
             let halt = l.mark(&mut a, "halt")?;
             a.jmp(halt)?;
         }
+        Shape::VbeGiveUp => {
+            // IVT entry 10h -> C000:int10.
+            a.push(es)?;
+            a.xor(ax, ax)?;
+            a.mov(es, ax)?;
+            a.mov(word_ptr(0x40u32).es(), HANDLER)?;
+            a.mov(word_ptr(0x42u32).es(), cs)?;
+            a.pop(es)?;
+        }
         Shape::LongPollThenWait => {
             a.mov(ecx, 0x5_0000u32)?;
             let mut spin = a.create_label();
@@ -299,6 +315,39 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
     Ok((res.inner.code_buffer, labels))
 }
 
+/// The INT 10h handler of [`Shape::VbeGiveUp`], at [`HANDLER`]: reads
+/// PCH_PP_STATUS through BAR4 and fails the call unless bit 31 is set.
+fn handler() -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedError> {
+    let mut a = CodeAssembler::new(16)?;
+    let mut l = Labels { named: Vec::new() };
+    let mut ok = a.create_label();
+    a.push(edx)?;
+    a.mov(dx, word_ptr(VAR_IO).cs())?;
+    a.mov(eax, 0xC7200u32)?;
+    a.out(dx, eax)?;
+    a.add(dx, 4u32)?;
+    l.mark(&mut a, "read")?;
+    a.in_(eax, dx)?;
+    a.pop(edx)?;
+    a.bt(eax, 31u32)?;
+    l.mark(&mut a, "branch")?;
+    a.jc(ok)?;
+    a.mov(ax, 0x024Fu32)?;
+    a.iret()?;
+    a.set_label(&mut ok)?;
+    a.mov(ax, 0x004Fu32)?;
+    a.iret()?;
+    let res = a.assemble_options(
+        u64::from(HANDLER),
+        BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+    )?;
+    let mut labels = BTreeMap::new();
+    for (name, lab) in &l.named {
+        labels.insert(*name, res.label_ip(lab)? as u16);
+    }
+    Ok((res.inner.code_buffer, labels))
+}
+
 /// Build a shape's image.
 ///
 /// # Errors
@@ -310,8 +359,14 @@ pub fn build_shape(shape: Shape) -> Result<ShapeRom, IcedError> {
         &mut img,
         &Pcir::intel_display(DEVICE, vec![DEVICE], image::CODE_TYPE_X86),
     );
-    let (body, labels) = code(shape)?;
+    let (body, mut labels) = code(shape)?;
     img[CODE..CODE + body.len()].copy_from_slice(&body);
+    if shape == Shape::VbeGiveUp {
+        let (h, hl) = handler()?;
+        let at = HANDLER as usize;
+        img[at..at + h.len()].copy_from_slice(&h);
+        labels.extend(hl);
+    }
     for (k, v) in TABLE_VALUES.iter().enumerate() {
         let at = TABLE as usize + 2 * k;
         img[at..at + 2].copy_from_slice(&v.to_le_bytes());

@@ -57,7 +57,7 @@ pub struct Decision {
 impl Decision {
     fn line(&self) -> String {
         format!(
-            "read {} = {:#x} at {}; the branch at {} {} ({})",
+            "read {} = {:#x} at {}; the branch at {} {}: {}",
             what(self.register, self.name),
             self.value,
             self.read_at,
@@ -143,8 +143,14 @@ fn what(r: PolledRegister, name: Option<&str>) -> String {
     }
 }
 
+/// The register state under which the branch went the way `taken` says.
 fn predicate_text(p: &Predicate, taken: bool) -> String {
-    format!("{}", condition(p, taken))
+    match condition(p, taken) {
+        WaitCondition::BitSet(b) => format!("bit {b} is 1"),
+        WaitCondition::BitClear(b) => format!("bit {b} is 0"),
+        WaitCondition::AnySet(m) => format!("(value & {m:#X}) != 0"),
+        w => w.to_string(),
+    }
 }
 
 /// The register condition under which the branch goes the way `taken` says.
