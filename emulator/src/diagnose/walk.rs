@@ -1082,3 +1082,89 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(size: u8) -> Sym {
+        Sym::device(size, 0)
+    }
+
+    #[test]
+    fn shifts_and_rotates_move_device_bits() {
+        let v = dev(4);
+        let (r, carry) = shift(Mnemonic::Shr, &v, 32, 16).unwrap();
+        assert_eq!(r.get(0), Bit::Dev(16, false));
+        assert_eq!(r.get(31), Bit::Zero);
+        assert_eq!(carry, Some(Bit::Dev(15, false)));
+        let (r, _) = shift(Mnemonic::Rol, &v, 32, 4).unwrap();
+        assert_eq!(r.get(0), Bit::Dev(28, false));
+        assert_eq!(r.get(4), Bit::Dev(0, false));
+        let (r, carry) = shift(Mnemonic::Shl, &dev(1), 8, 1).unwrap();
+        assert_eq!((r.get(0), r.get(7)), (Bit::Zero, Bit::Dev(6, false)));
+        assert_eq!(carry, Some(Bit::Dev(7, false)));
+    }
+
+    #[test]
+    fn logic_with_constants_masks_and_inverts() {
+        let v = dev(4);
+        let m = logic(Mnemonic::And, &v, &Sym::constant(0x30));
+        assert_eq!(
+            (m.get(4), m.get(3), m.get(6)),
+            (Bit::Dev(4, false), Bit::Zero, Bit::Zero)
+        );
+        let o = logic(Mnemonic::Or, &v, &Sym::constant(1));
+        assert_eq!(o.get(0), Bit::One);
+        let x = logic(Mnemonic::Xor, &v, &Sym::constant(2));
+        assert_eq!(x.get(1), Bit::Dev(1, true));
+    }
+
+    #[test]
+    fn predicates_of_test_cmp_and_carry() {
+        let v = dev(4);
+        let t = logic(Mnemonic::Test, &v, &Sym::constant(0x10000));
+        let p = predicate(
+            &Flags::Logic {
+                result: t,
+                width: 32,
+            },
+            ConditionCode::ne,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Predicate {
+                mask: 0x10000,
+                value: 0,
+                eq: false
+            }
+        );
+        assert!(p.taken(0x10000) && !p.taken(0));
+        let masked = logic(Mnemonic::And, &v, &Sym::constant(3));
+        let p = predicate(
+            &Flags::Cmp {
+                v: masked,
+                imm: 2,
+                width: 32,
+            },
+            ConditionCode::e,
+        )
+        .unwrap();
+        assert!(p.taken(0x12) && !p.taken(0x13));
+        // An inverted bit: `not eax; bt eax, 5; jc` is taken when bit 5 is 0.
+        let p = predicate(&Flags::Carry(Bit::Dev(5, true)), ConditionCode::b).unwrap();
+        assert!(p.taken(0) && !p.taken(1 << 5));
+        // Unknown bits mixed in: not decoded.
+        let mut u = v;
+        u.bits[3] = Bit::Unknown;
+        assert!(predicate(
+            &Flags::Logic {
+                result: u,
+                width: 32
+            },
+            ConditionCode::e
+        )
+        .is_err());
+    }
+}
