@@ -371,6 +371,34 @@ fn profile_round_trip_through_the_cli() {
         "{text}"
     );
     assert_ne!(code, Some(2), "{text}");
+    // `igdemu corpus` reads the profile beside the ROM too.
+    let corpus = |dir: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_igdemu"))
+            .args([
+                "corpus",
+                dir.to_str().unwrap(),
+                "--jobs",
+                "1",
+                "--budget",
+                "500000",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let table = corpus(&dir);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("table-halt.rom"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(!row.contains("did-not-run"), "{table}");
+    std::fs::write(&profile, "overrides = [\"0x46000=const:0\"]\n").unwrap();
+    let table = corpus(&dir);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("table-halt.rom"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("did-not-run"), "{table}");
     // --profile FILE takes a profile from anywhere.
     let elsewhere = dir.join("other.toml");
     std::fs::write(&elsewhere, "overrides = [\"0x46000=const:0x0\"]\n").unwrap();
