@@ -115,6 +115,24 @@ fn a_poll_on_a_high_byte_with_a_pm_timer_deadline() {
 }
 
 #[test]
+fn a_byte_test_through_bar0_in_unreal_mode() {
+    let r = build_shape(Shape::UnrealPoll).unwrap();
+    let (d, _) = diagnose(&r.bytes, &["0xc7200=const:0"], 500_000);
+    assert_eq!(d.register, PolledRegister::Mmio(0xC7203));
+    assert_eq!(d.name, Some("PCH_PP_STATUS"));
+    assert_eq!(d.mask, Some(1 << 31));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(31));
+    assert_eq!((d.ip, d.end), (r.labels["top"], r.labels["end"]));
+    assert_eq!(d.read_at, Some(at(r.labels["top"])));
+    assert!(
+        d.suggestion
+            .ends_with("try --override 0xc7200=const:0x80000000"),
+        "{}",
+        d.suggestion
+    );
+}
+
+#[test]
 fn a_far_returning_helper_and_a_masked_compare() {
     let r = build_shape(Shape::FarPoll).unwrap();
     let (d, _) = diagnose(&r.bytes, &["0x130040=const:0"], 500_000);

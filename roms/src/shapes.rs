@@ -44,6 +44,9 @@ pub enum Shape {
     /// (0xC7200) and return AX=024Fh (failed) unless bit 31 is set: a step
     /// that returns but fails (a give-up).
     VbeGiveUp,
+    /// Enters unreal mode and polls byte 3 of PCH_PP_STATUS through BAR0
+    /// with `test byte ptr fs:[edi+3], 0x80; jz top` (the read is the test).
+    UnrealPoll,
     /// Reads port 0x61 0x50000 times (more events than the trace keeps),
     /// then polls 0xE1100 bit 16 like [`Shape::HelperPoll`].
     LongPollThenWait,
@@ -51,7 +54,7 @@ pub enum Shape {
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 8] = [
+    pub const ALL: [Shape; 9] = [
         Shape::HelperPoll,
         Shape::CountedPoll,
         Shape::DeadlinePoll,
@@ -60,6 +63,7 @@ impl Shape {
         Shape::CliHlt,
         Shape::LongPollThenWait,
         Shape::VbeGiveUp,
+        Shape::UnrealPoll,
     ];
 
     /// Name for file names and tables.
@@ -74,6 +78,7 @@ impl Shape {
             Shape::CliHlt => "cli-hlt",
             Shape::LongPollThenWait => "long-poll-then-wait",
             Shape::VbeGiveUp => "vbe-give-up",
+            Shape::UnrealPoll => "unreal-poll",
         }
     }
 }
@@ -96,6 +101,8 @@ const VAR_IO: u32 = 0xF00;
 const VAR_PM: u32 = 0xF02;
 const TABLE: u32 = 0xF10;
 const HANDLER: u32 = 0xC00;
+const GDT: u16 = 0xF40;
+const GDTR: u32 = 0xF50;
 /// Values the table of [`Shape::TableHalt`] accepts.
 pub const TABLE_VALUES: [u16; 4] = [0x1A1, 0x2A1, 0x3A1, 0x4A1];
 
@@ -239,6 +246,33 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
             a.mov(word_ptr(0x42u32).es(), cs)?;
             a.pop(es)?;
         }
+        Shape::UnrealPoll => {
+            a.mov(eax, cf8(2, 0x10))?;
+            a.mov(dx, 0xCF8u32)?;
+            a.out(dx, eax)?;
+            a.mov(dx, 0xCFCu32)?;
+            a.in_(eax, dx)?;
+            a.and(eax, 0xFFFF_FFF0u32)?;
+            a.mov(edi, eax)?;
+            a.add(edi, 0xC7200u32)?;
+            // FS: flat 4 GiB, back in real mode (unreal mode).
+            a.cli()?;
+            a.lgdt(fword_ptr(GDTR).cs())?;
+            a.mov(eax, cr0)?;
+            a.or(al, 1u32)?;
+            a.mov(cr0, eax)?;
+            a.mov(bx, 8u32)?;
+            a.mov(fs, bx)?;
+            a.and(al, 0xFEu32)?;
+            a.mov(cr0, eax)?;
+            a.xor(bx, bx)?;
+            a.mov(fs, bx)?;
+            let top = l.mark(&mut a, "top")?;
+            a.test(byte_ptr(edi + 3).fs(), 0x80u32)?;
+            l.mark(&mut a, "branch")?;
+            a.jz(top)?;
+            end_is_done = true;
+        }
         Shape::LongPollThenWait => {
             a.mov(ecx, 0x5_0000u32)?;
             let mut spin = a.create_label();
@@ -371,6 +405,13 @@ pub fn build_shape(shape: Shape) -> Result<ShapeRom, IcedError> {
         let at = TABLE as usize + 2 * k;
         img[at..at + 2].copy_from_slice(&v.to_le_bytes());
     }
+    // A flat 4 GiB read/write data segment for unreal mode.
+    image::write_gdt(
+        &mut img,
+        GDT,
+        GDTR as u16,
+        &[0xFF, 0xFF, 0, 0, 0, 0x93, 0xCF, 0],
+    );
     image::fix_checksum(&mut img);
     Ok(ShapeRom { bytes: img, labels })
 }
