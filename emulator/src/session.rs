@@ -27,8 +27,10 @@ use crate::igd::{
 use crate::machine::igd_slot::{DmaRun, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
+use crate::machine::pci_bus::SimpleFunction;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
+use crate::passthrough::HostBridgeView;
 use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
 use crate::trace::{CsIp, EventKind};
@@ -519,6 +521,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         machine.set_e820(r.base.0, r.size, E820Type::Nvs);
         machine.write_guest(r.base.0, &layout.opregion_bytes)?;
     }
+    present_host_bridge(&mut machine, &igd, low);
     machine.plug(slot::DISPLAY, Box::new(igd))?;
 
     // POST.
@@ -1062,5 +1065,27 @@ fn run_step(
             )?;
             Ok((Some(machine.run_option_rom_init()), notes))
         }
+    }
+}
+
+/// Host bridge (00:00.0) DRAM-controller registers a vBIOS reads (Intel Core
+/// datasheets vol. 2, host bridge: `GGC` 0x50, `BDSM` 0xB0, `TOLUD` 0xBC).
+const HB_GGC: u16 = 0x50;
+const HB_BDSM: u16 = 0xB0;
+const HB_TOLUD: u16 = 0xBC;
+
+/// Give the host bridge the platform's graphics registers as the guest sees
+/// the IGD, when the VMM's host bridge presents them ([`HostBridgeView`]).
+fn present_host_bridge(machine: &mut Machine, igd: &IgdFunction, ram_below_4g: u64) {
+    let pt = igd.passthrough();
+    if pt.host_bridge_view() != HostBridgeView::Platform {
+        return;
+    }
+    let regs = pt.regs();
+    if let Some(hb) = machine.device_mut::<SimpleFunction>(slot::HOST_BRIDGE) {
+        let cs = hb.config_mut();
+        cs.set_u16(HB_GGC, regs.ggc);
+        cs.set_u32(HB_BDSM, regs.bdsm as u32 & 0xFFF0_0000);
+        cs.set_u32(HB_TOLUD, ram_below_4g as u32 & 0xFFF0_0000);
     }
 }

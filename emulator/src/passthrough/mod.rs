@@ -35,8 +35,8 @@ pub mod testing;
 pub use qemu2016::Qemu2016;
 pub use qemu2025::Qemu2025;
 pub use remap::{
-    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, Reason, RemapContext,
-    Remapper,
+    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, HostBridgeView, Reason,
+    RemapContext, Remapper,
 };
 pub use strict::{OutsidePolicy, Strict};
 
@@ -305,6 +305,12 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     #[must_use]
     pub fn bdsm_size(&self) -> u64 {
         self.guest_stolen_size
+    }
+
+    /// What the VMM's host bridge shows of the platform's graphics registers.
+    #[must_use]
+    pub fn host_bridge_view(&self) -> HostBridgeView {
+        self.remapper.host_bridge()
     }
 
     /// The virtual registers.

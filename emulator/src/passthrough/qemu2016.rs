@@ -32,6 +32,7 @@
 //! No BAR0 mirrors: this models the 2016 quirk as written, before
 //! `11b5ce95beec` (2024).
 
+use super::remap::HostBridgeView;
 use super::remap::{
     Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, Reason, RemapContext, Remapper, MIB,
 };
@@ -139,6 +140,11 @@ impl Qemu2016 {
 impl Remapper for Qemu2016 {
     fn name(&self) -> &'static str {
         "qemu-2016"
+    }
+
+    fn host_bridge(&self) -> HostBridgeView {
+        // QEMU keeps its own i440FX host bridge (igd-anchors §1.6).
+        HostBridgeView::IdsOnly
     }
 
     fn on_bar4_access(&mut self, ctx: &RemapContext, access: &Bar4Access) -> Decision {

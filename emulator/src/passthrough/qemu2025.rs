@@ -11,6 +11,7 @@
 //! intercepted and the device answers with the HOST BDSM (igd-anchors §12.3,
 //! inferred). This model forwards it, as QEMU does.
 
+use super::remap::HostBridgeView;
 use super::remap::{
     bdsm_mirror, ggc_mirror, Bar0Mirror, Bar4Access, Decision, RemapContext, Remapper, MIB,
 };
@@ -74,6 +75,11 @@ impl Qemu2025 {
 impl Remapper for Qemu2025 {
     fn name(&self) -> &'static str {
         "qemu-2025"
+    }
+
+    fn host_bridge(&self) -> HostBridgeView {
+        // QEMU keeps its own i440FX host bridge (igd-anchors §1.6).
+        HostBridgeView::IdsOnly
     }
 
     fn on_bar4_access(&mut self, _ctx: &RemapContext, _access: &Bar4Access) -> Decision {

@@ -375,6 +375,26 @@ pub trait Remapper {
         Vec::new()
     }
 
+    /// What the VMM's host bridge (00:00.0) shows of the platform's graphics
+    /// registers. A vBIOS reads GGC there as well as in the IGD.
+    fn host_bridge(&self) -> HostBridgeView {
+        HostBridgeView::Platform
+    }
+
     /// Function-level reset: drop all latched state.
     fn reset(&mut self);
+}
+
+/// What a VMM's host bridge at 00:00.0 presents beyond its IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum HostBridgeView {
+    /// The platform's graphics registers as the guest sees the IGD: GGC at
+    /// 0x50 (SNB+ `GGC`, of which the IGD's 0x50 is the read-only mirror),
+    /// BDSM at 0xB0 and TOLUD at 0xBC (Intel 2nd-9th Gen Core datasheets vol. 2,
+    /// host bridge DRAM controller registers), with the guest's values.
+    Platform,
+    /// Another chipset's bridge carrying copied IDs only (QEMU's i440FX:
+    /// `vfio_pci_igd_host_init` copies revision, SVID and SSID; 0x50 and the
+    /// memory map registers read 0).
+    IdsOnly,
 }
