@@ -107,6 +107,13 @@ pub enum RegisterBehaviour {
     /// A masked register (`_MASKED_BIT_ENABLE`): bits 31:16 of a write select
     /// which of bits 15:0 it changes; bits 31:16 read 0.
     MaskedWrite,
+    /// Bits in `mask` report hardware status (hotplug monitor sense): the
+    /// device sets them (reset value, display topology); guest writes leave
+    /// them unchanged.
+    DeviceStatus {
+        /// The status bits.
+        mask: u32,
+    },
     /// Reads always give `value`; writes are ignored.
     Constant {
         /// The value.
@@ -426,7 +433,9 @@ impl MmioRegisters {
                         }
                     }
                 }
-                RegisterBehaviour::Toggle { mask } | RegisterBehaviour::Mirror { mask, .. } => {
+                RegisterBehaviour::Toggle { mask }
+                | RegisterBehaviour::Mirror { mask, .. }
+                | RegisterBehaviour::DeviceStatus { mask } => {
                     ro |= mask;
                 }
                 RegisterBehaviour::MaskedWrite => {

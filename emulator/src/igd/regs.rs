@@ -44,6 +44,18 @@
 //!   `GEN8_DE_PIPE_ISR(pipe)` 0x44400 + 0x10·pipe `GEN8_PIPE_VBLANK` 0;
 //!   `PIPESTAT` 0x70024 + 0x1000·pipe `PIPE_VBLANK_INTERRUPT_STATUS` 1,
 //!   `PIPE_START_VBLANK_INTERRUPT_STATUS` 2.
+//! - CRT hotplug (`display/intel_crt_regs.h`, `intel_crt.c`
+//!   `ilk_crt_detect_hotplug`): `PCH_ADPA` 0xE1100
+//!   `ADPA_CRT_HOTPLUG_FORCE_TRIGGER` 16 starts a detection cycle and clears
+//!   itself when it is done; `ADPA_CRT_HOTPLUG_MONITOR_MASK` 25:24 then report
+//!   the monitor sensed (0 none, 3 colour). VLV/CHV: `PORT_HOTPLUG_EN`
+//!   0x180000 + 0x61110 `CRT_HOTPLUG_FORCE_DETECT` 3 self-clears
+//!   (`intel_crt_detect_hotplug`), `PORT_HOTPLUG_STAT` 0x61114
+//!   `CRT_HOTPLUG_MONITOR_MASK` 9:8.
+//! - Sideband interface to the PCH (`i915_reg.h`, `intel_sbi.c`
+//!   `intel_sbi_rw`): `SBI_CTL_STAT` 0xC6008 `SBI_BUSY` 0 is set with the
+//!   command and clears when the transaction is done; `SBI_RESPONSE_MASK` 2:1
+//!   reads 0 (success).
 //! - GMBUS (`intel_gmbus_regs.h`) and DP AUX (`intel_dp_aux_regs.h`): see
 //!   [`super::gmbus`] and [`super::dpaux`].
 
@@ -141,6 +153,16 @@ pub const DEISR: u32 = 0x4_4000;
 pub const GEN8_DE_PIPE_ISR_A: u32 = 0x4_4400;
 /// `PIPESTAT(PIPE_A)` (`_PIPEASTAT`).
 pub const PIPESTAT_A: u32 = 0x7_0024;
+/// `PCH_ADPA`: analog (CRT) port control on PCH platforms.
+pub const PCH_ADPA: u32 = 0xE_1100;
+/// `ADPA_CRT_HOTPLUG_FORCE_TRIGGER`.
+pub const ADPA_CRT_HOTPLUG_FORCE_TRIGGER: u32 = 1 << 16;
+/// `ADPA_CRT_HOTPLUG_MONITOR_MASK`.
+pub const ADPA_CRT_HOTPLUG_MONITOR_MASK: u32 = 3 << 24;
+/// `SBI_CTL_STAT`: sideband interface control and status.
+pub const SBI_CTL_STAT: u32 = 0xC_6008;
+/// `SBI_BUSY`.
+pub const SBI_BUSY: u32 = 1 << 0;
 /// Reads a PLL reports "not locked" after it is enabled, before it locks.
 pub const PLL_LOCK_READS: u32 = 2;
 
@@ -445,6 +467,49 @@ const GEN8_VBLANK: &[Row] = &[
 
 const GEN12_VBLANK_D: &[Row] = &[toggle(0x4_4430, "GEN8_DE_PIPE_ISR_D", 1)];
 
+/// CRT force-detect on PCH platforms: the trigger completes at once and the
+/// monitor-sense bits report the attached CRT (none by default).
+const PCH_CRT_HOTPLUG: &[Row] = &[
+    row(
+        PCH_ADPA,
+        "PCH_ADPA",
+        B::SelfClearing {
+            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
+        },
+    ),
+    row(
+        PCH_ADPA,
+        "PCH_ADPA",
+        B::DeviceStatus {
+            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
+        },
+    ),
+];
+
+/// CRT force-detect on VLV/CHV (`PORT_HOTPLUG_EN`/`PORT_HOTPLUG_STAT`).
+const VLV_CRT_HOTPLUG: &[Row] = &[
+    row(
+        VLV_DISPLAY_BASE + 0x6_1110,
+        "PORT_HOTPLUG_EN",
+        B::SelfClearing { mask: 1 << 3 },
+    ),
+    row(
+        VLV_DISPLAY_BASE + 0x6_1114,
+        "PORT_HOTPLUG_STAT",
+        B::DeviceStatus { mask: 3 << 8 },
+    ),
+];
+
+/// The PCH sideband interface: transactions complete at once, successfully.
+const PCH_SBI: &[Row] = &[
+    row(
+        SBI_CTL_STAT,
+        "SBI_CTL_STAT",
+        B::SelfClearing { mask: SBI_BUSY },
+    ),
+    row(SBI_CTL_STAT, "SBI_CTL_STAT", B::DeviceStatus { mask: 0x6 }),
+];
+
 /// Registers named for diagnostics without a behaviour (plain storage).
 const NAMES_ONLY: &[(u32, &str)] = &[
     (0xC_6014, "PCH_DPLL_A"),
@@ -623,6 +688,9 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("DDI buffers A-E", DDI_PLATFORMS, DDI_A_E),
     table("DDI buffer F", GEN11_PLUS, DDI_F),
     table("DDI buffers TC4-TC6 (ports G-I)", GEN12, DDI_TC),
+    table("PCH CRT hotplug detection", PCH_CRT, PCH_CRT_HOTPLUG),
+    table("VLV/CHV CRT hotplug detection", VLV_CHV, VLV_CRT_HOTPLUG),
+    table("PCH sideband interface", LPT_PLUS, PCH_SBI),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
     table("IVB forcewake MT", IVB, IVB_FORCEWAKE),
@@ -640,6 +708,19 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("gen6-7.5 PIPESTAT vblank", GEN6_7_PCH, PIPESTAT),
     table("gen8+ pipe ISR vblank", GEN8_PLUS_BIG, GEN8_VBLANK),
     table("gen12 pipe D vblank", GEN12, GEN12_VBLANK_D),
+];
+
+/// Platforms whose PCH has an analog CRT port (CPT/PPT/LPT; SPT dropped it).
+const PCH_CRT: &[Platform] = &[P::SandyBridge, P::IvyBridge, P::Haswell, P::Broadwell];
+
+/// Platforms with the LPT-style sideband interface (LPT and later PCHs).
+const LPT_PLUS: &[Platform] = &[
+    P::Haswell,
+    P::Broadwell,
+    P::Skylake,
+    P::KabyLake,
+    P::CoffeeLake,
+    P::CometLake,
 ];
 
 const GEN9_PLUS_ALL: &[Platform] = &[
