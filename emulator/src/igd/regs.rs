@@ -48,10 +48,8 @@
 //!   `ilk_crt_detect_hotplug`): `PCH_ADPA` 0xE1100
 //!   `ADPA_CRT_HOTPLUG_FORCE_TRIGGER` 16 starts a detection cycle and clears
 //!   itself when it is done; `ADPA_CRT_HOTPLUG_MONITOR_MASK` 25:24 then report
-//!   the monitor sensed (0 none, 3 colour). VLV/CHV: `PORT_HOTPLUG_EN`
-//!   0x180000 + 0x61110 `CRT_HOTPLUG_FORCE_DETECT` 3 self-clears
-//!   (`intel_crt_detect_hotplug`), `PORT_HOTPLUG_STAT` 0x61114
-//!   `CRT_HOTPLUG_MONITOR_MASK` 9:8.
+//!   the monitor sensed (0 none, 3 colour). VLV uses the same bits in its
+//!   `ADPA` at 0x180000 + 0x61100 (`valleyview_crt_detect_hotplug`).
 //! - Sideband interface to the PCH (`i915_reg.h`, `intel_sbi.c`
 //!   `intel_sbi_rw`): `SBI_CTL_STAT` 0xC6008 `SBI_BUSY` 0 is set with the
 //!   command and clears when the transaction is done; `SBI_RESPONSE_MASK` 2:1
@@ -486,17 +484,22 @@ const PCH_CRT_HOTPLUG: &[Row] = &[
     ),
 ];
 
-/// CRT force-detect on VLV/CHV (`PORT_HOTPLUG_EN`/`PORT_HOTPLUG_STAT`).
+/// CRT force-detect on VLV (`ADPA` at `VLV_DISPLAY_BASE` + 0x61100,
+/// `valleyview_crt_detect_hotplug`): the same bits as `PCH_ADPA`.
 const VLV_CRT_HOTPLUG: &[Row] = &[
     row(
-        VLV_DISPLAY_BASE + 0x6_1110,
-        "PORT_HOTPLUG_EN",
-        B::SelfClearing { mask: 1 << 3 },
+        VLV_DISPLAY_BASE + 0x6_1100,
+        "ADPA",
+        B::SelfClearing {
+            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
+        },
     ),
     row(
-        VLV_DISPLAY_BASE + 0x6_1114,
-        "PORT_HOTPLUG_STAT",
-        B::DeviceStatus { mask: 3 << 8 },
+        VLV_DISPLAY_BASE + 0x6_1100,
+        "ADPA",
+        B::DeviceStatus {
+            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
+        },
     ),
 ];
 
@@ -533,6 +536,7 @@ const NAMES_ONLY: &[(u32, &str)] = &[
 use Platform as P;
 
 const SNB: &[Platform] = &[P::SandyBridge];
+const VLV: &[Platform] = &[P::Valleyview];
 const IVB: &[Platform] = &[P::IvyBridge];
 const SNB_IVB: &[Platform] = &[P::SandyBridge, P::IvyBridge];
 const VLV_CHV: &[Platform] = &[P::Valleyview, P::Cherryview];
@@ -689,7 +693,7 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("DDI buffer F", GEN11_PLUS, DDI_F),
     table("DDI buffers TC4-TC6 (ports G-I)", GEN12, DDI_TC),
     table("PCH CRT hotplug detection", PCH_CRT, PCH_CRT_HOTPLUG),
-    table("VLV/CHV CRT hotplug detection", VLV_CHV, VLV_CRT_HOTPLUG),
+    table("VLV CRT hotplug detection", VLV, VLV_CRT_HOTPLUG),
     table("PCH sideband interface", LPT_PLUS, PCH_SBI),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
