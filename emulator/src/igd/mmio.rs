@@ -157,6 +157,9 @@ impl MmioRegisters {
                 *reset.entry(status_offset & !3).or_insert(0) |= status_mask;
             }
         }
+        for f in regs::firmware_values(info.platform) {
+            *reset.entry(f.offset & !3).or_insert(0) |= f.value;
+        }
         if info.bdsm_mirror {
             for m in [GEN6_DSMBASE, GEN6_DSMBASE + 4, GGC_MIRROR] {
                 behaviours

@@ -525,9 +525,9 @@ const NAMES_ONLY: &[(u32, &str)] = &[
     (0x7_0000, "PIPEADSL"),
     (0x7_1000, "PIPEBDSL"),
     (0xA180, "ECOBUS"),
-    (0x6_C058, "DPLL_CTRL1"),
+    (DPLL_CTRL1, "DPLL_CTRL1"),
     (0x6_C05C, "DPLL_CTRL2"),
-    (0x4_6000, "CDCLK_CTL"),
+    (CDCLK_CTL, "CDCLK_CTL"),
     (0x4_5504, "DC_STATE_EN"),
     (GEN6_DSMBASE, "GEN6_DSMBASE"),
     (GGC_MIRROR, "GGC mirror (GEN6_GMCH_CTRL)"),
@@ -743,6 +743,71 @@ const GEN9_PLUS_ALL: &[Platform] = &[
     P::AlderLakeP,
     P::RaptorLake,
 ];
+
+/// A register value platform firmware leaves before any option ROM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirmwareValue {
+    /// BAR0 offset.
+    pub offset: u32,
+    /// The value.
+    pub value: u32,
+}
+
+/// What firmware leaves in the display engine on one set of platforms.
+#[derive(Clone, Copy, Debug)]
+pub struct FirmwareState {
+    /// What the values set up.
+    pub name: &'static str,
+    /// Platforms it applies to.
+    pub platforms: &'static [Platform],
+    /// The register values.
+    pub values: &'static [FirmwareValue],
+}
+
+const fn fw(offset: u32, value: u32) -> FirmwareValue {
+    FirmwareValue { offset, value }
+}
+
+/// `CDCLK_CTL` (SKL+).
+pub const CDCLK_CTL: u32 = 0x4_6000;
+/// `DPLL_CTRL1` (SKL/KBL): DPLL link rates and overrides.
+pub const DPLL_CTRL1: u32 = 0x6_C058;
+
+/// Gen9 (SKL/KBL/CFL/CML): the pre-OS firmware (FSP-S or the system BIOS)
+/// brings the display up to where a vBIOS starts (i915
+/// `skl_get_cdclk`/`skl_sanitize_cdclk`, `intel_cdclk.c`; coreboot's SKL+ init
+/// leaves it to FSP): power well 1 and Misc I/O on (`HSW_PWR_WELL_CTL1` bits
+/// 29:28 and 1:0, `SKL_PW_CTL_IDX_PW_1` 14, `SKL_PW_CTL_IDX_MISC_IO` 0),
+/// DPLL0 enabled and locked for an 8100 MHz VCO (`LCPLL1_CTL`
+/// `LCPLL_PLL_ENABLE` 31 / `LCPLL_PLL_LOCK` 30; `DPLL_CTRL1` DPLL0 override 0
+/// with `DPLL_CTRL1_LINK_RATE_810` (2) in bits 3:1; `DPLL_STATUS`
+/// `DPLL_LOCK(0)` 0), CD clock 337.5 MHz (`CDCLK_CTL` `CDCLK_FREQ_337_308`
+/// (2) in bits 27:26, decimal field 10:0 = (337.5 - 1) x 2 = 0x2A1) and
+/// `DBUF_CTL` powered (request 31, state 30).
+const GEN9_FIRMWARE: &[FirmwareValue] = &[
+    fw(HSW_PWR_WELL_CTL1, SKL_PW1_REQ | SKL_PW1_STATE | 0b11),
+    fw(LCPLL1_CTL, (1 << 31) | (1 << 30)),
+    fw(DPLL_CTRL1, (2 << 1) | 1),
+    fw(DPLL_STATUS, 1),
+    fw(CDCLK_CTL, (2 << 26) | 0x2A1),
+    fw(0x4_5008, (1 << 31) | (1 << 30)),
+];
+
+/// Firmware state per platform (reset values of the register file: an FLR
+/// returns the display to them, as the pre-OS init is not run again).
+pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
+    name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
+    platforms: GEN9_BIG,
+    values: GEN9_FIRMWARE,
+}];
+
+/// The firmware values that apply to `platform`.
+pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
+    FIRMWARE_STATES
+        .iter()
+        .filter(move |t| t.platforms.contains(&platform))
+        .flat_map(|t| t.values.iter().copied())
+}
 
 /// The rows that apply to `platform`, in table order.
 pub fn behaviours_for(platform: Platform) -> impl Iterator<Item = Row> {
