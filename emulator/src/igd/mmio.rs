@@ -140,8 +140,10 @@ pub struct MmioRegisters {
 
 impl MmioRegisters {
     /// The register file of `info`, with the BDSM/GGC mirrors holding the host
-    /// values where the platform has them, the default [`Panel`] behind GMBUS
-    /// and the default [`DpSink`] on the platform's first AUX channel.
+    /// values where the platform has them, the state firmware leaves
+    /// ([`regs::FIRMWARE_STATES`]), the default [`Panel`] behind GMBUS and the
+    /// default [`DpSink`] on the platform's first two AUX channels (panel and
+    /// monitor).
     #[must_use]
     pub fn new(info: &PlatformInfo, host_bdsm_reg: u64, ggc: u16) -> Self {
         let limit = u32::try_from(info.gtt_offset_in_bar0()).unwrap_or(u32::MAX);
@@ -177,7 +179,9 @@ impl MmioRegisters {
         let aux = regs::aux_channels(info.platform)
             .iter()
             .enumerate()
-            .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i == 0).then(DpSink::default), e)))
+            // The default topology: a panel on AUX A, a DisplayPort monitor
+            // on AUX B (its live status and strap are in regs::FIRMWARE_STATES).
+            .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i <= 1).then(DpSink::default), e)))
             .collect();
         Self {
             limit,

@@ -503,6 +503,39 @@ const VLV_CRT_HOTPLUG: &[Row] = &[
     ),
 ];
 
+/// `GEN6_PCODE_MAILBOX`: requests to the power controller firmware.
+pub const GEN6_PCODE_MAILBOX: u32 = 0x13_8124;
+/// `GEN6_PCODE_READY`: set with a command, cleared by pcode when it is done.
+pub const GEN6_PCODE_READY: u32 = 1 << 31;
+/// `SFUSE_STRAP`: display straps (which DDI ports the board wires).
+pub const SFUSE_STRAP: u32 = 0xC_2014;
+/// `SFUSE_STRAP_DDIB_DETECTED`.
+pub const SFUSE_STRAP_DDIB_DETECTED: u32 = 1 << 2;
+/// `SDEISR`: south display engine interrupt status (live hotplug state).
+pub const SDEISR: u32 = 0xC_4000;
+/// `SDE_PORTB_HOTPLUG_CPT`: port B live status on CPT and later PCHs.
+pub const SDE_PORTB_HOTPLUG_CPT: u32 = 1 << 21;
+
+/// The pcode mailbox (`snb_pcode_rw` in i915 `intel_pcode.c`): a command
+/// written with `GEN6_PCODE_READY` completes at once with error code 0
+/// (`GEN6_PCODE_SUCCESS`, bits 7:0), leaving the data registers as written
+/// (so `SKL_PCODE_CDCLK_CONTROL` with `SKL_CDCLK_PREPARE_FOR_CHANGE` 3 reads
+/// back `SKL_CDCLK_READY_FOR_CHANGE` 1 set).
+const PCODE_MAILBOX: &[Row] = &[row(
+    GEN6_PCODE_MAILBOX,
+    "GEN6_PCODE_MAILBOX",
+    B::SelfClearing {
+        mask: GEN6_PCODE_READY | 0xFF,
+    },
+)];
+
+/// Straps and live hotplug status are read-only to the guest; the display
+/// topology sets them (firmware values below).
+const PCH_DISPLAY_STATUS: &[Row] = &[
+    row(SFUSE_STRAP, "SFUSE_STRAP", B::ReadOnly),
+    row(SDEISR, "SDEISR", B::ReadOnly),
+];
+
 /// The PCH sideband interface: transactions complete at once, successfully.
 const PCH_SBI: &[Row] = &[
     row(
@@ -695,6 +728,12 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("PCH CRT hotplug detection", PCH_CRT, PCH_CRT_HOTPLUG),
     table("VLV CRT hotplug detection", VLV, VLV_CRT_HOTPLUG),
     table("PCH sideband interface", LPT_PLUS, PCH_SBI),
+    table("pcode mailbox", PCH_SPLIT, PCODE_MAILBOX),
+    table(
+        "PCH straps and live hotplug status",
+        PCH_SPLIT,
+        PCH_DISPLAY_STATUS,
+    ),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
     table("IVB forcewake MT", IVB, IVB_FORCEWAKE),
@@ -793,13 +832,47 @@ const GEN9_FIRMWARE: &[FirmwareValue] = &[
     fw(0x4_5008, (1 << 31) | (1 << 30)),
 ];
 
+/// The default display topology's straps and live status: one DisplayPort
+/// monitor on DDI B (`SFUSE_STRAP_DDIB_DETECTED`, which i915's
+/// `intel_setup_outputs` reads on HSW+ to decide which DDIs exist, and
+/// `SDE_PORTB_HOTPLUG_CPT` in `SDEISR`, the live state
+/// `cpt/spt_port_hotplug_long_detect` and a vBIOS poll), answering on AUX
+/// channel B (its sink is connected in [`super::mmio`]).
+const DP_B_DDI: &[FirmwareValue] = &[
+    fw(SFUSE_STRAP, SFUSE_STRAP_DDIB_DETECTED),
+    fw(SDEISR, SDE_PORTB_HOTPLUG_CPT),
+];
+const DP_B_PCH: &[FirmwareValue] = &[fw(SDEISR, SDE_PORTB_HOTPLUG_CPT)];
+
 /// Firmware state per platform (reset values of the register file: an FLR
 /// returns the display to them, as the pre-OS init is not run again).
-pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
-    name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
-    platforms: GEN9_BIG,
-    values: GEN9_FIRMWARE,
-}];
+pub static FIRMWARE_STATES: &[FirmwareState] = &[
+    FirmwareState {
+        name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
+        platforms: GEN9_BIG,
+        values: GEN9_FIRMWARE,
+    },
+    FirmwareState {
+        name: "DisplayPort monitor on DDI B (straps, live status)",
+        platforms: DDI_PCH,
+        values: DP_B_DDI,
+    },
+    FirmwareState {
+        name: "DisplayPort monitor on PCH port B (live status)",
+        platforms: SNB_IVB,
+        values: DP_B_PCH,
+    },
+];
+
+/// DDI platforms with a PCH that has `SFUSE_STRAP`/`SDEISR` port B bits.
+const DDI_PCH: &[Platform] = &[
+    P::Haswell,
+    P::Broadwell,
+    P::Skylake,
+    P::KabyLake,
+    P::CoffeeLake,
+    P::CometLake,
+];
 
 /// The firmware values that apply to `platform`.
 pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
