@@ -724,12 +724,15 @@ fn screen(o: &mut String, img: Option<&Image>) {
     };
     let what = match img.source {
         Source::Scanout {
+            pipe,
+            format,
             surface,
             stride,
             unreachable_pages,
         } => {
             let mut s = format!(
-                "Display plane A scanout, {}x{}, surface at GTT offset {surface:#x}, stride {stride} bytes.",
+                "Display plane {} scanout, {}x{} {format:?}, surface at GTT offset {surface:#x}, stride {stride} bytes.",
+                char::from(b'A' + pipe.min(25) as u8),
                 img.width, img.height
             );
             if unreachable_pages > 0 {

@@ -8,6 +8,7 @@ pub mod cli_run;
 pub mod corpus;
 pub mod html;
 pub mod inspect;
+pub mod pattern;
 pub mod render;
 pub mod screenshot;
 pub mod source;
