@@ -703,8 +703,72 @@ mod tests {
     }
 
     #[test]
+    fn crt_force_trigger_completes_and_monitor_sense_is_read_only() {
+        for (p, adpa) in [
+            (Platform::SandyBridge, regs::PCH_ADPA),
+            (Platform::Haswell, regs::PCH_ADPA),
+            (Platform::Valleyview, regs::VLV_DISPLAY_BASE + 0x6_1100),
+        ] {
+            let mut r = regs(p);
+            w32(
+                &mut r,
+                adpa,
+                (1 << 31) | regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER | (3 << 24),
+            );
+            // The trigger is done at once; no CRT: monitor sense reads none.
+            assert_eq!(rd(&mut r, adpa), 1 << 31, "{p:?}");
+        }
+        // SKL's PCH has no CRT port: plain storage, the trigger would stick.
+        let mut r = regs(Platform::Skylake);
+        w32(&mut r, regs::PCH_ADPA, regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER);
+        assert_eq!(
+            rd(&mut r, regs::PCH_ADPA),
+            regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER
+        );
+    }
+
+    #[test]
+    fn sideband_and_pcode_transactions_complete_successfully() {
+        let mut r = regs(Platform::Haswell);
+        w32(&mut r, regs::SBI_CTL_STAT, 0x0600 | regs::SBI_BUSY | 0x6);
+        assert_eq!(rd(&mut r, regs::SBI_CTL_STAT), 0x0600);
+        let mut r = regs(Platform::CoffeeLake);
+        w32(&mut r, 0x13_8128, 3);
+        w32(&mut r, regs::GEN6_PCODE_MAILBOX, regs::GEN6_PCODE_READY | 7);
+        assert_eq!(rd(&mut r, regs::GEN6_PCODE_MAILBOX), 0);
+        assert_eq!(rd(&mut r, 0x13_8128) & 1, 1, "SKL_CDCLK_READY_FOR_CHANGE");
+    }
+
+    #[test]
+    fn default_topology_straps_and_live_status_are_read_only() {
+        let mut r = regs(Platform::CoffeeLake);
+        assert_eq!(
+            rd(&mut r, regs::SFUSE_STRAP),
+            regs::SFUSE_STRAP_DDIB_DETECTED
+        );
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+        w32(&mut r, regs::SDEISR, 0);
+        w32(&mut r, regs::SFUSE_STRAP, 0);
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+        assert_eq!(
+            rd(&mut r, regs::SFUSE_STRAP),
+            regs::SFUSE_STRAP_DDIB_DETECTED
+        );
+        // SNB/IVB have no DDI straps; their PCH still reports port B live.
+        let mut r = regs(Platform::IvyBridge);
+        assert_eq!(rd(&mut r, regs::SFUSE_STRAP), 0);
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+    }
+
+    #[test]
     fn skl_dpll_locks_after_two_reads_and_unlocks_at_once() {
         let mut r = regs(Platform::Skylake);
+        // Firmware left DPLL0 locked and the CD clock at 337.5 MHz.
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        assert_eq!(rd(&mut r, regs::CDCLK_CTL) & 0x7FF, 0x2A1);
+        w32(&mut r, regs::LCPLL1_CTL, 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
         w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 1: not locked");
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 2: not locked");

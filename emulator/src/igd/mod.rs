@@ -835,7 +835,9 @@ mod tests {
     fn aux_without_a_sink_times_out_and_pch_channels_on_ivb() {
         use super::dpaux::*;
         let mut d = dev(0x0166);
-        // IVB: port B AUX is in the PCH at 0xE4110; nothing connected there.
+        // IVB: port B AUX is in the PCH at 0xE4110; the default monitor
+        // there unplugged.
+        assert!(d.set_dp_sink(1, None));
         mw(&mut d, 0xE_4114, 0x9000_0000);
         mw(&mut d, 0xE_4110, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20));
         let s = mr(&mut d, 0xE_4110);
