@@ -68,11 +68,13 @@ pub fn draw(machine: &mut Machine, lfb: u64, bytes: &[u8]) -> Result<(), String>
         machine
             .write_guest(GDT, &gdt)
             .map_err(|e| format!("GDT: {e}"))?;
-        let mut r = Registers::default();
-        r.eax = 0x8700;
-        r.ecx = (chunk.len() / 2) as u32;
-        r.es = (GDT >> 4) as u16;
-        r.esi = (GDT & 0xF) as u32;
+        let r = Registers {
+            eax: 0x8700,
+            ecx: (chunk.len() / 2) as u32,
+            es: (GDT >> 4) as u16,
+            esi: (GDT & 0xF) as u32,
+            ..Registers::default()
+        };
         let (out, o) = machine
             .call_int(0x15, r)
             .map_err(|e| format!("INT 15h: {e}"))?;
