@@ -19,6 +19,7 @@ use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
 use crate::cpu::{Registers, RunOutcome};
+use crate::igd::display::DisplayTopology;
 use crate::igd::generation::{self, BdsmLocation, Gen, GenError};
 use crate::igd::{
     diagnose_spin, IgdConfig, IgdDevice, IgdError, PolledRegister, RegisterOverride, SpinDiagnosis,
@@ -177,6 +178,8 @@ pub struct Scenario {
     pub bdsm_write: Option<BdsmWrite>,
     /// Register behaviour overrides (`--override REG=BEHAVIOUR`).
     pub overrides: Vec<RegisterOverride>,
+    /// What is attached to the display outputs (`--display`).
+    pub display: DisplayTopology,
 }
 
 /// Default host BDSM: 1 MiB aligned, above a 2 GiB guest's RAM.
@@ -205,6 +208,7 @@ impl Scenario {
             allow_bad_checksum: false,
             bdsm_write: None,
             overrides: Vec::new(),
+            display: DisplayTopology::default(),
         }
     }
 
@@ -472,6 +476,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let config = scenario.igd_config()?;
     let ggc = config.ggc;
     let mut device = IgdDevice::new(config)?;
+    device.set_topology(&scenario.display);
     for o in &scenario.overrides {
         device.apply_override(o);
     }

@@ -1,6 +1,7 @@
 //! `igdemu run`: one ROM through the emulator, with a report.
 
 use clap::Args;
+use igdemu::igd::display::DisplayTopology;
 use igdemu::igd::generation::{self, Gen};
 use igdemu::igd::RegisterOverride;
 use igdemu::session::{self, RemapperKind, Scenario, SessionRun, Step, Verdict};
@@ -43,6 +44,10 @@ pub struct RunArgs {
     /// Instruction budget per step.
     #[arg(long, value_parser = parse_u64)]
     pub budget: Option<u64>,
+    /// Displays attached: edp:WxH|none, dp:WxH|none, crt:WxH|none
+    /// (default edp:1920x1080,dp:1920x1080,crt:none).
+    #[arg(long = "display", value_parser = parse_display)]
+    pub display: Option<DisplayTopology>,
     /// Register behaviour override, e.g. 0x45400=status-follows-request:31->30 (repeatable).
     #[arg(long = "override", value_parser = parse_override)]
     pub overrides: Vec<RegisterOverride>,
@@ -78,6 +83,10 @@ fn parse_gen(s: &str) -> Result<Gen, String> {
 fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
     RemapperKind::parse(s)
         .ok_or_else(|| format!("unknown remapper {s:?}: strict, qemu-2016 or qemu-2025"))
+}
+
+fn parse_display(s: &str) -> Result<DisplayTopology, String> {
+    DisplayTopology::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_override(s: &str) -> Result<RegisterOverride, String> {
@@ -128,6 +137,9 @@ pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
     }
     sc.allow_bad_checksum = args.allow_bad_checksum;
     sc.overrides.clone_from(&args.overrides);
+    if let Some(d) = &args.display {
+        sc.display = d.clone();
+    }
     sc.script = Step::parse_script(&args.script)?;
     Ok(sc)
 }

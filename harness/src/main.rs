@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one ROM (POST + script) and check containment.
-    Run(cli_run::RunArgs),
+    Run(Box<cli_run::RunArgs>),
     /// Run every ROM in directories with every remapper; print a table.
     Corpus(corpus::CorpusArgs),
     /// Print an option ROM's structure without running it.

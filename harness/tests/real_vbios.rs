@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use igdemu::igd::display::active_primary_plane;
+use igdemu::igd::display::{active_primary_plane, DisplayTopology};
 use igdemu::igd::Platform;
 use igdemu::session::{self, RemapperKind, Scenario, SessionRun, Step, Verdict};
 use igdemu_harness::pattern;
@@ -234,6 +234,40 @@ fn real_images_scan_out_what_was_drawn_through_the_frame_buffer() {
             }
             assert_eq!(wrong, 0, "{what}: pixels differ from the pattern");
         }
+    }
+}
+
+/// The display topology is what a desktop vBIOS detects: with the port B
+/// monitor unplugged (`--display dp:none`) its live state, strap and AUX
+/// sink are gone, and the ROM lists only the modes it keeps for a display it
+/// cannot identify.
+#[test]
+fn unplugging_the_monitor_shrinks_a_desktop_images_mode_list() {
+    let Some(dir) = vbios_dir() else { return };
+    for img in IMAGES
+        .iter()
+        .filter(|i| i.platform != Platform::SandyBridge)
+    {
+        if img.name != "hsw-bdw-1040" && img.name != "cfl-1014" {
+            continue;
+        }
+        let rom = load(&dir, img);
+        let mut sc = Scenario::for_rom(&rom, RemapperKind::Strict)
+            .with_script(vec![Step::vbe(1024, 768, 32), Step::vbe(800, 600, 16)]);
+        sc.display = DisplayTopology::parse("dp:none").expect("parses");
+        let run = session::run(&rom, &sc).expect("runs");
+        let listed = |i: usize| {
+            run.report.steps[i]
+                .notes
+                .iter()
+                .any(|n| n.starts_with("mode 0x"))
+        };
+        assert!(
+            !listed(1),
+            "{}: 1024x768x32 listed without a monitor",
+            img.file
+        );
+        assert!(listed(2), "{}: 800x600x16 still listed", img.file);
     }
 }
 

@@ -125,6 +125,11 @@ impl Gmbus {
         self.eeprom.set_edid(edid);
     }
 
+    /// Attach the EEPROM to the pin pairs in `pins` (bit n = pin n) only.
+    pub fn set_pins(&mut self, pins: u32) {
+        self.pins = pins;
+    }
+
     /// Back to the power-on state (EEPROM contents kept).
     pub fn reset(&mut self) {
         *self = Gmbus::new(self.base, self.eeprom.data(), self.pins);

@@ -19,9 +19,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::display::topology::DisplayTopology;
 use super::dpaux::{AuxChannel, DpSink};
 use super::edid::{edid, Panel, EDID_BLOCK};
-use super::generation::{BdsmLocation, PlatformInfo};
+use super::generation::{BdsmLocation, Platform, PlatformInfo};
 use super::gmbus::Gmbus;
 use super::overrides::RegisterOverride;
 use super::regs;
@@ -136,14 +137,13 @@ pub struct MmioRegisters {
     overridden: BTreeSet<u32>,
     gmbus: Gmbus,
     aux: Vec<(u32, AuxChannel)>,
+    platform: Platform,
 }
 
 impl MmioRegisters {
     /// The register file of `info`, with the BDSM/GGC mirrors holding the host
     /// values where the platform has them, the state firmware leaves
-    /// ([`regs::FIRMWARE_STATES`]), the default [`Panel`] behind GMBUS and the
-    /// default [`DpSink`] on the platform's first two AUX channels (panel and
-    /// monitor).
+    /// ([`regs::FIRMWARE_STATES`]) and the default [`DisplayTopology`].
     #[must_use]
     pub fn new(info: &PlatformInfo, host_bdsm_reg: u64, ggc: u16) -> Self {
         let limit = u32::try_from(info.gtt_offset_in_bar0()).unwrap_or(u32::MAX);
@@ -178,12 +178,9 @@ impl MmioRegisters {
         let e = edid(&Panel::default());
         let aux = regs::aux_channels(info.platform)
             .iter()
-            .enumerate()
-            // The default topology: a panel on AUX A, a DisplayPort monitor
-            // on AUX B (its live status and strap are in regs::FIRMWARE_STATES).
-            .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i <= 1).then(DpSink::default), e)))
+            .map(|(ctl, _)| (*ctl, AuxChannel::new(None, e)))
             .collect();
-        Self {
+        let mut r = Self {
             limit,
             regs: reset.clone(),
             reset,
@@ -192,7 +189,80 @@ impl MmioRegisters {
             overridden: BTreeSet::new(),
             gmbus: Gmbus::new(regs::gmbus_base(info.platform), e, DEFAULT_EDID_PINS),
             aux,
+            platform: info.platform,
+        };
+        r.set_topology(&DisplayTopology::default());
+        r
+    }
+
+    /// Attach the displays of `t`: the panel on AUX A, the port B monitor on
+    /// AUX B, their DDC pins on GMBUS, port B's live state (`SDEISR`) and
+    /// strap (`SFUSE_STRAP`), the CRT's monitor sense in `ADPA`. Reset values
+    /// change too: an FLR does not unplug a monitor.
+    pub fn set_topology(&mut self, t: &DisplayTopology) {
+        let tr = regs::topology_registers(self.platform);
+        let ddc = t.monitor.as_ref().or(t.panel.as_ref()).or(t.crt.as_ref());
+        if let Some(p) = ddc {
+            self.gmbus.set_edid(edid(p));
         }
+        self.gmbus.set_pins(t.gmbus_pins(self.platform));
+        let sinks = [
+            t.panel.as_ref().map(|p| (DpSink::default(), p)),
+            t.monitor.as_ref().map(|p| {
+                (
+                    DpSink {
+                        edp: false,
+                        ..DpSink::default()
+                    },
+                    p,
+                )
+            }),
+        ];
+        for (i, (_, ch)) in self.aux.iter_mut().enumerate() {
+            match sinks.get(i).and_then(Option::as_ref) {
+                Some((sink, panel)) => {
+                    ch.set_sink(Some(*sink));
+                    ch.set_edid(edid(panel));
+                }
+                None => ch.set_sink(None),
+            }
+        }
+        if let Some(adpa) = tr.adpa {
+            let sense = if t.crt.is_some() {
+                regs::ADPA_CRT_HOTPLUG_MONITOR_MASK
+            } else {
+                0
+            };
+            self.set_device_bits(adpa, regs::ADPA_CRT_HOTPLUG_MONITOR_MASK, sense);
+        }
+        let b = t.monitor.is_some();
+        if tr.ddi_straps {
+            let v = if b {
+                regs::SFUSE_STRAP_DDIB_DETECTED
+            } else {
+                0
+            };
+            self.set_device_bits(regs::SFUSE_STRAP, regs::SFUSE_STRAP_DDIB_DETECTED, v);
+        }
+        if tr.sde_hotplug {
+            let v = if b { regs::SDE_PORTB_HOTPLUG_CPT } else { 0 };
+            self.set_device_bits(regs::SDEISR, regs::SDE_PORTB_HOTPLUG_CPT, v);
+        }
+    }
+
+    /// Set the `mask` bits of the register at `off` to `value` from the
+    /// device side, in the current and the reset value.
+    fn set_device_bits(&mut self, off: u32, mask: u32, value: u32) {
+        let off = off & !3;
+        let cur = self.regs.get(&off).copied().unwrap_or(0);
+        let rst = self.reset.get(&off).copied().unwrap_or(0);
+        self.reset.insert(off, (rst & !mask) | (value & mask));
+        store(
+            &mut self.regs,
+            &self.reset,
+            off,
+            (cur & !mask) | (value & mask),
+        );
     }
 
     /// Put `panel` behind GMBUS and every AUX channel (its EDID).

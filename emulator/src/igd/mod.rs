@@ -366,6 +366,11 @@ impl IgdDevice {
         self.mmio.apply_override(o);
     }
 
+    /// Attach the displays of `topology` (`--display`).
+    pub fn set_topology(&mut self, topology: &display::DisplayTopology) {
+        self.mmio.set_topology(topology);
+    }
+
     /// Put `panel` (its EDID) behind GMBUS and the AUX channels.
     pub fn set_panel(&mut self, panel: &Panel) {
         self.mmio.set_panel(panel);

@@ -530,7 +530,7 @@ const PCODE_MAILBOX: &[Row] = &[row(
 )];
 
 /// Straps and live hotplug status are read-only to the guest; the display
-/// topology sets them (firmware values below).
+/// topology sets them ([`topology_registers`]).
 const PCH_DISPLAY_STATUS: &[Row] = &[
     row(SFUSE_STRAP, "SFUSE_STRAP", B::ReadOnly),
     row(SDEISR, "SDEISR", B::ReadOnly),
@@ -832,37 +832,43 @@ const GEN9_FIRMWARE: &[FirmwareValue] = &[
     fw(0x4_5008, (1 << 31) | (1 << 30)),
 ];
 
-/// The default display topology's straps and live status: one DisplayPort
-/// monitor on DDI B (`SFUSE_STRAP_DDIB_DETECTED`, which i915's
-/// `intel_setup_outputs` reads on HSW+ to decide which DDIs exist, and
-/// `SDE_PORTB_HOTPLUG_CPT` in `SDEISR`, the live state
-/// `cpt/spt_port_hotplug_long_detect` and a vBIOS poll), answering on AUX
-/// channel B (its sink is connected in [`super::mmio`]).
-const DP_B_DDI: &[FirmwareValue] = &[
-    fw(SFUSE_STRAP, SFUSE_STRAP_DDIB_DETECTED),
-    fw(SDEISR, SDE_PORTB_HOTPLUG_CPT),
-];
-const DP_B_PCH: &[FirmwareValue] = &[fw(SDEISR, SDE_PORTB_HOTPLUG_CPT)];
-
 /// Firmware state per platform (reset values of the register file: an FLR
 /// returns the display to them, as the pre-OS init is not run again).
-pub static FIRMWARE_STATES: &[FirmwareState] = &[
-    FirmwareState {
-        name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
-        platforms: GEN9_BIG,
-        values: GEN9_FIRMWARE,
-    },
-    FirmwareState {
-        name: "DisplayPort monitor on DDI B (straps, live status)",
-        platforms: DDI_PCH,
-        values: DP_B_DDI,
-    },
-    FirmwareState {
-        name: "DisplayPort monitor on PCH port B (live status)",
-        platforms: SNB_IVB,
-        values: DP_B_PCH,
-    },
-];
+pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
+    name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
+    platforms: GEN9_BIG,
+    values: GEN9_FIRMWARE,
+}];
+
+/// Where the display topology shows on `platform` (see
+/// [`super::display::topology`]): the CRT port's control register, whether
+/// `SFUSE_STRAP` reports DDI B and whether `SDEISR` carries port B's live
+/// state.
+#[must_use]
+pub fn topology_registers(platform: Platform) -> TopologyRegisters {
+    TopologyRegisters {
+        adpa: if PCH_CRT.contains(&platform) {
+            Some(PCH_ADPA)
+        } else if platform == P::Valleyview {
+            Some(VLV_DISPLAY_BASE + 0x6_1100)
+        } else {
+            None
+        },
+        ddi_straps: DDI_PCH.contains(&platform),
+        sde_hotplug: PCH_SPLIT.contains(&platform),
+    }
+}
+
+/// The registers through which the display topology shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopologyRegisters {
+    /// `PCH_ADPA` (or VLV's `ADPA`): CRT monitor sense in bits 25:24.
+    pub adpa: Option<u32>,
+    /// `SFUSE_STRAP` has `SFUSE_STRAP_DDIB_DETECTED`.
+    pub ddi_straps: bool,
+    /// `SDEISR` has `SDE_PORTB_HOTPLUG_CPT`.
+    pub sde_hotplug: bool,
+}
 
 /// DDI platforms with a PCH that has `SFUSE_STRAP`/`SDEISR` port B bits.
 const DDI_PCH: &[Platform] = &[

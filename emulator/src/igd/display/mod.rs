@@ -2,5 +2,7 @@
 //! One component per file (DESIGN.md, "The display engine").
 
 pub mod plane;
+pub mod topology;
 
 pub use plane::{active_primary_plane, PixelFormat, PlaneScanout};
+pub use topology::{DisplayTopology, TopologyError};
