@@ -60,7 +60,11 @@ fn expected(kind: Broken) -> Expect {
             offset: 0x40,
             found: *b"PCIX",
         }),
-        Broken::EfiOnly => Expect::Load(RomError::NoX86Image { images: 1 }),
+        Broken::EfiOnly => Expect::Load(RomError::UefiOnly {
+            vendor: 0x8086,
+            device: 0x0126,
+            images: 1,
+        }),
         Broken::InfiniteLoop => Expect::Post(RunOutcome::BudgetExhausted {
             at: CsIp::new(ROM_SEG, CODE),
             recent: Vec::new(),

@@ -25,6 +25,7 @@
 
 pub mod aperture;
 pub mod config;
+pub mod devices;
 pub mod dma;
 pub mod dpaux;
 pub mod edid;

@@ -22,6 +22,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod chipset;
 pub mod igd_slot;
 pub mod iommu;
 pub mod legacy;
@@ -36,7 +37,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use crate::cpu::bios::{default_int15_table, GuestMem, Int15Table};
 use crate::cpu::rom::{self, RomError, RomImage};
 use crate::cpu::{self, Limits, Registers, RunOutcome, StopReason};
-use crate::igd::generation::{info, Platform};
+use crate::igd::devices::Segment;
+use crate::igd::generation::Platform;
 use crate::pci::{command, reg, Bdf, ConfigWrite};
 use crate::trace::CsIp;
 use crate::trace::{EventKind, IntResult, Trace, Unhandled};
@@ -84,11 +86,11 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        let p = info(Platform::Skylake);
+        let c = chipset::for_platform(Platform::Skylake, Segment::Desktop);
         Self {
             ram_size: 2 << 30,
-            host_bridge: (p.host_bridge_id, 0x07),
-            lpc_bridge: (p.lpc_bridge_id, 0x31),
+            host_bridge: c.host_bridge,
+            lpc_bridge: c.lpc_bridge,
             pmbase: 0x1800,
             stdvga: true,
             budget: 2_000_000_000,
