@@ -6,7 +6,7 @@ use igdemu::cpu::rom::RomError;
 use igdemu::cpu::{FaultKind, Registers, RunOutcome};
 use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
 use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
-use igdemu::trace::{CsIp, EventKind, IntResult};
+use igdemu::trace::{CsIp, EventKind, IntResult, Unhandled};
 
 const CODE: u64 = 0x1000;
 
@@ -469,20 +469,50 @@ fn host_int10_reaches_rom_handler_that_nests_int15_and_int1a() {
     assert_eq!(r2.bx(), 0x005F);
 }
 
+/// After POST the chipset's shadow is read-only: a write is dropped (and
+/// traced), the CPU carries on, and a read sees the image's byte.
 #[test]
-fn write_to_protected_shadow_is_a_typed_fault() {
+fn write_to_protected_shadow_is_dropped_and_traced() {
     let mut m = machine();
     let rom = tiny_rom(|a| a.nop(), |a| a.nop());
     m.load_option_rom(&rom, LoadOptions::default()).unwrap();
     assert!(m.run_option_rom_init().returned());
-    let (_, out) = run(&mut m, |a| {
+    let r = ok(&mut m, |a| {
         a.mov(ax, 0xC000u32)?;
         a.mov(ds, ax)?;
-        a.mov(byte_ptr(0x10), 1u32)
+        a.mov(byte_ptr(0x10), 0x5Au32)?;
+        a.mov(al, byte_ptr(0x10))?;
+        // A string store over the image: every byte dropped, CX runs out.
+        a.mov(es, ax)?;
+        a.mov(di, 0x20u32)?;
+        a.mov(cx, 4u32)?;
+        a.mov(al, 0xA5u32)?;
+        a.rep().stosb()?;
+        a.mov(al, byte_ptr(0x10))
     });
-    let (at, kind) = fault(out);
-    assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
-    assert_eq!(at, CsIp::new(0, 0x1005));
+    assert_eq!(r.al(), rom[0x10], "the read sees the image");
+    assert_eq!(r.cx(), 0);
+    assert_eq!(r.di(), 0x24);
+    let mut img = [0u8; 4];
+    m.read_guest(0xC0020, &mut img).unwrap();
+    assert_eq!(img, [rom[0x20], rom[0x21], rom[0x22], rom[0x23]]);
+    assert_eq!(m.shadow_writes_dropped(), 5);
+    let dropped: Vec<(CsIp, u64, u64)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Unhandled(Unhandled::ShadowWrite { address, value, .. }) => {
+                Some((e.at, address, value))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 5);
+    assert_eq!(dropped[0], (CsIp::new(0, 0x1005), 0xC0010, 0x5A));
+    assert_eq!(
+        dropped[1..].iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
+        vec![(0xC0020, 0xA5), (0xC0021, 0xA5), (0xC0022, 0xA5), (0xC0023, 0xA5)]
+    );
     // Beyond the ROM's size the shadow stays writable RAM.
     let r = ok(&mut m, |a| {
         a.mov(ax, 0xD000u32)?;

@@ -207,6 +207,8 @@ pub struct MachineState {
     /// Blocks executed in the current run (for the watchdog cadence).
     pub(crate) run_blocks: u64,
     pub(crate) shadow_protected: Option<(u64, u64)>,
+    /// Writes into the read-only shadow dropped since the machine was built.
+    pub(crate) shadow_writes_dropped: u64,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
     /// Host pointer and length of low guest RAM (null until the machine maps
@@ -276,6 +278,7 @@ impl MachineState {
             deadline: None,
             run_blocks: 0,
             shadow_protected: None,
+            shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
             low_ram: (std::ptr::null_mut(), 0),
@@ -1018,6 +1021,13 @@ impl Machine {
     /// Reserve (or retype) a range in the e820 table.
     pub fn set_e820(&mut self, base: u64, len: u64, kind: memory::E820Type) {
         self.uc.get_data_mut().e820.set(base, len, kind);
+    }
+
+    /// Writes into the read-only option ROM shadow the machine dropped (a
+    /// count kept in state, whatever the trace kept).
+    #[must_use]
+    pub fn shadow_writes_dropped(&self) -> u64 {
+        self.uc.get_data().shadow_writes_dropped
     }
 
     /// The trace so far.
