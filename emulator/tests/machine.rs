@@ -219,9 +219,45 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F40u32)?;
+        a.mov(cx, 0x7700u32)?;
         a.int(0x15)
     });
-    assert_eq!((r.ax(), r.cl()), (0x005F, 1));
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0x7701), "CL = panel type, CH kept");
+    // 5F34h (panel fitting) as the HSW image calls it (EDX = 64 MiB): the
+    // vBIOS default, as coreboot answers.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F34u32)?;
+        a.mov(bx, 0x190u32)?;
+        a.mov(cx, 2u32)?;
+        a.mov(edx, 0x0400_0000u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.mov(cx, 0x1234u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0), "no LFP by default");
+    // 5F70h: CH 0..=2 answered CX = 0, CH 3 not handled.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0255u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0300u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
+    // Hooks coreboot's handler does not answer are unsupported.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F14u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F99u32)?;
         a.int(0x15)
@@ -246,8 +282,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!(last.2, IntResult::Unimplemented);
     assert_eq!(last.3.cs, 0, "blamed on the caller");
 
-    // The table is configurable.
-    let mut cfg = MachineConfig::default();
+    // The table is configurable: a laptop board's answers.
+    let mut cfg = MachineConfig {
+        int15: igdemu::cpu::bios::SystemBiosHooks {
+            active_lfp: igdemu::cpu::bios::gma_int15::ACTIVE_LFP_EDP,
+            boot_display: igdemu::cpu::bios::gma_int15::BOOT_DISPLAY_LFP,
+            ..Default::default()
+        }
+        .table(),
+        ..MachineConfig::default()
+    };
     cfg.int15.insert(
         0x5F99,
         igdemu::cpu::bios::Int15Answer {
@@ -261,6 +305,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
         a.int(0x15)
     });
     assert_eq!((r.ax(), r.bx(), r.cf()), (0x005F, 0xABCD, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 3));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F35u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 8));
 }
 
 #[test]
