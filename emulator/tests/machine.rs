@@ -222,7 +222,11 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
         a.mov(cx, 0x7700u32)?;
         a.int(0x15)
     });
-    assert_eq!((r.ax(), r.cx()), (0x005F, 0x7701), "CL = panel type, CH kept");
+    assert_eq!(
+        (r.ax(), r.cx()),
+        (0x005F, 0x7701),
+        "CL = panel type, CH kept"
+    );
     // 5F34h (panel fitting) as the HSW image calls it (EDX = 64 MiB): the
     // vBIOS default, as coreboot answers.
     let r = ok(&mut m, |a| {
@@ -406,6 +410,93 @@ fn pm_timer_advances_with_instruction_count() {
     assert!((3579..3600).contains(&d), "{d}");
 }
 
+/// A guest that waits 200 ms on the PM timer (715909 ticks at 3.579545 MHz)
+/// and does nothing else: virtual time jumps, so the wait costs a few
+/// thousand instructions instead of millions, and ends within one step
+/// (100 µs) of its target.
+#[test]
+fn a_200ms_pm_timer_wait_costs_few_instructions() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(dx, 0x1808u32)?;
+        a.in_(eax, dx)?;
+        a.mov(ebx, eax)?;
+        a.set_label(&mut l)?;
+        a.in_(eax, dx)?;
+        a.sub(eax, ebx)?;
+        a.and(eax, 0xFF_FFFFu32)?;
+        a.cmp(eax, 715_909u32)?;
+        a.jb(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert!(instructions < 12_000, "{instructions} instructions");
+    let waited = m.now_ns() - before;
+    assert!(
+        (200_000_000..200_100_000 + 1_000_000).contains(&waited),
+        "{waited} ns"
+    );
+    assert!((715_909..716_300).contains(&r.eax), "{:#x}", r.eax);
+    assert!(m.idle_skipped_ns() > 199_000_000, "{}", m.idle_skipped_ns());
+}
+
+/// The same wait run twice gives the same instruction count (determinism).
+#[test]
+fn a_timer_wait_is_deterministic() {
+    let count = || {
+        let mut m = machine();
+        let (_, out) = run(&mut m, |a| {
+            let mut l = a.create_label();
+            a.mov(dx, 0x1808u32)?;
+            a.in_(eax, dx)?;
+            a.mov(ebx, eax)?;
+            a.set_label(&mut l)?;
+            a.in_(eax, dx)?;
+            a.sub(eax, ebx)?;
+            a.and(eax, 0xFF_FFFFu32)?;
+            a.cmp(eax, 35_795u32)?;
+            a.jb(l)
+        });
+        (out, m.now_ns())
+    };
+    assert_eq!(count(), count());
+}
+
+/// A loop that counts 1000 toggles of port 0x61's refresh bit (one every
+/// 15.085 µs) sees every one: jumps stay under half a toggle, so 1000 toggles
+/// take 15.085 ms of virtual time.
+#[test]
+fn port_61_toggle_counting_sees_every_toggle() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(ecx, 1000u32)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.mov(ah, al)?;
+        a.set_label(&mut l)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.cmp(al, ah)?;
+        a.je(l)?;
+        a.mov(ah, al)?;
+        a.dec(ecx)?;
+        a.jnz(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.ecx, 0);
+    let waited = m.now_ns() - before;
+    // 1000 toggles: between 999 and 1001 half-periods of 15.085 µs.
+    assert!((15_070_000..15_101_000).contains(&waited), "{waited} ns");
+    assert!(instructions < 12_000, "{instructions} instructions");
+}
+
 #[test]
 fn budget_stops_jmp_self_at_its_address() {
     let mut m = machine();
@@ -565,7 +656,12 @@ fn write_to_protected_shadow_is_dropped_and_traced() {
     assert_eq!(dropped[0], (CsIp::new(0, 0x1005), 0xC0010, 0x5A));
     assert_eq!(
         dropped[1..].iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
-        vec![(0xC0020, 0xA5), (0xC0021, 0xA5), (0xC0022, 0xA5), (0xC0023, 0xA5)]
+        vec![
+            (0xC0020, 0xA5),
+            (0xC0021, 0xA5),
+            (0xC0022, 0xA5),
+            (0xC0023, 0xA5)
+        ]
     );
     // Beyond the ROM's size the shadow stays writable RAM.
     let r = ok(&mut m, |a| {

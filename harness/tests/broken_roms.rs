@@ -180,17 +180,19 @@ fn check(kind: Broken) {
             let mut word = [0u8; 2];
             run.machine.read_guest(address, &mut word).expect("shadow");
             let off = usize::try_from(address - 0xC0000).expect("offset");
-            assert_eq!(word, [rom[off], rom[off + 1]], "{name}: the write was dropped");
+            assert_eq!(
+                word,
+                [rom[off], rom[off + 1]],
+                "{name}: the write was dropped"
+            );
             let dropped: Vec<_> = run
                 .machine
                 .trace()
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    igdemu::trace::EventKind::Unhandled(igdemu::trace::Unhandled::ShadowWrite {
-                        address,
-                        size,
-                        ..
-                    }) => Some((e.at, *address, *size)),
+                    igdemu::trace::EventKind::Unhandled(
+                        igdemu::trace::Unhandled::ShadowWrite { address, size, .. },
+                    ) => Some((e.at, *address, *size)),
                     _ => None,
                 })
                 .collect();
