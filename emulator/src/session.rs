@@ -29,7 +29,7 @@ use crate::machine::igd_slot::{DmaRun, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::pci_bus::SimpleFunction;
-use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
+use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::HostBridgeView;
 use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
@@ -160,6 +160,8 @@ impl Step {
 pub struct Scenario {
     /// IGD device ID (decides the generation).
     pub device_id: u16,
+    /// How `device_id` was chosen (reported with the device).
+    pub device_choice: DeviceChoice,
     /// Host BDSM (1 MiB aligned).
     pub host_bdsm: u64,
     /// Host stolen (DSM) size; must be expressible in GGC.
@@ -185,20 +187,138 @@ pub struct Scenario {
 /// Default host BDSM: 1 MiB aligned, above a 2 GiB guest's RAM.
 pub const DEFAULT_HOST_BDSM: u64 = 0x8B80_0000;
 
+/// How the IGD device ID of a run was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum DeviceChoice {
+    /// The caller named it (`--device-id`, `--gen`, [`Scenario::for_device`]).
+    Given,
+    /// The ROM's PCIR device ID, which the device table knows.
+    Pcir,
+    /// The PCIR device ID is absent from the ROM's own device list (PCI
+    /// Firmware Specification 3.0 device list pointer), as with the 0x0406
+    /// placeholder of gen9 images: the first listed ID the device table knows.
+    FirstListed {
+        /// The PCIR device ID.
+        pcir: u16,
+    },
+    /// The ROM is not for an Intel device: it drives its own device (e.g.
+    /// SeaVGABIOS the standard VGA at 00:03.0) next to a default IGD, as a
+    /// test of the machine.
+    MachineTest {
+        /// PCIR vendor ID.
+        vendor: u16,
+        /// PCIR device ID.
+        device: u16,
+    },
+}
+
+impl DeviceChoice {
+    /// What to tell the user, when the choice was not theirs or the PCIR's.
+    #[must_use]
+    pub fn note(&self, chosen: u16) -> Option<String> {
+        match self {
+            DeviceChoice::Given | DeviceChoice::Pcir => None,
+            DeviceChoice::FirstListed { pcir } => Some(format!(
+                "chosen from the ROM's device list: PCIR device {pcir:04x} is not in the list, {chosen:04x} is its first listed ID igdemu knows (--device-id or --gen to choose another)"
+            )),
+            DeviceChoice::MachineTest { vendor, device } => Some(format!(
+                "machine test: the ROM ({vendor:04x}:{device:04x}) is not an Intel IGD vBIOS; it runs next to a default IGD"
+            )),
+        }
+    }
+}
+
+/// Why no IGD device could be chosen for a ROM.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceChoiceError {
+    /// An Intel ROM whose PCIR device and device list name no ID the device
+    /// table knows.
+    #[error("unknown Intel graphics device ID {pcir:#06x} (the ROM's PCIR device{}): igdemu's device table (every gen 6-12 IGD ID Linux i915 knows) does not have it; choose a device with --gen N (6, 7, 7.5, 8, 9, 11, 12) or --device-id ID", listed_note(.listed))]
+    UnknownDevice {
+        /// PCIR device ID.
+        pcir: u16,
+        /// The ROM's device list.
+        listed: Vec<u16>,
+    },
+    /// The ROM is for another vendor's device.
+    #[error("the ROM is for {vendor:04x}:{device:04x}, not an Intel IGD vBIOS (PCIR vendor is not 8086); to run it anyway as a machine test (it drives its own device, next to an IGD at 00:02.0), name the IGD with --gen N or --device-id ID")]
+    NotIntel {
+        /// PCIR vendor ID.
+        vendor: u16,
+        /// PCIR device ID.
+        device: u16,
+    },
+    /// The image cannot be read (including UEFI-only images).
+    #[error(transparent)]
+    Rom(#[from] rom::RomError),
+}
+
+fn listed_note(listed: &[u16]) -> String {
+    if listed.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = listed.iter().map(|d| format!("{d:04x}")).collect();
+        format!(", nor any of its listed IDs {}", ids.join(" "))
+    }
+}
+
+/// Choose the IGD device ID for a ROM from its x86 image's PCIR: the PCIR
+/// device when the device table knows it and the ROM's device list (if any)
+/// contains it; otherwise the first listed ID the table knows; otherwise the
+/// PCIR device if known. Never a silent fallback to another device.
+pub fn choose_device(rom_bytes: &[u8]) -> Result<(u16, DeviceChoice), DeviceChoiceError> {
+    let (img, _, _) = rom::select_x86(rom_bytes)?;
+    if img.vendor != INTEL_VENDOR_ID {
+        return Err(DeviceChoiceError::NotIntel {
+            vendor: img.vendor,
+            device: img.device,
+        });
+    }
+    let known = |d: &u16| generation::lookup(*d).is_ok();
+    let pcir_known = known(&img.device);
+    if pcir_known && (img.device_list.is_empty() || img.device_list.contains(&img.device)) {
+        return Ok((img.device, DeviceChoice::Pcir));
+    }
+    if let Some(first) = img.device_list.iter().copied().find(known) {
+        return Ok((first, DeviceChoice::FirstListed { pcir: img.device }));
+    }
+    if pcir_known {
+        return Ok((img.device, DeviceChoice::Pcir));
+    }
+    Err(DeviceChoiceError::UnknownDevice {
+        pcir: img.device,
+        listed: img.device_list,
+    })
+}
+
+/// PCI vendor ID of Intel.
+const INTEL_VENDOR_ID: u16 = 0x8086;
+
+/// The IGD a machine test runs next to: gen9's first device (SKL GT1 desktop).
+fn machine_test_device() -> u16 {
+    generation::default_for_gen(Gen::Gen9)
+        .device_ids
+        .first()
+        .copied()
+        .unwrap_or(0x1902)
+}
+
 impl Scenario {
-    /// A scenario for the generation's default device.
+    /// A scenario for IGD `device_id`, with the host and LPC bridges a board
+    /// carrying that device has ([`crate::machine::chipset`]). An ID the device
+    /// table does not know is kept: [`run`] then fails naming it.
     #[must_use]
     pub fn for_device(device_id: u16, remapper: RemapperKind) -> Self {
-        let info = generation::lookup(device_id)
-            .unwrap_or_else(|_| generation::default_for_gen(Gen::Gen9));
-        let mut machine = MachineConfig {
-            host_bridge: (info.host_bridge_id, 0x09),
-            lpc_bridge: (info.lpc_bridge_id, 0x04),
-            ..MachineConfig::default()
-        };
+        let mut machine = MachineConfig::default();
+        if let Ok(d) = generation::device(device_id) {
+            let c = chipset::for_device(d);
+            machine.host_bridge = c.host_bridge;
+            machine.lpc_bridge = c.lpc_bridge;
+        }
         machine.budget = 400_000_000;
         Self {
             device_id,
+            device_choice: DeviceChoice::Given,
             host_bdsm: DEFAULT_HOST_BDSM,
             stolen_size: 64 * MIB,
             gtt_size: 2 * MIB,
@@ -212,22 +332,42 @@ impl Scenario {
         }
     }
 
-    /// A scenario for a ROM: its PCIR device if that is a known Intel IGD,
-    /// otherwise a Skylake IGD (the ROM then drives another device, e.g.
-    /// SeaVGABIOS the standard VGA at 00:03.0).
+    /// A scenario for a ROM, its device chosen by [`choose_device`].
+    pub fn try_for_rom(
+        rom_bytes: &[u8],
+        remapper: RemapperKind,
+    ) -> Result<Self, DeviceChoiceError> {
+        let (id, choice) = choose_device(rom_bytes)?;
+        let mut sc = Self::for_device(id, remapper);
+        sc.device_choice = choice;
+        Ok(sc)
+    }
+
+    /// A scenario for a ROM ([`Scenario::try_for_rom`]), for callers that run
+    /// any ROM: a ROM for another vendor's device (SeaVGABIOS) runs as a
+    /// machine test next to the default gen9 IGD, and says so in the report;
+    /// an Intel ROM with an unknown device keeps its PCIR ID, so [`run`]
+    /// fails naming it; an unreadable or UEFI-only image fails in [`run`]
+    /// with the loader's error.
     #[must_use]
     pub fn for_rom(rom_bytes: &[u8], remapper: RemapperKind) -> Self {
-        let id = rom::select_x86(rom_bytes)
-            .ok()
-            .map(|(img, _, _)| img)
-            .filter(|img| img.vendor == 0x8086)
-            .and_then(|img| {
-                std::iter::once(img.device)
-                    .chain(img.device_list)
-                    .find(|d| generation::lookup(*d).is_ok())
-            })
-            .unwrap_or(generation::default_for_gen(Gen::Gen9).device_ids[0]);
-        Self::for_device(id, remapper)
+        match Self::try_for_rom(rom_bytes, remapper) {
+            Ok(sc) => sc,
+            Err(DeviceChoiceError::NotIntel { vendor, device }) => {
+                let mut sc = Self::for_device(machine_test_device(), remapper);
+                sc.device_choice = DeviceChoice::MachineTest { vendor, device };
+                sc
+            }
+            Err(DeviceChoiceError::UnknownDevice { pcir, .. }) => {
+                let mut sc = Self::for_device(pcir, remapper);
+                sc.device_choice = DeviceChoice::Pcir;
+                sc
+            }
+            Err(DeviceChoiceError::Rom(_)) => {
+                // `run` reports the loader's error for these bytes.
+                Self::for_device(machine_test_device(), remapper)
+            }
+        }
     }
 
     /// The same scenario with another script.
@@ -324,6 +464,10 @@ pub struct DeviceSummary {
     pub gen: String,
     /// GGC as the host has it.
     pub ggc: u16,
+    /// How the device was chosen, when neither the caller nor the ROM's
+    /// PCIR named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 /// The memory regions that matter.
@@ -588,6 +732,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         platform: info.name,
         gen: info.gen.to_string(),
         ggc,
+        choice: scenario.device_choice.note(scenario.device_id),
     };
     // Close the DMA run still open and move it into the trace and the report.
     if let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) {
@@ -1092,5 +1237,124 @@ fn present_host_bridge(machine: &mut Machine, igd: &IgdFunction, ram_below_4g: u
         cs.set_u16(HB_GGC, regs.ggc);
         cs.set_u32(HB_BDSM, regs.bdsm as u32 & 0xFFF0_0000);
         cs.set_u32(HB_TOLUD, ram_below_4g as u32 & 0xFFF0_0000);
+    }
+}
+
+#[cfg(test)]
+mod device_choice_tests {
+    use super::*;
+    use crate::cpu::rom::tests::{fix, image};
+
+    /// An x86 image with PCIR vendor:device and a PCI 3.0 device list.
+    fn rom(vendor: u16, device: u16, list: &[u16], code_type: u8) -> Vec<u8> {
+        let mut r = image(1, code_type, true);
+        r[0x24..0x26].copy_from_slice(&vendor.to_le_bytes());
+        r[0x26..0x28].copy_from_slice(&device.to_le_bytes());
+        if !list.is_empty() {
+            r[0x28..0x2A].copy_from_slice(&0x20u16.to_le_bytes()); // list at PCIR+0x20
+            for (i, id) in list.iter().enumerate() {
+                r[0x40 + 2 * i..0x42 + 2 * i].copy_from_slice(&id.to_le_bytes());
+            }
+        }
+        fix(&mut r);
+        r
+    }
+
+    #[test]
+    fn pcir_id_absent_from_its_list_picks_the_first_known_listed_id() {
+        // The gen9 layout: PCIR 0406 (a HSW ID) and a list of CFL IDs, led by
+        // one igdemu does not know.
+        let r = rom(0x8086, 0x0406, &[0x3E00, 0x3E90, 0x3E91], 0);
+        let (id, choice) = choose_device(&r).unwrap();
+        assert_eq!(id, 0x3E90);
+        assert_eq!(choice, DeviceChoice::FirstListed { pcir: 0x0406 });
+        let note = choice.note(id).unwrap();
+        assert!(
+            note.contains("PCIR device 0406 is not in the list"),
+            "{note}"
+        );
+        assert!(note.contains("3e90 is its first listed ID"), "{note}");
+        // The scenario carries the CFL chipset (CNP Z390 + CFL-S host bridge).
+        let sc = Scenario::try_for_rom(&r, RemapperKind::Strict).unwrap();
+        assert_eq!(sc.device_id, 0x3E90);
+        assert_eq!(sc.machine.lpc_bridge, (0xA305, 0x10));
+        assert_eq!(sc.machine.host_bridge, (0x3EC2, 0x07));
+    }
+
+    #[test]
+    fn pcir_id_in_its_list_or_without_a_list_is_used() {
+        let r = rom(0x8086, 0x0126, &[0x0106, 0x0126], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0126, DeviceChoice::Pcir));
+        let r = rom(0x8086, 0x0F31, &[], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0F31, DeviceChoice::Pcir));
+        // A known PCIR ID whose list holds only unknown IDs.
+        let r = rom(0x8086, 0x0416, &[0x0090, 0x0BD0], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0416, DeviceChoice::Pcir));
+        let sc = Scenario::try_for_rom(&r, RemapperKind::Strict).unwrap();
+        assert_eq!(sc.machine.host_bridge, (0x0C04, 0x06));
+        assert_eq!(sc.machine.lpc_bridge, (0x8C4F, 0x05));
+    }
+
+    #[test]
+    fn unknown_intel_device_is_an_error_naming_it_and_how_to_choose() {
+        let r = rom(0x8086, 0x1234, &[0x1235], 0);
+        let e = choose_device(&r).unwrap_err();
+        assert_eq!(
+            e,
+            DeviceChoiceError::UnknownDevice {
+                pcir: 0x1234,
+                listed: vec![0x1235]
+            }
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("0x1234"), "{msg}");
+        assert!(msg.contains("1235"), "{msg}");
+        assert!(msg.contains("--gen N"), "{msg}");
+        // for_rom keeps the ID: the run fails naming it, no Skylake fallback.
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        assert_eq!(sc.device_id, 0x1234);
+        let err = run(&r, &sc).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown Intel graphics device ID 0x1234"),
+            "{err}"
+        );
+        assert!(err.contains("--gen"), "{err}");
+    }
+
+    #[test]
+    fn non_intel_rom_is_named_and_runs_only_as_a_machine_test() {
+        let r = rom(0x1002, 0x98E0, &[], 0);
+        let e = choose_device(&r).unwrap_err();
+        assert_eq!(
+            e,
+            DeviceChoiceError::NotIntel {
+                vendor: 0x1002,
+                device: 0x98E0
+            }
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("1002:98e0, not an Intel IGD vBIOS"), "{msg}");
+        assert!(msg.contains("machine test"), "{msg}");
+        assert!(msg.contains("--gen N"), "{msg}");
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        assert_eq!(sc.device_id, 0x1902);
+        assert_eq!(
+            sc.device_choice.note(sc.device_id).unwrap(),
+            "machine test: the ROM (1002:98e0) is not an Intel IGD vBIOS; it runs next to a default IGD"
+        );
+    }
+
+    #[test]
+    fn uefi_only_image_is_named_a_gop_driver() {
+        let r = rom(0x8086, 0x3E92, &[], crate::cpu::rom::CODE_TYPE_EFI);
+        let e = choose_device(&r).unwrap_err();
+        assert!(
+            e.to_string().contains("UEFI GOP driver for 8086:3e92"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not a legacy vBIOS"), "{e}");
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        let err = run(&r, &sc).unwrap_err().to_string();
+        assert!(err.contains("UEFI GOP driver"), "{err}");
     }
 }

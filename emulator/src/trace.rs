@@ -112,6 +112,16 @@ pub enum Unhandled {
         /// Vector.
         vector: u8,
     },
+    /// A write into the option ROM shadow after POST, when the chipset has
+    /// made it read-only: dropped, as the hardware drops it.
+    ShadowWrite {
+        /// Linear address.
+        address: u64,
+        /// Width in bytes.
+        size: u8,
+        /// The value the guest tried to store.
+        value: u64,
+    },
 }
 
 /// Everything observable. Other modules add variants as they land (GTT write

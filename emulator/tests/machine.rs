@@ -6,7 +6,7 @@ use igdemu::cpu::rom::RomError;
 use igdemu::cpu::{FaultKind, Registers, RunOutcome};
 use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
 use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
-use igdemu::trace::{CsIp, EventKind, IntResult};
+use igdemu::trace::{CsIp, EventKind, IntResult, Unhandled};
 
 const CODE: u64 = 0x1000;
 
@@ -219,9 +219,49 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F40u32)?;
+        a.mov(cx, 0x7700u32)?;
         a.int(0x15)
     });
-    assert_eq!((r.ax(), r.cl()), (0x005F, 1));
+    assert_eq!(
+        (r.ax(), r.cx()),
+        (0x005F, 0x7701),
+        "CL = panel type, CH kept"
+    );
+    // 5F34h (panel fitting) as the HSW image calls it (EDX = 64 MiB): the
+    // vBIOS default, as coreboot answers.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F34u32)?;
+        a.mov(bx, 0x190u32)?;
+        a.mov(cx, 2u32)?;
+        a.mov(edx, 0x0400_0000u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.mov(cx, 0x1234u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0), "no LFP by default");
+    // 5F70h: CH 0..=2 answered CX = 0, CH 3 not handled.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0255u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0300u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
+    // Hooks coreboot's handler does not answer are unsupported.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F14u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F99u32)?;
         a.int(0x15)
@@ -246,8 +286,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!(last.2, IntResult::Unimplemented);
     assert_eq!(last.3.cs, 0, "blamed on the caller");
 
-    // The table is configurable.
-    let mut cfg = MachineConfig::default();
+    // The table is configurable: a laptop board's answers.
+    let mut cfg = MachineConfig {
+        int15: igdemu::cpu::bios::SystemBiosHooks {
+            active_lfp: igdemu::cpu::bios::gma_int15::ACTIVE_LFP_EDP,
+            boot_display: igdemu::cpu::bios::gma_int15::BOOT_DISPLAY_LFP,
+            ..Default::default()
+        }
+        .table(),
+        ..MachineConfig::default()
+    };
     cfg.int15.insert(
         0x5F99,
         igdemu::cpu::bios::Int15Answer {
@@ -261,6 +309,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
         a.int(0x15)
     });
     assert_eq!((r.ax(), r.bx(), r.cf()), (0x005F, 0xABCD, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 3));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F35u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 8));
 }
 
 #[test]
@@ -350,6 +408,93 @@ fn pm_timer_advances_with_instruction_count() {
     let d = rd32(&m, 0x504).wrapping_sub(rd32(&m, 0x500)) & 0xFF_FFFF;
     // 1 M instructions at 1 ns each = 1 ms = 3580 PM timer ticks.
     assert!((3579..3600).contains(&d), "{d}");
+}
+
+/// A guest that waits 200 ms on the PM timer (715909 ticks at 3.579545 MHz)
+/// and does nothing else: virtual time jumps, so the wait costs a few
+/// thousand instructions instead of millions, and ends within one step
+/// (100 µs) of its target.
+#[test]
+fn a_200ms_pm_timer_wait_costs_few_instructions() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(dx, 0x1808u32)?;
+        a.in_(eax, dx)?;
+        a.mov(ebx, eax)?;
+        a.set_label(&mut l)?;
+        a.in_(eax, dx)?;
+        a.sub(eax, ebx)?;
+        a.and(eax, 0xFF_FFFFu32)?;
+        a.cmp(eax, 715_909u32)?;
+        a.jb(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert!(instructions < 12_000, "{instructions} instructions");
+    let waited = m.now_ns() - before;
+    assert!(
+        (200_000_000..200_100_000 + 1_000_000).contains(&waited),
+        "{waited} ns"
+    );
+    assert!((715_909..716_300).contains(&r.eax), "{:#x}", r.eax);
+    assert!(m.idle_skipped_ns() > 199_000_000, "{}", m.idle_skipped_ns());
+}
+
+/// The same wait run twice gives the same instruction count (determinism).
+#[test]
+fn a_timer_wait_is_deterministic() {
+    let count = || {
+        let mut m = machine();
+        let (_, out) = run(&mut m, |a| {
+            let mut l = a.create_label();
+            a.mov(dx, 0x1808u32)?;
+            a.in_(eax, dx)?;
+            a.mov(ebx, eax)?;
+            a.set_label(&mut l)?;
+            a.in_(eax, dx)?;
+            a.sub(eax, ebx)?;
+            a.and(eax, 0xFF_FFFFu32)?;
+            a.cmp(eax, 35_795u32)?;
+            a.jb(l)
+        });
+        (out, m.now_ns())
+    };
+    assert_eq!(count(), count());
+}
+
+/// A loop that counts 1000 toggles of port 0x61's refresh bit (one every
+/// 15.085 µs) sees every one: jumps stay under half a toggle, so 1000 toggles
+/// take 15.085 ms of virtual time.
+#[test]
+fn port_61_toggle_counting_sees_every_toggle() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(ecx, 1000u32)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.mov(ah, al)?;
+        a.set_label(&mut l)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.cmp(al, ah)?;
+        a.je(l)?;
+        a.mov(ah, al)?;
+        a.dec(ecx)?;
+        a.jnz(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.ecx, 0);
+    let waited = m.now_ns() - before;
+    // 1000 toggles: between 999 and 1001 half-periods of 15.085 µs.
+    assert!((15_070_000..15_101_000).contains(&waited), "{waited} ns");
+    assert!(instructions < 12_000, "{instructions} instructions");
 }
 
 #[test]
@@ -469,20 +614,55 @@ fn host_int10_reaches_rom_handler_that_nests_int15_and_int1a() {
     assert_eq!(r2.bx(), 0x005F);
 }
 
+/// After POST the chipset's shadow is read-only: a write is dropped (and
+/// traced), the CPU carries on, and a read sees the image's byte.
 #[test]
-fn write_to_protected_shadow_is_a_typed_fault() {
+fn write_to_protected_shadow_is_dropped_and_traced() {
     let mut m = machine();
     let rom = tiny_rom(|a| a.nop(), |a| a.nop());
     m.load_option_rom(&rom, LoadOptions::default()).unwrap();
     assert!(m.run_option_rom_init().returned());
-    let (_, out) = run(&mut m, |a| {
+    let r = ok(&mut m, |a| {
         a.mov(ax, 0xC000u32)?;
         a.mov(ds, ax)?;
-        a.mov(byte_ptr(0x10), 1u32)
+        a.mov(byte_ptr(0x10), 0x5Au32)?;
+        a.mov(al, byte_ptr(0x10))?;
+        // A string store over the image: every byte dropped, CX runs out.
+        a.mov(es, ax)?;
+        a.mov(di, 0x20u32)?;
+        a.mov(cx, 4u32)?;
+        a.mov(al, 0xA5u32)?;
+        a.rep().stosb()?;
+        a.mov(al, byte_ptr(0x10))
     });
-    let (at, kind) = fault(out);
-    assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
-    assert_eq!(at, CsIp::new(0, 0x1005));
+    assert_eq!(r.al(), rom[0x10], "the read sees the image");
+    assert_eq!(r.cx(), 0);
+    assert_eq!(r.di(), 0x24);
+    let mut img = [0u8; 4];
+    m.read_guest(0xC0020, &mut img).unwrap();
+    assert_eq!(img, [rom[0x20], rom[0x21], rom[0x22], rom[0x23]]);
+    assert_eq!(m.shadow_writes_dropped(), 5);
+    let dropped: Vec<(CsIp, u64, u64)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Unhandled(Unhandled::ShadowWrite { address, value, .. }) => {
+                Some((e.at, address, value))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 5);
+    assert_eq!(dropped[0], (CsIp::new(0, 0x1005), 0xC0010, 0x5A));
+    assert_eq!(
+        dropped[1..].iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
+        vec![
+            (0xC0020, 0xA5),
+            (0xC0021, 0xA5),
+            (0xC0022, 0xA5),
+            (0xC0023, 0xA5)
+        ]
+    );
     // Beyond the ROM's size the shadow stays writable RAM.
     let r = ok(&mut m, |a| {
         a.mov(ax, 0xD000u32)?;

@@ -31,7 +31,7 @@ pub enum RomAction {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct BuildOpts {
     /// Device ID to build for, e.g. 0x0126.
-    #[arg(long, value_parser = parse_u16)]
+    #[arg(long, value_parser = parse_pci_id)]
     pub device_id: Option<u16>,
     /// Where the ROM takes its stolen base: baked, config-bdsm, bar4-mirror, bar0-unreal.
     #[arg(long, value_parser = parse_source)]
@@ -65,9 +65,15 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
     r.map_err(|e| format!("{s:?} is not a number ({e}); write hex as 0x8b800000"))
 }
 
-pub fn parse_u16(s: &str) -> Result<u16, String> {
-    let v = parse_u64(s)?;
-    u16::try_from(v).map_err(|_| format!("{s} does not fit 16 bits"))
+/// Parse a PCI ID: hex with or without `0x` (as lspci and pciids.h write them).
+pub fn parse_pci_id(s: &str) -> Result<u16, String> {
+    let t = s.trim();
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    u16::from_str_radix(digits, 16)
+        .map_err(|_| format!("{s:?} is not a PCI ID: write 4 hex digits, e.g. 1912 or 0x1912"))
 }
 
 pub fn parse_source(s: &str) -> Result<StolenSource, String> {

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli_rom::{parse_u16, parse_u64, BuildOpts};
+use crate::cli_rom::{parse_u64, BuildOpts};
 use crate::render;
 
 /// Options of `igdemu run`.
@@ -17,8 +17,9 @@ use crate::render;
 pub struct RunArgs {
     /// The ROM: a file, builtin:NAME (see `igdemu rom list`) or seabios:VARIANT.
     pub rom: String,
-    /// IGD device ID (default: the ROM's PCIR device if it is an Intel IGD).
-    #[arg(long, value_parser = parse_u16, conflicts_with = "gen")]
+    /// IGD device ID in hex, e.g. 1912 or 0x1912 (default: chosen from the
+    /// ROM's PCIR device and device list).
+    #[arg(long, value_parser = crate::cli_rom::parse_pci_id, conflicts_with = "gen")]
     pub device_id: Option<u16>,
     /// IGD generation (6, 7, 7.5, 8, 9, 11, 12): its first device.
     #[arg(long, value_parser = parse_gen)]
@@ -111,14 +112,25 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
     let mut sc = match (args.device_id, args.gen) {
         (Some(id), _) => {
-            generation::lookup(id)
-                .map_err(|e| format!("{e}; see the device table in the README"))?;
+            generation::lookup(id).map_err(|e| e.to_string())?;
             Scenario::for_device(id, args.remapper)
         }
         (None, Some(g)) => {
             Scenario::for_device(generation::default_for_gen(g).device_ids[0], args.remapper)
         }
-        (None, None) => Scenario::for_rom(rom, args.remapper),
+        (None, None) => match Scenario::try_for_rom(rom, args.remapper) {
+            Ok(sc) => sc,
+            // The project's own machine-test ROMs (SeaVGABIOS) run next to the
+            // default IGD without asking.
+            Err(session::DeviceChoiceError::NotIntel { .. })
+                if args.rom.starts_with("seabios:") || args.rom.starts_with("builtin:") =>
+            {
+                Scenario::for_rom(rom, args.remapper)
+            }
+            // The loader reports an unreadable image with its own hint.
+            Err(session::DeviceChoiceError::Rom(_)) => Scenario::for_rom(rom, args.remapper),
+            Err(e) => return Err(format!("{}: {e}", args.rom)),
+        },
     };
     if let Some(b) = args.host_bdsm {
         if b % (1 << 20) != 0 {

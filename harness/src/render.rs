@@ -82,6 +82,9 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         "device    {:04x} {} ({}), GGC {:#06x}",
         r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
     );
+    if let Some(c) = &r.device.choice {
+        let _ = writeln!(o, "          {c}");
+    }
     let _ = writeln!(o, "remapper  {}", r.remapper);
     let _ = writeln!(
         o,
@@ -378,8 +381,15 @@ pub fn snapshot_summary(r: &SessionReport) -> SnapshotSummary {
     }
     SnapshotSummary {
         device: format!(
-            "{:04x} {} {} GGC {:#06x}",
-            r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
+            "{:04x} {} {} GGC {:#06x}{}",
+            r.device.device_id,
+            r.device.platform,
+            r.device.gen,
+            r.device.ggc,
+            r.device
+                .choice
+                .as_ref()
+                .map_or(String::new(), |c| format!(" ({c})"))
         ),
         remapper: r.remapper.to_string(),
         regions,

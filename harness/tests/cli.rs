@@ -204,3 +204,131 @@ fn corpus_table_and_regression_exit() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("REGRESSION bad.bin"), "{}", stdout(&o));
 }
+
+/// The built-in SNB ROM with its PCIR edited: vendor, device, device list
+/// (empty: no list) and code type.
+fn edited_rom(vendor: u16, device: u16, list: &[u16], code_type: u8) -> Vec<u8> {
+    use igdemu_roms::image::{fix_checksum, PCIR_OFFSET};
+    let mut img = igdemu_roms::build(
+        igdemu_roms::Personality::SnbLegacy,
+        &igdemu_roms::Options::default(),
+    )
+    .expect("builds");
+    let p = PCIR_OFFSET;
+    img[p + 4..p + 6].copy_from_slice(&vendor.to_le_bytes());
+    img[p + 6..p + 8].copy_from_slice(&device.to_le_bytes());
+    if list.is_empty() {
+        img[p + 8..p + 10].copy_from_slice(&0u16.to_le_bytes());
+    } else {
+        let at = p + usize::from(u16::from_le_bytes([img[p + 8], img[p + 9]]));
+        for (i, id) in list.iter().chain(&[0]).enumerate() {
+            img[at + 2 * i..at + 2 * i + 2].copy_from_slice(&id.to_le_bytes());
+        }
+    }
+    img[p + 0x14] = code_type;
+    fix_checksum(&mut img);
+    img
+}
+
+#[test]
+fn device_ids_are_hex_and_unknown_ones_are_errors_that_say_how_to_choose() {
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "1912"]);
+    assert!(
+        stdout(&o).contains("device    1912 SKL (gen9)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "0x0166"]);
+    assert!(
+        stdout(&o).contains("device    0166 IVB (gen7)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "0x1234"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown Intel graphics device ID 0x1234"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--gen N"), "{}", stderr(&o));
+
+    // An Intel ROM whose PCIR device and list are unknown: no silent fallback.
+    let rom = rom_file("unknown-dev.rom", edited_rom(0x8086, 0x1234, &[0x1235], 0));
+    let o = igdemu(&["run", rom.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("unknown Intel graphics device ID 0x1234 (the ROM's PCIR device, nor any of its listed IDs 1235)"), "{err}");
+    assert!(err.contains("--gen N"), "{err}");
+}
+
+#[test]
+fn pcir_placeholder_id_picks_the_first_listed_known_id_and_says_so() {
+    let rom = rom_file(
+        "placeholder.rom",
+        edited_rom(0x8086, 0x0406, &[0x3E00, 0x3E92, 0x3E90], 0),
+    );
+    let o = igdemu(&["run", rom.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert!(out.contains("device    3e92 CFL (gen9)"), "{out}");
+    assert!(
+        out.contains(
+            "PCIR device 0406 is not in the list, 3e92 is its first listed ID igdemu knows"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn non_intel_and_uefi_only_roms_are_named_for_what_they_are() {
+    let amd = rom_file("amd.rom", edited_rom(0x1002, 0x98E0, &[], 0));
+    let o = igdemu(&["run", amd.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("1002:98e0, not an Intel IGD vBIOS"), "{err}");
+    assert!(err.contains("to run it anyway as a machine test"), "{err}");
+    // ...and it runs when the IGD is named.
+    let o = igdemu(&["run", amd.to_str().expect("utf-8"), "--gen", "9"]);
+    assert!(
+        stdout(&o).contains("device    1902 SKL (gen9)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let gop = rom_file("gop.efirom", edited_rom(0x8086, 0x3E92, &[], 3));
+    let o = igdemu(&["run", gop.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("UEFI GOP driver for 8086:3e92"), "{err}");
+    assert!(err.contains("not a legacy vBIOS"), "{err}");
+}
+
+/// The real Coffee Lake image (`IGDEMU_VBIOS_DIR`, default `../shared/vbios`):
+/// PCIR 0406, list 3e90.. .
+#[test]
+fn real_cfl_image_runs_as_its_first_listed_device() {
+    let dir = std::env::var("IGDEMU_VBIOS_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vbios").to_string());
+    let path = std::path::Path::new(&dir).join("cfl-1014.rom");
+    if !path.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing (set IGDEMU_VBIOS_DIR)",
+            path.display()
+        );
+        println!("skipped: {} missing (set IGDEMU_VBIOS_DIR)", path.display());
+        return;
+    }
+    let o = igdemu(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--script",
+        "",
+        "--budget",
+        "2000000",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("device    3e90 CFL (gen9)"), "{out}");
+    assert!(out.contains("PCIR device 0406 is not in the list"), "{out}");
+}

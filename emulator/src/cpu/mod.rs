@@ -165,11 +165,6 @@ pub enum FaultKind {
         /// Linear address.
         address: u64,
     },
-    /// Write to the option ROM shadow after it was write-protected.
-    ShadowWrite {
-        /// Linear address.
-        address: u64,
-    },
     /// Any other protection violation (writing the BIOS, fetching from MMIO).
     Protection {
         /// Linear address.
@@ -977,16 +972,34 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             | HookType::MEM_READ_PROT,
         1,
         0,
-        |uc, kind, addr, _size, _value| {
-            let st = uc.get_data_mut();
-            let shadow = st
+        |uc, kind, addr, size, value| {
+            let shadow = uc
+                .get_data()
                 .shadow_protected
                 .is_some_and(|(b, l)| addr >= b && addr < b + l);
+            // A chipset's read-only shadow (PAM registers set to read-only once
+            // POST is over) discards writes; the store goes nowhere and the CPU
+            // carries on. Unicorn drops the store of a handled WRITE_PROT on
+            // a read-only region.
+            if kind == MemType::WRITE_PROT && shadow {
+                let at = mem_here(uc, addr, true);
+                let st = uc.get_data_mut();
+                st.shadow_writes_dropped += 1;
+                st.trace.push(
+                    at,
+                    EventKind::Unhandled(Unhandled::ShadowWrite {
+                        address: addr,
+                        size: u8::try_from(size).unwrap_or(u8::MAX),
+                        value: value as u64,
+                    }),
+                );
+                return true;
+            }
+            let st = uc.get_data_mut();
             let f = match kind {
                 MemType::FETCH_UNMAPPED => FaultKind::UnmappedFetch { address: addr },
                 MemType::READ_UNMAPPED => FaultKind::UnmappedRead { address: addr },
                 MemType::WRITE_UNMAPPED => FaultKind::UnmappedWrite { address: addr },
-                MemType::WRITE_PROT if shadow => FaultKind::ShadowWrite { address: addr },
                 other => FaultKind::Protection {
                     address: addr,
                     access: format!("{other:?}"),

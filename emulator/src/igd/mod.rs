@@ -25,6 +25,7 @@
 
 pub mod aperture;
 pub mod config;
+pub mod devices;
 pub mod display;
 pub mod dma;
 pub mod dpaux;

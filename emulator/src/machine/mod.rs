@@ -22,6 +22,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod chipset;
 pub mod igd_slot;
 pub mod iommu;
 pub mod legacy;
@@ -36,7 +37,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use crate::cpu::bios::{default_int15_table, GuestMem, Int15Table};
 use crate::cpu::rom::{self, RomError, RomImage};
 use crate::cpu::{self, Limits, Registers, RunOutcome, StopReason};
-use crate::igd::generation::{info, Platform};
+use crate::igd::devices::Segment;
+use crate::igd::generation::Platform;
 use crate::pci::{command, reg, Bdf, ConfigWrite};
 use crate::trace::CsIp;
 use crate::trace::{EventKind, IntResult, Trace, Unhandled};
@@ -84,11 +86,11 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        let p = info(Platform::Skylake);
+        let c = chipset::for_platform(Platform::Skylake, Segment::Desktop);
         Self {
             ram_size: 2 << 30,
-            host_bridge: (p.host_bridge_id, 0x07),
-            lpc_bridge: (p.lpc_bridge_id, 0x31),
+            host_bridge: c.host_bridge,
+            lpc_bridge: c.lpc_bridge,
             pmbase: 0x1800,
             stdvga: true,
             budget: 2_000_000_000,
@@ -205,6 +207,10 @@ pub struct MachineState {
     /// Blocks executed in the current run (for the watchdog cadence).
     pub(crate) run_blocks: u64,
     pub(crate) shadow_protected: Option<(u64, u64)>,
+    /// Sees the guest waiting and lets virtual time jump ([`crate::vtime`]).
+    pub(crate) idle: crate::vtime::IdleDetector,
+    /// Writes into the read-only shadow dropped since the machine was built.
+    pub(crate) shadow_writes_dropped: u64,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
     /// Host pointer and length of low guest RAM (null until the machine maps
@@ -274,6 +280,8 @@ impl MachineState {
             deadline: None,
             run_blocks: 0,
             shadow_protected: None,
+            idle: crate::vtime::IdleDetector::default(),
+            shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
             low_ram: (std::ptr::null_mut(), 0),
@@ -351,6 +359,7 @@ impl MachineState {
     /// A config write, traced; BAR moves and decode changes re-map the CPU's
     /// view of the device at the end of the access.
     pub fn config_write(&mut self, at: CsIp, bdf: Bdf, offset: u16, size: u8, value: u32) {
+        self.idle.activity();
         let n = usize::from(size.clamp(1, 4));
         let bytes = value.to_le_bytes();
         let eff = self
@@ -449,9 +458,22 @@ impl MachineState {
             };
         }
         let io_bar = self.io_bar_at(port);
-        let value = if let Some(pm) = self.pmbase().filter(|b| {
+        let pm_timer = self.pmbase().filter(|b| {
             port >= b + pci_bus::PM_TIMER_OFFSET && port < b + pci_bus::PM_TIMER_OFFSET + 4
-        }) {
+        });
+        if let Some(src) = self.time_source(port, pm_timer.is_some()) {
+            let now = self.clock.ns();
+            let deadline = self.pci.next_deadline(now);
+            let skip = self.idle.time_read(at, u64::from(port), src, now, deadline);
+            self.clock.advance_ns(skip);
+        }
+        if let Some((bdf, _, _)) = io_bar {
+            let now = self.clock.ns();
+            if let Some(d) = self.pci.get_mut(bdf) {
+                d.set_time(now);
+            }
+        }
+        let value = if let Some(pm) = pm_timer {
             let shift = 8 * u32::from(port - pm - pci_bus::PM_TIMER_OFFSET);
             Some((legacy::pm_timer(&self.clock) >> shift) & ones)
         } else if port == 0x1CE {
@@ -483,6 +505,7 @@ impl MachineState {
                 self.trace.push(at, EventKind::PortIn { port, size, value });
                 if let Some((bdf, _, _)) = io_bar {
                     self.drain_device(at, bdf);
+                    self.poll_read(at, u64::from(port), u64::from(value));
                 }
                 value
             }
@@ -511,11 +534,41 @@ impl MachineState {
         );
     }
 
+    /// The time source a port IN reads, if any.
+    fn time_source(&self, port: u16, pm_timer: bool) -> Option<crate::vtime::TimeSource> {
+        use crate::vtime::TimeSource;
+        Some(match port {
+            _ if pm_timer => TimeSource::PmTimer,
+            0x40..=0x42 => TimeSource::Pit {
+                period_ns: self.pit.period_ns((port - 0x40) as u8),
+            },
+            0x61 => TimeSource::Port61 {
+                ch2_period_ns: self.pit.period_ns(2),
+            },
+            0x71 => TimeSource::Rtc,
+            _ => return None,
+        })
+    }
+
+    /// A device register read returned `value`: if the guest is only polling
+    /// it and a device completes later, jump to that completion.
+    fn poll_read(&mut self, at: CsIp, key: u64, value: u64) {
+        let now = self.clock.ns();
+        let deadline = self.pci.next_deadline(now);
+        let jump = self.idle.poll(at, key, value, now, deadline);
+        self.clock.advance_ns(jump);
+    }
+
     /// A guest OUT of `size` bytes.
     pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
         let at = self.here;
         let size = size.clamp(1, 4);
         self.clock.advance_ns(PORT_ACCESS_NS);
+        // Latching a PIT count (0x43), selecting a CMOS register (0x70) and
+        // the POST/delay ports are part of reading time, not work.
+        if !matches!(port, 0x43 | 0x70 | 0x80 | 0xE0 | 0xED) {
+            self.idle.activity();
+        }
         if port == 0xCF8 {
             if size == 4 {
                 self.cf8 = value;
@@ -555,7 +608,9 @@ impl MachineState {
             _ => {
                 if let Some((bdf, bar, off)) = io_bar {
                     let b = value.to_le_bytes();
+                    let now = self.clock.ns();
                     if let Some(d) = self.pci.get_mut(bdf) {
+                        d.set_time(now);
                         d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
                     }
                     true
@@ -586,9 +641,11 @@ impl MachineState {
     fn mmio(&mut self, bdf: Bdf, bar: u8, offset: u64, size: usize, write: Option<u64>) -> u64 {
         let at = self.here;
         let n = size.clamp(1, 8);
+        let now = self.clock.ns();
         let Some(dev) = self.pci.get_mut(bdf) else {
             return u64::MAX;
         };
+        dev.set_time(now);
         let aperture = dev.is_aperture(bar);
         let mut b = [0u8; 8];
         let value = match write {
@@ -609,6 +666,7 @@ impl MachineState {
                 .extend_aperture(at, bdf, offset, size, value, write.is_some())
         {
             drain_into(dev, at, &mut self.device_events, &mut self.trace);
+            self.idle.activity();
             return value;
         }
         let kind = if aperture {
@@ -639,6 +697,12 @@ impl MachineState {
         };
         self.trace.push(at, kind);
         drain_into(dev, at, &mut self.device_events, &mut self.trace);
+        if aperture || write.is_some() {
+            self.idle.activity();
+        } else {
+            let key = (u64::from(bdf.to_u16()) << 48) | (u64::from(bar) << 40) | offset;
+            self.poll_read(at, key, value);
+        }
         value
     }
 
@@ -1016,6 +1080,25 @@ impl Machine {
     /// Reserve (or retype) a range in the e820 table.
     pub fn set_e820(&mut self, base: u64, len: u64, kind: memory::E820Type) {
         self.uc.get_data_mut().e820.set(base, len, kind);
+    }
+
+    /// Virtual time: emulated nanoseconds since power-on ([`crate::vtime`]).
+    #[must_use]
+    pub fn now_ns(&self) -> u64 {
+        self.uc.get_data().clock.ns()
+    }
+
+    /// Virtual nanoseconds skipped while the guest only waited.
+    #[must_use]
+    pub fn idle_skipped_ns(&self) -> u64 {
+        self.uc.get_data().idle.skipped_ns()
+    }
+
+    /// Writes into the read-only option ROM shadow the machine dropped (a
+    /// count kept in state, whatever the trace kept).
+    #[must_use]
+    pub fn shadow_writes_dropped(&self) -> u64 {
+        self.uc.get_data().shadow_writes_dropped
     }
 
     /// The trace so far.
