@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli_rom::{parse_u16, parse_u64, BuildOpts};
+use crate::cli_rom::{parse_pci_id, parse_u64, BuildOpts};
 use crate::render;
 
 /// Options of `igdemu run`.
@@ -16,8 +16,9 @@ use crate::render;
 pub struct RunArgs {
     /// The ROM: a file, builtin:NAME (see `igdemu rom list`) or seabios:VARIANT.
     pub rom: String,
-    /// IGD device ID (default: the ROM's PCIR device if it is an Intel IGD).
-    #[arg(long, value_parser = parse_u16, conflicts_with = "gen")]
+    /// IGD device ID in hex, with or without 0x (default: the ROM's PCIR
+    /// device if it is an Intel IGD).
+    #[arg(long, value_parser = parse_pci_id, conflicts_with = "gen")]
     pub device_id: Option<u16>,
     /// IGD generation (6, 7, 7.5, 8, 9, 11, 12): its first device.
     #[arg(long, value_parser = parse_gen)]

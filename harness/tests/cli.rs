@@ -204,3 +204,31 @@ fn corpus_table_and_regression_exit() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("REGRESSION bad.bin"), "{}", stdout(&o));
 }
+
+#[test]
+fn device_id_is_hex_without_prefix() {
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--device-id",
+        "0126",
+        "--script",
+        "",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("device    0126 SNB"), "{out}{}", stderr(&o));
+    let o = igdemu(&[
+        "rom",
+        "build",
+        "skl-legacy",
+        "--device-id",
+        "1912",
+        "-o",
+        tmp("skl.rom").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rom = std::fs::read(tmp("skl.rom")).expect("written");
+    let o = igdemu(&["inspect", tmp("skl.rom").to_str().expect("utf-8")]);
+    assert!(stdout(&o).contains("1912"), "{}", stdout(&o));
+    assert!(!rom.is_empty());
+}
