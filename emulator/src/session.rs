@@ -13,8 +13,6 @@
 //! assert!(run.report.verdict.is_clean(), "{:?}", run.report.verdict);
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
@@ -29,7 +27,7 @@ use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
-use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
+use crate::passthrough::{Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
 use crate::trace::{CsIp, EventKind};
 
@@ -586,57 +584,40 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         f.dma_mut().flush();
     }
     machine.flush_device_events(slot::DISPLAY);
-    let trace = machine.trace();
-    let pt_events: Vec<(CsIp, &PassthroughEvent)> = trace
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Passthrough(p) => Some((e.at, p)),
-            _ => None,
-        })
-        .collect();
+    let trace_len = machine.trace().len() as u64;
     let Some(f) = machine.device::<IgdFunction>(slot::DISPLAY) else {
         return Err(SessionError::Machine(MachineError::SlotTaken(
             slot::DISPLAY,
         )));
     };
+    // Every fact below comes from the device's, the passthrough layer's and
+    // the DMA glue's own state, never from the (bounded) trace.
     let gtt = f.passthrough().host().gtt();
-    let events: Vec<&PassthroughEvent> = pt_events.iter().map(|(_, e)| *e).collect();
+    let ledger = f.gtt_ledger();
     let dma = f.dma().classified();
     let mut report = check::check(&CheckInput {
         gtt: gtt.bytes(),
         format: gtt.format(),
         iommu: f.dma().iommu(),
-        events: &events,
+        ledger,
         dma: &dma,
     });
-    let writers = gtt_writers(&pt_events, gtt.format().size());
     for v in &mut report.violations {
         let at = match v {
-            Violation::GttEntry { index, .. } => writers.get(index).map(|w| w.at),
+            Violation::GttEntry { index, .. } => ledger.get(*index).map(|w| w.at),
             Violation::Dma { iova, .. } => f
                 .dma()
                 .runs()
                 .iter()
                 .find(|r| r.iova == *iova)
                 .and_then(|r| r.at),
-            Violation::Fatal { .. } => pt_events
-                .iter()
-                .find(|(_, e)| {
-                    matches!(
-                        e,
-                        PassthroughEvent::Bar4DataWrite {
-                            outcome: Outcome::Fatal { .. },
-                            ..
-                        }
-                    )
-                })
-                .map(|(at, _)| *at),
+            Violation::Fatal { .. } => ledger.fatal().map(|s| s.at),
         };
         if let Some(at) = at {
             v.set_origin(origin(&machine, at));
         }
     }
-    let gtt_runs = fold_gtt(&writers, gtt);
+    let gtt_runs = fold_gtt(ledger, gtt);
     let regions = Regions {
         host_stolen,
         guest_stolen: f.dma().iommu().guest_stolen,
@@ -657,7 +638,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         dma: dma_runs,
         aperture_faults,
         instructions,
-        trace_events: trace.len() as u64 + dropped,
+        trace_events: trace_len + dropped,
         trace_dropped: dropped,
         verdict,
     };
@@ -813,88 +794,13 @@ fn origin(machine: &Machine, at: CsIp) -> Origin {
     }
 }
 
-/// Per GTT entry: the guest value (dwords assembled), the outcome of the last
-/// write and where it came from.
-struct Writer {
-    guest: u64,
-    outcome: String,
-    at: CsIp,
-}
-
-/// The kind of a reason (its variant name), without the per-entry values, so
-/// runs of entries with the same treatment fold together.
-fn reason_kind(reason: &crate::passthrough::Reason) -> String {
-    let text = format!("{reason:?}");
-    text.split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn outcome_name(o: &Outcome) -> String {
-    match o {
-        Outcome::Forwarded => "forwarded".into(),
-        Outcome::Rewritten { reason, .. } => format!("rewritten: {}", reason_kind(reason)),
-        Outcome::Replaced { reason, .. } => format!("replaced: {}", reason_kind(reason)),
-        Outcome::Emulated { reason } => format!("emulated: {}", reason_kind(reason)),
-        Outcome::Refused { reason } => format!("refused: {}", reason_kind(reason)),
-        Outcome::Fatal { .. } => "VM stopped".into(),
-    }
-}
-
-fn gtt_writers(events: &[(CsIp, &PassthroughEvent)], pte_size: u64) -> BTreeMap<u64, Writer> {
-    let mut out: BTreeMap<u64, Writer> = BTreeMap::new();
-    for (at, e) in events {
-        let (index, shift, value, outcome) = match e {
-            PassthroughEvent::Bar4DataWrite {
-                index,
-                offset,
-                guest_value,
-                outcome,
-                ..
-            } if index & 1 == 1 => {
-                let byte = u64::from(index & !3) + u64::from(*offset);
-                (
-                    byte / pte_size,
-                    (byte % pte_size) * 8,
-                    u64::from(*guest_value),
-                    outcome,
-                )
-            }
-            PassthroughEvent::Bar0GttWrite {
-                gtt_offset,
-                guest_value,
-                outcome,
-                ..
-            } => (
-                gtt_offset / pte_size,
-                (gtt_offset % pte_size) * 8,
-                *guest_value,
-                outcome,
-            ),
-            _ => continue,
-        };
-        let w = out.entry(index).or_insert(Writer {
-            guest: 0,
-            outcome: String::new(),
-            at: *at,
-        });
-        let mask = if shift == 0 && pte_size == 8 && value > u64::from(u32::MAX) {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX) << shift
-        };
-        w.guest = (w.guest & !mask) | ((value << shift) & mask);
-        w.outcome = outcome_name(outcome);
-        w.at = *at;
-    }
-    out
-}
-
-fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
+/// Fold the entries the guest wrote into runs of constant stride, with what
+/// the device holds.
+fn fold_gtt(ledger: &check::GttLedger, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
     let mut runs: Vec<GttRun> = Vec::new();
-    for (&index, w) in writers {
+    for (index, w) in ledger.iter() {
         let device = gtt.raw(index);
+        let outcome = ledger.outcome(w);
         if let Some(r) = runs.last_mut() {
             let k = index.wrapping_sub(r.first);
             let step = if r.count == 1 {
@@ -903,7 +809,7 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
                 r.step
             };
             if k == r.count
-                && r.outcome == w.outcome
+                && r.outcome == outcome
                 && r.at == w.at
                 && w.guest == r.guest_first.wrapping_add(step.wrapping_mul(k))
                 && device == r.device_first.wrapping_add(step.wrapping_mul(k))
@@ -919,7 +825,7 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
             guest_first: w.guest,
             device_first: device,
             step: 0,
-            outcome: w.outcome.clone(),
+            outcome: outcome.to_string(),
             at: w.at,
         });
     }

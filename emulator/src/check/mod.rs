@@ -10,13 +10,15 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-use std::collections::HashMap;
+pub mod ledger;
+
 use std::fmt;
 
 use crate::addr::Iova;
 use crate::igd::generation::PteFormat;
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
-use crate::passthrough::{le_value, Outcome, PassthroughEvent};
+use crate::passthrough::le_value;
+pub use ledger::{FatalStop, GttLedger, GttWriter};
 
 /// Where in the guest program a violation came from (filled by the machine).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -177,8 +179,9 @@ pub struct CheckInput<'a> {
     pub format: PteFormat,
     /// The IOMMU (guest stolen, host stolen, mappings).
     pub iommu: &'a Iommu,
-    /// Passthrough events (to recover what the guest wrote).
-    pub events: &'a [&'a PassthroughEvent],
+    /// What the guest wrote to each entry, and whether the VMM stopped the
+    /// VM (kept as it happened, not read back from the trace).
+    pub ledger: &'a GttLedger,
     /// Device DMA accesses.
     pub dma: &'a [ClassifiedAccess],
 }
@@ -330,39 +333,6 @@ fn sweep_lanes<const N: usize>(
 /// Run every check.
 #[must_use]
 pub fn check(input: &CheckInput<'_>) -> Report {
-    // What the guest last wrote per PTE index, from the events.
-    let size = input.format.size();
-    let mut guest: HashMap<u64, u64> = HashMap::new();
-    let mut fatal = Vec::new();
-    for e in input.events {
-        match e {
-            PassthroughEvent::Bar4DataWrite {
-                index,
-                guest_value,
-                outcome,
-                ..
-            } => {
-                if index & 1 == 1 {
-                    let off = u64::from(index & !3);
-                    let entry = guest.entry(off / size).or_insert(0);
-                    let shift = (off % size) * 8;
-                    *entry =
-                        (*entry & !(0xFFFF_FFFFu64 << shift)) | (u64::from(*guest_value) << shift);
-                }
-                if let Outcome::Fatal { message } = outcome {
-                    fatal.push(message.clone());
-                }
-            }
-            PassthroughEvent::Bar0GttWrite {
-                gtt_offset,
-                guest_value,
-                ..
-            } => {
-                guest.insert(gtt_offset / size, *guest_value);
-            }
-            _ => {}
-        }
-    }
     let mut report = Report::default();
     let (entries, valid) = sweep_gtt(
         input.gtt,
@@ -371,7 +341,7 @@ pub fn check(input: &CheckInput<'_>) -> Report {
         |index, raw, addr, class| {
             report.violations.push(Violation::GttEntry {
                 index,
-                guest_value: guest.get(&index).copied(),
+                guest_value: input.ledger.guest_value(index),
                 device_value: raw,
                 addr,
                 class,
@@ -393,9 +363,9 @@ pub fn check(input: &CheckInput<'_>) -> Report {
             });
         }
     }
-    for message in fatal {
+    if let Some(stop) = input.ledger.fatal() {
         report.violations.push(Violation::Fatal {
-            message,
+            message: stop.message.clone(),
             origin: None,
         });
     }
@@ -427,7 +397,7 @@ mod tests {
             gtt: &gtt,
             format: PteFormat::Snb,
             iommu: &iommu,
-            events: &[],
+            ledger: &GttLedger::default(),
             dma: &[],
         });
         assert_eq!((r.entries_checked, r.valid_entries), (4, 3));

@@ -6,6 +6,7 @@
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::addr::{GuestPhys, Iova, Region};
+use crate::check::GttLedger;
 use crate::igd::aperture::ApertureFault;
 use crate::igd::{DmaBus, DmaFault, IgdDevice};
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
@@ -246,6 +247,10 @@ pub struct IgdFunction {
     pt: Passthrough<IgdDevice>,
     dma: GuestDma,
     faults: Vec<ApertureFault>,
+    /// What the guest wrote to the GTT and whether the VMM stopped the VM,
+    /// recorded as the passthrough layer reports it (the checker's source,
+    /// independent of the trace's cap).
+    ledger: GttLedger,
 }
 
 impl std::fmt::Debug for IgdFunction {
@@ -265,11 +270,20 @@ impl IgdFunction {
         iommu: Iommu,
         memory: GuestMemoryMmap,
     ) -> Self {
+        let ledger = GttLedger::new(device.gtt().format().size(), device.gtt_size());
         Self {
             pt: Passthrough::new(device, remapper),
             dma: GuestDma::new(iommu, memory),
             faults: Vec::new(),
+            ledger,
         }
+    }
+
+    /// What the guest wrote to each GTT entry (value, outcome, CS:IP) and the
+    /// VMM's stop, if any. Complete up to the last drained access.
+    #[must_use]
+    pub fn gtt_ledger(&self) -> &GttLedger {
+        &self.ledger
     }
 
     /// The passthrough layer (and through it the host device).
@@ -389,12 +403,10 @@ impl BusDevice for IgdFunction {
     fn drain_events(&mut self, at: CsIp, out: &mut Vec<EventKind>) {
         self.dma.stamp(at);
         if !self.pt.events().is_empty() {
-            out.extend(
-                self.pt
-                    .take_events()
-                    .into_iter()
-                    .map(EventKind::Passthrough),
-            );
+            for e in self.pt.take_events() {
+                self.ledger.record(at, &e);
+                out.push(EventKind::Passthrough(e));
+            }
         }
         if self.dma.closed.is_empty() {
             return;
