@@ -336,6 +336,11 @@ pub struct StepReport {
     pub step: String,
     /// Whether the guest code returned.
     pub returned: bool,
+    /// Whether the step did what it was asked: the guest code returned and,
+    /// for a VBE step, every 4F0x call succeeded and a mode matched; for a
+    /// text step, the screen shows the string; for an FLR, the device has
+    /// the capability.
+    pub succeeded: bool,
     /// A one-line outcome.
     pub outcome: String,
     /// Extra findings (VBE mode chosen, text read back...).
@@ -381,8 +386,12 @@ pub enum Verdict {
     Escape,
     /// The VMM stopped the VM (QEMU's hw_error).
     Stopped,
-    /// The ROM could not run: POST or a script step did not complete.
+    /// The ROM could not run: POST or a script step did not complete or
+    /// failed (and no containment violation was found).
     DidNotRun,
+    /// Every step succeeded but the guest never wrote a GTT entry nor touched
+    /// the aperture: nothing was exercised, so nothing is proven.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -396,6 +405,7 @@ impl Verdict {
             Verdict::Escape => "escape",
             Verdict::Stopped => "stopped",
             Verdict::DidNotRun => "did-not-run",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 
@@ -536,9 +546,10 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         bdf: loaded.bdf.map(|b| b.to_string()),
     };
     let mut steps = Vec::new();
-    let mut instructions = 0u64;
+    // Every guest instruction from POST on, returned or not (the clock counts
+    // them in the block hook).
+    let instructions_before = machine.state().clock().instructions;
     let post = machine.run_option_rom_init();
-    instructions += outcome_instructions(&post);
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
     diagnose_last(&machine, info.platform, &mut steps);
@@ -547,6 +558,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             steps.push(StepReport {
                 step: step.label(),
                 returned: false,
+                succeeded: false,
                 outcome: "skipped: an earlier step failed".into(),
                 notes: Vec::new(),
                 diagnosis: None,
@@ -554,20 +566,30 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             });
             continue;
         }
-        let (outcome, notes) = run_step(&mut machine, step, rom_bytes, scenario)?;
-        instructions += outcome.as_ref().map_or(0, outcome_instructions);
+        let StepDone {
+            outcome,
+            notes,
+            failure,
+        } = run_step(&mut machine, step, rom_bytes, scenario)?;
         alive = outcome.as_ref().is_none_or(RunOutcome::returned);
-        let rep = match outcome {
+        let mut rep = match outcome {
             Some(o) => step_report(step.label(), o, notes),
             None => StepReport {
                 step: step.label(),
                 returned: true,
+                succeeded: true,
                 outcome: "done".into(),
                 notes,
                 diagnosis: None,
                 run: None,
             },
         };
+        if let Some(why) = failure {
+            if rep.returned {
+                rep.outcome = format!("failed: {why}");
+            }
+            rep.succeeded = false;
+        }
         steps.push(rep);
         diagnose_last(&machine, info.platform, &mut steps);
     }
@@ -625,7 +647,13 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     };
     let dma_runs = f.dma().runs().to_vec();
     let aperture_faults = f.aperture_faults().len() as u64;
-    let verdict = verdict(&steps, &report);
+    let exercised = ledger.writes() > 0 || !dma_runs.is_empty() || aperture_faults > 0;
+    let verdict = verdict(&steps, &report, exercised);
+    let instructions = machine
+        .state()
+        .clock()
+        .instructions
+        .saturating_sub(instructions_before);
     let dropped = machine.state().trace().dropped();
     let report = SessionReport {
         rom: rom_summary,
@@ -656,6 +684,7 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
     StepReport {
         step,
         returned: o.returned(),
+        succeeded: o.returned(),
         outcome: describe(&o),
         notes,
         diagnosis: None,
@@ -760,10 +789,23 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
-fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
-    if steps.iter().any(|s| !s.returned) {
-        return Verdict::DidNotRun;
+/// The worst containment violation; without one, did-not-run when a step
+/// failed, inconclusive when nothing reached the GTT or the aperture, else
+/// clean. A violation is never hidden behind a step that did not complete.
+fn verdict(steps: &[StepReport], report: &check::Report, exercised: bool) -> Verdict {
+    let v = worst_violation(report);
+    if v != Verdict::Clean {
+        v
+    } else if steps.iter().any(|s| !s.succeeded) {
+        Verdict::DidNotRun
+    } else if !exercised {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Clean
     }
+}
+
+fn worst_violation(report: &check::Report) -> Verdict {
     let mut v = Verdict::Clean;
     for viol in &report.violations {
         let this = match viol {
@@ -842,12 +884,38 @@ fn regs(ax: u16) -> Registers {
 /// Scratch buffer for VBE calls (below the EBDA, above the stack).
 const VBE_BUF: u64 = 0x8000;
 
+/// What a script step did: the guest run it ended with (None when it ran no
+/// guest code), notes, and why it failed, if it did.
+struct StepDone {
+    outcome: Option<RunOutcome>,
+    notes: Vec<String>,
+    failure: Option<String>,
+}
+
+impl StepDone {
+    fn ran(outcome: RunOutcome, notes: Vec<String>) -> Self {
+        Self {
+            outcome: Some(outcome),
+            notes,
+            failure: None,
+        }
+    }
+
+    fn failed(outcome: Option<RunOutcome>, notes: Vec<String>, why: String) -> Self {
+        Self {
+            outcome,
+            notes,
+            failure: Some(why),
+        }
+    }
+}
+
 fn run_step(
     machine: &mut Machine,
     step: &Step,
     rom_bytes: &[u8],
     scenario: &Scenario,
-) -> Result<(Option<RunOutcome>, Vec<String>), SessionError> {
+) -> Result<StepDone, SessionError> {
     let mut notes = Vec::new();
     match step {
         Step::Vbe { width, height, bpp } => {
@@ -859,11 +927,11 @@ fn run_step(
             r.edi = 0;
             let (out, o) = machine.call_int(0x10, r)?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             if out.ax() != 0x004F {
-                notes.push(format!("4F00 returned AX={:#06x}: no VBE", out.ax()));
-                return Ok((Some(o), notes));
+                let why = format!("4F00 returned AX={:#06x}: no VBE", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
             machine.read_guest(VBE_BUF, &mut buf)?;
             let ptr = u32::from_le_bytes([buf[14], buf[15], buf[16], buf[17]]);
@@ -886,10 +954,15 @@ fn run_step(
                 r.edi = 0;
                 let (out, o) = machine.call_int(0x10, r)?;
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
                 }
                 if out.ax() != 0x004F {
-                    continue;
+                    // VBE 3.0 §4.4: every mode in the list answers 4F01.
+                    let why = format!(
+                        "4F01 for mode {mode:#06x} (in the mode list) returned AX={:#06x}",
+                        out.ax()
+                    );
+                    return Ok(StepDone::failed(Some(o), notes, why));
                 }
                 let mut mi = [0u8; 256];
                 machine.read_guest(VBE_BUF + 0x200, &mut mi)?;
@@ -903,24 +976,23 @@ fn run_step(
                 }
             }
             let Some((mode, lfb)) = chosen else {
-                notes.push(format!(
-                    "no VBE mode {width}x{height}x{bpp} in the mode list"
-                ));
-                return Ok((None, notes));
+                let why = format!("no VBE mode {width}x{height}x{bpp} in the mode list");
+                return Ok(StepDone::failed(None, notes, why));
             };
             notes.push(format!("mode {mode:#06x}, linear framebuffer at {lfb:#x}"));
             let mut r = regs(0x4F02);
             r.set_bx(mode | 0x4000);
             let (out, o) = machine.call_int(0x10, r)?;
             if o.returned() && out.ax() != 0x004F {
-                notes.push(format!("4F02 returned AX={:#06x}", out.ax()));
+                let why = format!("4F02 returned AX={:#06x}", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
-            Ok((Some(o), notes))
+            Ok(StepDone::ran(o, notes))
         }
         Step::Text(text) => {
             let (_, o) = machine.call_int(0x10, regs(0x0003))?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             let mut total = 0;
             for ch in text.bytes() {
@@ -929,23 +1001,25 @@ fn run_step(
                 let (_, o) = machine.call_int(0x10, r)?;
                 total += outcome_instructions(&o);
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
                 }
             }
             let mut screen = vec![0u8; 2 * text.len()];
             machine.read_guest(0xB8000, &mut screen)?;
             let shown: String = screen.iter().step_by(2).map(|b| char::from(*b)).collect();
+            let done = RunOutcome::Returned {
+                instructions: total,
+            };
+            if shown != *text {
+                let why = format!("the screen reads {shown:?}, not {text:?}");
+                return Ok(StepDone::failed(Some(done), notes, why));
+            }
             notes.push(format!("screen reads {shown:?}"));
-            Ok((
-                Some(RunOutcome::Returned {
-                    instructions: total,
-                }),
-                notes,
-            ))
+            Ok(StepDone::ran(done, notes))
         }
         Step::Flr => {
             let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) else {
-                return Ok((None, vec!["no IGD".into()]));
+                return Ok(StepDone::failed(None, Vec::new(), "no IGD".into()));
             };
             match f.config().find_capability(cap_id::AF) {
                 Some(af) => {
@@ -954,9 +1028,16 @@ fn run_step(
                         "FLR through the Advanced Features capability at {af:#x}"
                     ));
                 }
-                None => notes.push("no Advanced Features capability: no FLR".into()),
+                None => {
+                    let why = "no Advanced Features capability: no FLR".to_string();
+                    return Ok(StepDone::failed(None, notes, why));
+                }
             }
-            Ok((None, notes))
+            Ok(StepDone {
+                outcome: None,
+                notes,
+                failure: None,
+            })
         }
         Step::Post => {
             machine.load_option_rom(
@@ -966,7 +1047,7 @@ fn run_step(
                     bdf: None,
                 },
             )?;
-            Ok((Some(machine.run_option_rom_init()), notes))
+            Ok(StepDone::ran(machine.run_option_rom_init(), notes))
         }
     }
 }

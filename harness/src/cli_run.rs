@@ -133,13 +133,15 @@ pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
     Ok(sc)
 }
 
-/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run.
+/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run
+/// or a step failed, 3 inconclusive.
 #[must_use]
 pub fn exit_code(v: Verdict) -> u8 {
     match v {
         Verdict::Clean => 0,
         Verdict::DidNotRun => 2,
-        _ => 1,
+        Verdict::Inconclusive => 3,
+        Verdict::Fault | Verdict::Corrupt | Verdict::Escape | Verdict::Stopped => 1,
     }
 }
 

@@ -211,11 +211,12 @@ pub fn table(rows: &[Row]) -> String {
 fn rank(verdict: &str) -> u8 {
     match verdict {
         "clean" => 0,
-        "fault" => 1,
-        "corrupt" => 2,
-        "escape" => 3,
-        "stopped" => 4,
-        _ => 5,
+        "inconclusive" => 1,
+        "fault" => 2,
+        "corrupt" => 3,
+        "escape" => 4,
+        "stopped" => 5,
+        _ => 6,
     }
 }
 

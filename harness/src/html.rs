@@ -80,6 +80,7 @@ fn verdict_colour(v: Verdict) -> &'static str {
         Verdict::Escape => "#7c3aed",
         Verdict::Stopped => "#7f1d1d",
         Verdict::DidNotRun => "#6b7280",
+        Verdict::Inconclusive => "#0369a1",
     }
 }
 

@@ -53,7 +53,10 @@ pub fn verdict_sentence(v: Verdict) -> &'static str {
         Verdict::Escape => "untranslated host stolen-memory addresses reached the device",
         Verdict::Stopped => "the VMM stopped the VM (QEMU hw_error)",
         Verdict::DidNotRun => {
-            "the ROM did not complete POST or a script step (see the steps above)"
+            "the ROM did not complete POST or a script step failed (see the steps above)"
+        }
+        Verdict::Inconclusive => {
+            "every step succeeded but the ROM never wrote a GTT entry nor touched the aperture: nothing was checked"
         }
     }
 }

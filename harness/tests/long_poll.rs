@@ -19,6 +19,11 @@ const fn cf8(dev: u32, off: u32) -> u32 {
 /// `polls` times, then write one PTE (host stolen page 0, valid) to GTT entry
 /// 0 through BAR4's MMIO_Index/MMIO_Data.
 fn rom(zero_bdsm: bool, polls: u32) -> Vec<u8> {
+    rom_then(zero_bdsm, polls, false)
+}
+
+/// [`rom`], then spin forever (`jmp $`) instead of returning when `hang`.
+fn rom_then(zero_bdsm: bool, polls: u32, hang: bool) -> Vec<u8> {
     let mut a = CodeAssembler::new(16).expect("16-bit assembler");
     let body = (|| -> Result<Vec<u8>, IcedError> {
         a.pushad()?;
@@ -49,6 +54,11 @@ fn rom(zero_bdsm: bool, polls: u32) -> Vec<u8> {
         a.add(dx, 4u32)?;
         a.mov(eax, 0x8B80_0005u32)?; // host stolen page 0, valid
         a.out(dx, eax)?;
+        if hang {
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.jmp(spin)?;
+        }
         a.popad()?;
         a.retf()?;
         a.assemble(CODE as u64)
@@ -135,4 +145,19 @@ fn gtt_escape_after_a_long_poll_is_still_an_escape() {
         "{}",
         long.instructions
     );
+}
+
+/// A violation is never hidden behind did-not-run: the ROM escapes, then
+/// hangs; the verdict is the escape and the hang is in the steps.
+#[test]
+fn a_rom_that_escapes_then_hangs_reports_the_escape() {
+    let mut sc = Scenario::for_device(DEVICE, RemapperKind::Qemu2025);
+    sc.host_bdsm = 0x8B80_0000;
+    sc.machine.budget = 2_000_000;
+    let r = session::run(&rom_then(false, SHORT, true), &sc)
+        .expect("runs")
+        .report;
+    assert!(!r.steps[0].returned, "{:?}", r.steps[0]);
+    assert_eq!(r.verdict, Verdict::Escape, "{:?}", r.check);
+    assert!(r.instructions >= 2_000_000, "{}", r.instructions);
 }
