@@ -22,7 +22,7 @@ use crate::igd::{
     diagnose_spin, IgdConfig, IgdDevice, IgdError, PolledRegister, RegisterOverride, SpinDiagnosis,
     SpinLoop,
 };
-use crate::machine::igd_slot::{DmaRun, IgdFunction};
+use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
@@ -434,8 +434,11 @@ pub struct SessionReport {
     pub gtt: Vec<GttRun>,
     /// The containment check.
     pub check: check::Report,
-    /// Device DMA runs (aperture accesses after GTT translation).
+    /// Device DMA runs (aperture accesses after GTT translation), the first
+    /// [`crate::machine::igd_slot::DMA_RUNS_KEPT`].
     pub dma: Vec<DmaRun>,
+    /// Totals over every DMA run, listed or not.
+    pub dma_totals: DmaTotals,
     /// Aperture accesses through invalid entries.
     pub aperture_faults: u64,
     /// Guest instructions executed.
@@ -623,6 +626,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         iommu: f.dma().iommu(),
         ledger,
         dma: &dma,
+        dma_unlisted: f.dma().unlisted(),
     });
     for v in &mut report.violations {
         let at = match v {
@@ -633,6 +637,17 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
                 .iter()
                 .find(|r| r.iova == *iova)
                 .and_then(|r| r.at),
+            Violation::DmaUnlisted {
+                write,
+                class,
+                first_iova,
+                ..
+            } => f
+                .dma()
+                .unlisted()
+                .iter()
+                .find(|u| u.write == *write && u.class == *class && u.first_iova == *first_iova)
+                .and_then(|u| u.first_at),
             Violation::Fatal { .. } => ledger.fatal().map(|s| s.at),
         };
         if let Some(at) = at {
@@ -646,8 +661,9 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         opregion: layout.opregion,
     };
     let dma_runs = f.dma().runs().to_vec();
-    let aperture_faults = f.aperture_faults().len() as u64;
-    let exercised = ledger.writes() > 0 || !dma_runs.is_empty() || aperture_faults > 0;
+    let aperture_faults = f.aperture_faults().count();
+    let dma_totals = f.dma().totals();
+    let exercised = ledger.writes() > 0 || dma_totals.runs > 0 || aperture_faults > 0;
     let verdict = verdict(&steps, &report, exercised);
     let instructions = machine
         .state()
@@ -664,6 +680,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         gtt: gtt_runs,
         check: report,
         dma: dma_runs,
+        dma_totals,
         aperture_faults,
         instructions,
         trace_events: trace_len + dropped,
@@ -810,7 +827,9 @@ fn worst_violation(report: &check::Report) -> Verdict {
     for viol in &report.violations {
         let this = match viol {
             Violation::Fatal { .. } => Verdict::Stopped,
-            Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => match class {
+            Violation::GttEntry { class, .. }
+            | Violation::Dma { class, .. }
+            | Violation::DmaUnlisted { class, .. } => match class {
                 AccessClass::GuestStolen => Verdict::Clean,
                 AccessClass::Unmapped => Verdict::Fault,
                 AccessClass::OtherGuestRam => Verdict::Corrupt,

@@ -63,6 +63,7 @@ fn check_vm(pt: &Rig) -> Report {
         iommu: &iommu,
         ledger: &ledger,
         dma: &[],
+        dma_unlisted: &[],
     })
 }
 

@@ -230,8 +230,8 @@ fn summary(o: &mut String, run: &SessionRun) {
         "DMA",
         escape(&format!(
             "{} runs, {} through the aperture; {} aperture faults",
-            r.dma.len(),
-            size(r.dma.iter().map(|d| d.len).sum()),
+            r.dma_totals.runs,
+            size(r.dma_totals.bytes),
             r.aperture_faults
         )),
     );
@@ -759,7 +759,9 @@ fn screen(o: &mut String, img: Option<&Image>) {
 
 fn violation_class(v: &Violation) -> Option<AccessClass> {
     match v {
-        Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => Some(*class),
+        Violation::GttEntry { class, .. }
+        | Violation::Dma { class, .. }
+        | Violation::DmaUnlisted { class, .. } => Some(*class),
         Violation::Fatal { .. } => None,
     }
 }
@@ -870,7 +872,7 @@ fn dma_runs(o: &mut String, run: &SessionRun) {
     let _ = write!(
         o,
         "<section><h2>Device DMA <span class=\"count\">{} run(s)</span></h2>\n<div class=\"scroll short\"><table id=\"dma-runs\" class=\"grid\">\n<thead><tr><th>IOVA</th><th>bytes</th><th>dir</th><th>lands in</th><th>completed</th><th>accesses</th><th>at</th></tr></thead><tbody>\n",
-        r.dma.len()
+        r.dma_totals.runs
     );
     for d in r.dma.iter().take(MAX_DMA_ROWS) {
         let (k, _, name) = class_style(d.class);
@@ -887,11 +889,12 @@ fn dma_runs(o: &mut String, run: &SessionRun) {
         );
     }
     o.push_str("</tbody></table></div>\n");
-    if r.dma.len() > MAX_DMA_ROWS {
+    let shown = r.dma.len().min(MAX_DMA_ROWS) as u64;
+    if r.dma_totals.runs > shown {
         let _ = writeln!(
             o,
             "<p class=\"note\">{} more runs left out.</p>",
-            r.dma.len() - MAX_DMA_ROWS
+            r.dma_totals.runs - shown
         );
     }
     o.push_str("</section>\n");

@@ -134,12 +134,11 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
     if r.gtt.len() > 12 {
         let _ = writeln!(o, "          ... {} more runs", r.gtt.len() - 12);
     }
-    let dma_bytes: u64 = r.dma.iter().map(|d| d.len).sum();
     let _ = writeln!(
         o,
         "DMA       {} runs, {} through the aperture; {} aperture faults",
-        r.dma.len(),
-        size(dma_bytes),
+        r.dma_totals.runs,
+        size(r.dma_totals.bytes),
         r.aperture_faults
     );
     let _ = writeln!(
