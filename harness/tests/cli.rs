@@ -189,11 +189,20 @@ fn corpus_table_and_regression_exit() {
     std::fs::create_dir_all(dir.join("sub")).expect("dir");
     let good = igdemu_roms::build(igdemu_roms::Personality::SnbLegacy, &Default::default())
         .expect("builds");
-    std::fs::write(dir.join("sub/good.rom"), good).expect("write");
+    std::fs::write(dir.join("sub/good.rom"), &good).expect("write");
+    // vBIOS dumps come with any extension: recognised by content.
+    std::fs::write(dir.join("sub/dump.dat"), &good).expect("write");
+    std::fs::write(dir.join("notes.txt"), b"not a ROM").expect("write");
     let o = igdemu(&["corpus", dir.to_str().expect("utf-8"), "--jobs", "2"]);
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("sub/good.rom"), "{text}");
+    assert!(text.contains("sub/dump.dat"), "{text}");
+    assert!(
+        stderr(&o).contains("skipped") && stderr(&o).contains("notes.txt: starts with 6e 6f"),
+        "{}",
+        stderr(&o)
+    );
     assert!(text.contains("corrupt (1155)"), "{text}");
     std::fs::write(
         dir.join("bad.bin"),
