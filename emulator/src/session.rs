@@ -25,11 +25,12 @@ use crate::igd::{
 use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
+use crate::machine::EventKind;
 use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::{Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
-use crate::trace::{CsIp, EventKind};
+use crate::trace::CsIp;
 
 const MIB: u64 = 1 << 20;
 
@@ -842,7 +843,8 @@ fn worst_violation(report: &check::Report) -> Verdict {
 }
 
 fn origin(machine: &Machine, at: CsIp) -> Origin {
-    let instruction = crate::trace::disassemble_at(machine, at.cs, at.ip)
+    let instruction = machine
+        .disassemble_at(at.cs, at.ip)
         .map(|s| {
             s.split_once("  ")
                 .map_or(s.clone(), |(_, t)| t.trim().to_string())

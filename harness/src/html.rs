@@ -22,8 +22,8 @@ use igdemu::check::Violation;
 use igdemu::igd::PteFormat;
 use igdemu::machine::iommu::{AccessClass, Iommu};
 use igdemu::machine::memory::E820Type;
+use igdemu::machine::{DeviceEvent, EventKind, TraceEvent as Event};
 use igdemu::session::{GttRun, SessionRun, Verdict};
-use igdemu::trace::{Event, EventKind};
 
 use crate::render::{entry_range, fold_groups, fold_line, last_raw, size, verdict_sentence};
 use crate::screenshot::{self, Image, Source};
@@ -962,8 +962,8 @@ pub fn describe_event(kind: &EventKind) -> (&'static str, String) {
                 if *write { "←" } else { "→" }
             ),
         ),
-        EventKind::Passthrough(p) => ("passthrough", format!("{p:?}")),
-        EventKind::Dma(d) => (
+        EventKind::Device(DeviceEvent::Passthrough(p)) => ("passthrough", format!("{p:?}")),
+        EventKind::Device(DeviceEvent::Dma(d)) => (
             "dma",
             format!(
                 "{} {} bytes at IOVA {} in {}, {} access(es){}",

@@ -11,9 +11,10 @@ use crate::igd::aperture::ApertureFault;
 use crate::igd::{DmaBus, DmaFault, IgdDevice};
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
 use crate::machine::pci_bus::BusDevice;
+use crate::machine::{DeviceEvent, EventKind};
 use crate::passthrough::{Passthrough, Remapper};
 use crate::pci::{reg, ConfigSpace, ConfigWrite, PciFunction};
-use crate::trace::{CsIp, EventKind};
+use crate::trace::CsIp;
 
 /// BAR numbers of the IGD (GTTMMADR, GMADR, IOBAR).
 pub mod bar {
@@ -524,7 +525,7 @@ impl BusDevice for IgdFunction {
         if !self.pt.events().is_empty() {
             for e in self.pt.take_events() {
                 self.ledger.record(at, &e);
-                out.push(EventKind::Passthrough(e));
+                out.push(EventKind::Device(DeviceEvent::Passthrough(e)));
             }
         }
         if self.dma.closed.is_empty() {
@@ -534,7 +535,7 @@ impl BusDevice for IgdFunction {
         for mut run in closed {
             // Opened and closed by this access.
             run.at.get_or_insert(at);
-            out.push(EventKind::Dma(run.clone()));
+            out.push(EventKind::Device(DeviceEvent::Dma(run.clone())));
             self.dma.retire(run);
         }
     }
