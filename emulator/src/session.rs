@@ -370,7 +370,8 @@ pub struct GttRun {
     pub step: u64,
     /// What the passthrough layer did.
     pub outcome: String,
-    /// The instruction that wrote them (the last write).
+    /// The instruction that wrote them: the last writer of the first
+    /// entry's low dword (its valid bit and page address).
     pub at: CsIp,
 }
 
@@ -631,7 +632,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     });
     for v in &mut report.violations {
         let at = match v {
-            Violation::GttEntry { index, .. } => ledger.get(*index).map(|w| w.at),
+            Violation::GttEntry { index, .. } => ledger.get(*index).map(|w| w.origin()),
             Violation::Dma { iova, .. } => f
                 .dma()
                 .runs()
@@ -873,7 +874,7 @@ fn fold_gtt(ledger: &check::GttLedger, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
             };
             if k == r.count
                 && r.outcome == outcome
-                && r.at == w.at
+                && r.at == w.origin()
                 && w.guest == r.guest_first.wrapping_add(step.wrapping_mul(k))
                 && device == r.device_first.wrapping_add(step.wrapping_mul(k))
             {
@@ -889,7 +890,7 @@ fn fold_gtt(ledger: &check::GttLedger, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
             device_first: device,
             step: 0,
             outcome: outcome.to_string(),
-            at: w.at,
+            at: w.origin(),
         });
     }
     runs

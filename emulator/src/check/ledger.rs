@@ -28,6 +28,17 @@ pub struct GttWriter {
     outcome: u16,
     /// The instruction of the last write.
     pub at: CsIp,
+    /// The instruction that last wrote each dword of the entry (low, high).
+    pub dword_at: [Option<CsIp>; 2],
+}
+
+impl GttWriter {
+    /// The instruction to blame for the entry: the last writer of its low
+    /// dword (valid bit and page address bits 12..31), else the last writer.
+    #[must_use]
+    pub fn origin(&self) -> CsIp {
+        self.dword_at[0].unwrap_or(self.at)
+    }
 }
 
 /// The VMM stopping the VM (QEMU `hw_error`), as it happened.
@@ -154,7 +165,11 @@ impl GttLedger {
                 guest: 0,
                 outcome,
                 at,
+                dword_at: [None; 2],
             });
+            if let Some(d) = w.dword_at.get_mut(((b % self.pte_size) / 4) as usize) {
+                *d = Some(at);
+            }
             if shift < 64 {
                 w.guest = (w.guest & !(0xFF << shift)) | (v << shift);
             }
@@ -258,6 +273,17 @@ mod tests {
         l.record(at, &bar0(12, 4, 0x1));
         assert_eq!(l.guest_value(1), Some(0x1_7ff0_0003));
         assert_eq!(l.get(1).map(|w| w.at), Some(at));
+        // The low dword's writer is the one blamed.
+        let mut l2 = GttLedger::new(8, 1 << 20);
+        l2.record(CsIp::new(0xC000, 0x10), &bar0(8, 4, 0x7ff0_0003));
+        l2.record(CsIp::new(0xC000, 0x14), &bar0(12, 4, 0));
+        let w = l2.get(1).expect("entry 1");
+        assert_eq!(w.at, CsIp::new(0xC000, 0x14));
+        assert_eq!(w.origin(), CsIp::new(0xC000, 0x10));
+        assert_eq!(
+            w.dword_at,
+            [Some(CsIp::new(0xC000, 0x10)), Some(CsIp::new(0xC000, 0x14))]
+        );
         l.record(at, &bar0(16, 8, 0x0000_0002_0000_0005));
         assert_eq!(l.guest_value(2), Some(0x2_0000_0005));
         assert_eq!(l.entries_written(), 2);
