@@ -13,8 +13,6 @@
 //! assert!(run.report.verdict.is_clean(), "{:?}", run.report.verdict);
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
@@ -25,16 +23,17 @@ use crate::igd::{
     diagnose_spin, IgdConfig, IgdDevice, IgdError, PolledRegister, RegisterOverride, SpinDiagnosis,
     SpinLoop,
 };
-use crate::machine::igd_slot::{DmaRun, IgdFunction};
+use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::pci_bus::SimpleFunction;
+use crate::machine::EventKind;
 use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::HostBridgeView;
-use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
+use crate::passthrough::{Qemu2016, Qemu2025, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
-use crate::trace::{CsIp, EventKind};
+use crate::trace::CsIp;
 
 const MIB: u64 = 1 << 20;
 
@@ -488,6 +487,11 @@ pub struct StepReport {
     pub step: String,
     /// Whether the guest code returned.
     pub returned: bool,
+    /// Whether the step did what it was asked: the guest code returned and,
+    /// for a VBE step, every 4F0x call succeeded and a mode matched; for a
+    /// text step, the screen shows the string; for an FLR, the device has
+    /// the capability.
+    pub succeeded: bool,
     /// A one-line outcome.
     pub outcome: String,
     /// Extra findings (VBE mode chosen, text read back...).
@@ -516,7 +520,8 @@ pub struct GttRun {
     pub step: u64,
     /// What the passthrough layer did.
     pub outcome: String,
-    /// The instruction that wrote them (the last write).
+    /// The instruction that wrote them: the last writer of the first
+    /// entry's low dword (its valid bit and page address).
     pub at: CsIp,
 }
 
@@ -533,8 +538,12 @@ pub enum Verdict {
     Escape,
     /// The VMM stopped the VM (QEMU's hw_error).
     Stopped,
-    /// The ROM could not run: POST or a script step did not complete.
+    /// The ROM could not run: POST or a script step did not complete or
+    /// failed (and no containment violation was found).
     DidNotRun,
+    /// Every step succeeded but the guest never wrote a GTT entry nor touched
+    /// the aperture: nothing was exercised, so nothing is proven.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -548,6 +557,7 @@ impl Verdict {
             Verdict::Escape => "escape",
             Verdict::Stopped => "stopped",
             Verdict::DidNotRun => "did-not-run",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 
@@ -576,8 +586,11 @@ pub struct SessionReport {
     pub gtt: Vec<GttRun>,
     /// The containment check.
     pub check: check::Report,
-    /// Device DMA runs (aperture accesses after GTT translation).
+    /// Device DMA runs (aperture accesses after GTT translation), the first
+    /// [`crate::machine::igd_slot::DMA_RUNS_KEPT`].
     pub dma: Vec<DmaRun>,
+    /// Totals over every DMA run, listed or not.
+    pub dma_totals: DmaTotals,
     /// Aperture accesses through invalid entries.
     pub aperture_faults: u64,
     /// Guest instructions executed.
@@ -690,9 +703,10 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         bdf: loaded.bdf.map(|b| b.to_string()),
     };
     let mut steps = Vec::new();
-    let mut instructions = 0u64;
+    // Every guest instruction from POST on, returned or not (the clock counts
+    // them in the block hook).
+    let instructions_before = machine.state().clock().instructions;
     let post = machine.run_option_rom_init();
-    instructions += outcome_instructions(&post);
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
     diagnose_last(&machine, info.platform, &mut steps);
@@ -701,6 +715,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             steps.push(StepReport {
                 step: step.label(),
                 returned: false,
+                succeeded: false,
                 outcome: "skipped: an earlier step failed".into(),
                 notes: Vec::new(),
                 diagnosis: None,
@@ -708,20 +723,30 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             });
             continue;
         }
-        let (outcome, notes) = run_step(&mut machine, step, rom_bytes, scenario)?;
-        instructions += outcome.as_ref().map_or(0, outcome_instructions);
+        let StepDone {
+            outcome,
+            notes,
+            failure,
+        } = run_step(&mut machine, step, rom_bytes, scenario)?;
         alive = outcome.as_ref().is_none_or(RunOutcome::returned);
-        let rep = match outcome {
+        let mut rep = match outcome {
             Some(o) => step_report(step.label(), o, notes),
             None => StepReport {
                 step: step.label(),
                 returned: true,
+                succeeded: true,
                 outcome: "done".into(),
                 notes,
                 diagnosis: None,
                 run: None,
             },
         };
+        if let Some(why) = failure {
+            if rep.returned {
+                rep.outcome = format!("failed: {why}");
+            }
+            rep.succeeded = false;
+        }
         steps.push(rep);
         diagnose_last(&machine, info.platform, &mut steps);
     }
@@ -739,65 +764,67 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         f.dma_mut().flush();
     }
     machine.flush_device_events(slot::DISPLAY);
-    let trace = machine.trace();
-    let pt_events: Vec<(CsIp, &PassthroughEvent)> = trace
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Passthrough(p) => Some((e.at, p)),
-            _ => None,
-        })
-        .collect();
+    let trace_len = machine.trace().len() as u64;
     let Some(f) = machine.device::<IgdFunction>(slot::DISPLAY) else {
         return Err(SessionError::Machine(MachineError::SlotTaken(
             slot::DISPLAY,
         )));
     };
+    // Every fact below comes from the device's, the passthrough layer's and
+    // the DMA glue's own state, never from the (bounded) trace.
     let gtt = f.passthrough().host().gtt();
-    let events: Vec<&PassthroughEvent> = pt_events.iter().map(|(_, e)| *e).collect();
+    let ledger = f.gtt_ledger();
     let dma = f.dma().classified();
     let mut report = check::check(&CheckInput {
         gtt: gtt.bytes(),
         format: gtt.format(),
         iommu: f.dma().iommu(),
-        events: &events,
+        ledger,
         dma: &dma,
+        dma_unlisted: f.dma().unlisted(),
     });
-    let writers = gtt_writers(&pt_events, gtt.format().size());
     for v in &mut report.violations {
         let at = match v {
-            Violation::GttEntry { index, .. } => writers.get(index).map(|w| w.at),
+            Violation::GttEntry { index, .. } => ledger.get(*index).map(|w| w.origin()),
             Violation::Dma { iova, .. } => f
                 .dma()
                 .runs()
                 .iter()
                 .find(|r| r.iova == *iova)
                 .and_then(|r| r.at),
-            Violation::Fatal { .. } => pt_events
+            Violation::DmaUnlisted {
+                write,
+                class,
+                first_iova,
+                ..
+            } => f
+                .dma()
+                .unlisted()
                 .iter()
-                .find(|(_, e)| {
-                    matches!(
-                        e,
-                        PassthroughEvent::Bar4DataWrite {
-                            outcome: Outcome::Fatal { .. },
-                            ..
-                        }
-                    )
-                })
-                .map(|(at, _)| *at),
+                .find(|u| u.write == *write && u.class == *class && u.first_iova == *first_iova)
+                .and_then(|u| u.first_at),
+            Violation::Fatal { .. } => ledger.fatal().map(|s| s.at),
         };
         if let Some(at) = at {
             v.set_origin(origin(&machine, at));
         }
     }
-    let gtt_runs = fold_gtt(&writers, gtt);
+    let gtt_runs = fold_gtt(ledger, gtt);
     let regions = Regions {
         host_stolen,
         guest_stolen: f.dma().iommu().guest_stolen,
         opregion: layout.opregion,
     };
     let dma_runs = f.dma().runs().to_vec();
-    let aperture_faults = f.aperture_faults().len() as u64;
-    let verdict = verdict(&steps, &report);
+    let aperture_faults = f.aperture_faults().count();
+    let dma_totals = f.dma().totals();
+    let exercised = ledger.writes() > 0 || dma_totals.runs > 0 || aperture_faults > 0;
+    let verdict = verdict(&steps, &report, exercised);
+    let instructions = machine
+        .state()
+        .clock()
+        .instructions
+        .saturating_sub(instructions_before);
     let dropped = machine.state().trace().dropped();
     let report = SessionReport {
         rom: rom_summary,
@@ -808,9 +835,10 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         gtt: gtt_runs,
         check: report,
         dma: dma_runs,
+        dma_totals,
         aperture_faults,
         instructions,
-        trace_events: trace.len() as u64 + dropped,
+        trace_events: trace_len + dropped,
         trace_dropped: dropped,
         verdict,
     };
@@ -828,6 +856,7 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
     StepReport {
         step,
         returned: o.returned(),
+        succeeded: o.returned(),
         outcome: describe(&o),
         notes,
         diagnosis: None,
@@ -932,15 +961,30 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
-fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
-    if steps.iter().any(|s| !s.returned) {
-        return Verdict::DidNotRun;
+/// The worst containment violation; without one, did-not-run when a step
+/// failed, inconclusive when nothing reached the GTT or the aperture, else
+/// clean. A violation is never hidden behind a step that did not complete.
+fn verdict(steps: &[StepReport], report: &check::Report, exercised: bool) -> Verdict {
+    let v = worst_violation(report);
+    if v != Verdict::Clean {
+        v
+    } else if steps.iter().any(|s| !s.succeeded) {
+        Verdict::DidNotRun
+    } else if !exercised {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Clean
     }
+}
+
+fn worst_violation(report: &check::Report) -> Verdict {
     let mut v = Verdict::Clean;
     for viol in &report.violations {
         let this = match viol {
             Violation::Fatal { .. } => Verdict::Stopped,
-            Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => match class {
+            Violation::GttEntry { class, .. }
+            | Violation::Dma { class, .. }
+            | Violation::DmaUnlisted { class, .. } => match class {
                 AccessClass::GuestStolen => Verdict::Clean,
                 AccessClass::Unmapped => Verdict::Fault,
                 AccessClass::OtherGuestRam => Verdict::Corrupt,
@@ -953,7 +997,8 @@ fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
 }
 
 fn origin(machine: &Machine, at: CsIp) -> Origin {
-    let instruction = crate::trace::disassemble_at(machine, at.cs, at.ip)
+    let instruction = machine
+        .disassemble_at(at.cs, at.ip)
         .map(|s| {
             s.split_once("  ")
                 .map_or(s.clone(), |(_, t)| t.trim().to_string())
@@ -966,88 +1011,13 @@ fn origin(machine: &Machine, at: CsIp) -> Origin {
     }
 }
 
-/// Per GTT entry: the guest value (dwords assembled), the outcome of the last
-/// write and where it came from.
-struct Writer {
-    guest: u64,
-    outcome: String,
-    at: CsIp,
-}
-
-/// The kind of a reason (its variant name), without the per-entry values, so
-/// runs of entries with the same treatment fold together.
-fn reason_kind(reason: &crate::passthrough::Reason) -> String {
-    let text = format!("{reason:?}");
-    text.split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn outcome_name(o: &Outcome) -> String {
-    match o {
-        Outcome::Forwarded => "forwarded".into(),
-        Outcome::Rewritten { reason, .. } => format!("rewritten: {}", reason_kind(reason)),
-        Outcome::Replaced { reason, .. } => format!("replaced: {}", reason_kind(reason)),
-        Outcome::Emulated { reason } => format!("emulated: {}", reason_kind(reason)),
-        Outcome::Refused { reason } => format!("refused: {}", reason_kind(reason)),
-        Outcome::Fatal { .. } => "VM stopped".into(),
-    }
-}
-
-fn gtt_writers(events: &[(CsIp, &PassthroughEvent)], pte_size: u64) -> BTreeMap<u64, Writer> {
-    let mut out: BTreeMap<u64, Writer> = BTreeMap::new();
-    for (at, e) in events {
-        let (index, shift, value, outcome) = match e {
-            PassthroughEvent::Bar4DataWrite {
-                index,
-                offset,
-                guest_value,
-                outcome,
-                ..
-            } if index & 1 == 1 => {
-                let byte = u64::from(index & !3) + u64::from(*offset);
-                (
-                    byte / pte_size,
-                    (byte % pte_size) * 8,
-                    u64::from(*guest_value),
-                    outcome,
-                )
-            }
-            PassthroughEvent::Bar0GttWrite {
-                gtt_offset,
-                guest_value,
-                outcome,
-                ..
-            } => (
-                gtt_offset / pte_size,
-                (gtt_offset % pte_size) * 8,
-                *guest_value,
-                outcome,
-            ),
-            _ => continue,
-        };
-        let w = out.entry(index).or_insert(Writer {
-            guest: 0,
-            outcome: String::new(),
-            at: *at,
-        });
-        let mask = if shift == 0 && pte_size == 8 && value > u64::from(u32::MAX) {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX) << shift
-        };
-        w.guest = (w.guest & !mask) | ((value << shift) & mask);
-        w.outcome = outcome_name(outcome);
-        w.at = *at;
-    }
-    out
-}
-
-fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
+/// Fold the entries the guest wrote into runs of constant stride, with what
+/// the device holds.
+fn fold_gtt(ledger: &check::GttLedger, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
     let mut runs: Vec<GttRun> = Vec::new();
-    for (&index, w) in writers {
+    for (index, w) in ledger.iter() {
         let device = gtt.raw(index);
+        let outcome = ledger.outcome(w);
         if let Some(r) = runs.last_mut() {
             let k = index.wrapping_sub(r.first);
             let step = if r.count == 1 {
@@ -1056,8 +1026,8 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
                 r.step
             };
             if k == r.count
-                && r.outcome == w.outcome
-                && r.at == w.at
+                && r.outcome == outcome
+                && r.at == w.origin()
                 && w.guest == r.guest_first.wrapping_add(step.wrapping_mul(k))
                 && device == r.device_first.wrapping_add(step.wrapping_mul(k))
             {
@@ -1072,8 +1042,8 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
             guest_first: w.guest,
             device_first: device,
             step: 0,
-            outcome: w.outcome.clone(),
-            at: w.at,
+            outcome: outcome.to_string(),
+            at: w.origin(),
         });
     }
     runs
@@ -1089,12 +1059,38 @@ fn regs(ax: u16) -> Registers {
 /// Scratch buffer for VBE calls (below the EBDA, above the stack).
 const VBE_BUF: u64 = 0x8000;
 
+/// What a script step did: the guest run it ended with (None when it ran no
+/// guest code), notes, and why it failed, if it did.
+struct StepDone {
+    outcome: Option<RunOutcome>,
+    notes: Vec<String>,
+    failure: Option<String>,
+}
+
+impl StepDone {
+    fn ran(outcome: RunOutcome, notes: Vec<String>) -> Self {
+        Self {
+            outcome: Some(outcome),
+            notes,
+            failure: None,
+        }
+    }
+
+    fn failed(outcome: Option<RunOutcome>, notes: Vec<String>, why: String) -> Self {
+        Self {
+            outcome,
+            notes,
+            failure: Some(why),
+        }
+    }
+}
+
 fn run_step(
     machine: &mut Machine,
     step: &Step,
     rom_bytes: &[u8],
     scenario: &Scenario,
-) -> Result<(Option<RunOutcome>, Vec<String>), SessionError> {
+) -> Result<StepDone, SessionError> {
     let mut notes = Vec::new();
     match step {
         Step::Vbe { width, height, bpp } => {
@@ -1106,11 +1102,11 @@ fn run_step(
             r.edi = 0;
             let (out, o) = machine.call_int(0x10, r)?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             if out.ax() != 0x004F {
-                notes.push(format!("4F00 returned AX={:#06x}: no VBE", out.ax()));
-                return Ok((Some(o), notes));
+                let why = format!("4F00 returned AX={:#06x}: no VBE", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
             machine.read_guest(VBE_BUF, &mut buf)?;
             let ptr = u32::from_le_bytes([buf[14], buf[15], buf[16], buf[17]]);
@@ -1133,10 +1129,15 @@ fn run_step(
                 r.edi = 0;
                 let (out, o) = machine.call_int(0x10, r)?;
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
                 }
                 if out.ax() != 0x004F {
-                    continue;
+                    // VBE 3.0 §4.4: every mode in the list answers 4F01.
+                    let why = format!(
+                        "4F01 for mode {mode:#06x} (in the mode list) returned AX={:#06x}",
+                        out.ax()
+                    );
+                    return Ok(StepDone::failed(Some(o), notes, why));
                 }
                 let mut mi = [0u8; 256];
                 machine.read_guest(VBE_BUF + 0x200, &mut mi)?;
@@ -1150,24 +1151,23 @@ fn run_step(
                 }
             }
             let Some((mode, lfb)) = chosen else {
-                notes.push(format!(
-                    "no VBE mode {width}x{height}x{bpp} in the mode list"
-                ));
-                return Ok((None, notes));
+                let why = format!("no VBE mode {width}x{height}x{bpp} in the mode list");
+                return Ok(StepDone::failed(None, notes, why));
             };
             notes.push(format!("mode {mode:#06x}, linear framebuffer at {lfb:#x}"));
             let mut r = regs(0x4F02);
             r.set_bx(mode | 0x4000);
             let (out, o) = machine.call_int(0x10, r)?;
             if o.returned() && out.ax() != 0x004F {
-                notes.push(format!("4F02 returned AX={:#06x}", out.ax()));
+                let why = format!("4F02 returned AX={:#06x}", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
-            Ok((Some(o), notes))
+            Ok(StepDone::ran(o, notes))
         }
         Step::Text(text) => {
             let (_, o) = machine.call_int(0x10, regs(0x0003))?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             let mut total = 0;
             for ch in text.bytes() {
@@ -1176,23 +1176,25 @@ fn run_step(
                 let (_, o) = machine.call_int(0x10, r)?;
                 total += outcome_instructions(&o);
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
                 }
             }
             let mut screen = vec![0u8; 2 * text.len()];
             machine.read_guest(0xB8000, &mut screen)?;
             let shown: String = screen.iter().step_by(2).map(|b| char::from(*b)).collect();
+            let done = RunOutcome::Returned {
+                instructions: total,
+            };
+            if shown != *text {
+                let why = format!("the screen reads {shown:?}, not {text:?}");
+                return Ok(StepDone::failed(Some(done), notes, why));
+            }
             notes.push(format!("screen reads {shown:?}"));
-            Ok((
-                Some(RunOutcome::Returned {
-                    instructions: total,
-                }),
-                notes,
-            ))
+            Ok(StepDone::ran(done, notes))
         }
         Step::Flr => {
             let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) else {
-                return Ok((None, vec!["no IGD".into()]));
+                return Ok(StepDone::failed(None, Vec::new(), "no IGD".into()));
             };
             match f.config().find_capability(cap_id::AF) {
                 Some(af) => {
@@ -1201,9 +1203,16 @@ fn run_step(
                         "FLR through the Advanced Features capability at {af:#x}"
                     ));
                 }
-                None => notes.push("no Advanced Features capability: no FLR".into()),
+                None => {
+                    let why = "no Advanced Features capability: no FLR".to_string();
+                    return Ok(StepDone::failed(None, notes, why));
+                }
             }
-            Ok((None, notes))
+            Ok(StepDone {
+                outcome: None,
+                notes,
+                failure: None,
+            })
         }
         Step::Post => {
             machine.load_option_rom(
@@ -1213,7 +1222,7 @@ fn run_step(
                     bdf: None,
                 },
             )?;
-            Ok((Some(machine.run_option_rom_init()), notes))
+            Ok(StepDone::ran(machine.run_option_rom_init(), notes))
         }
     }
 }

@@ -4,9 +4,10 @@
 use iced_x86::code_asm::*;
 use igdemu::cpu::rom::RomError;
 use igdemu::cpu::{FaultKind, Registers, RunOutcome};
+use igdemu::machine::EventKind;
 use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
 use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
-use igdemu::trace::{CsIp, EventKind, IntResult, Unhandled};
+use igdemu::trace::{CsIp, IntResult, Unhandled};
 
 const CODE: u64 = 0x1000;
 
@@ -879,7 +880,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
         }
     );
     assert_eq!(w.at.cs, 0);
-    let text = igdemu::trace::disassemble_at(&m, w.at.cs, w.at.ip).unwrap();
+    let text = m.disassemble_at(w.at.cs, w.at.ip).unwrap();
     assert!(text.contains("mov") && text.contains("fs:"), "{text}");
     // Each access is blamed on its own instruction: the write, then the two
     // reads of the same register (same address, same block).
@@ -887,7 +888,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
         .trace()
         .iter()
         .filter(|e| matches!(e.kind, EventKind::MmioRead { offset: 8, .. }))
-        .map(|e| igdemu::trace::disassemble_at(&m, e.at.cs, e.at.ip).unwrap())
+        .map(|e| m.disassemble_at(e.at.cs, e.at.ip).unwrap())
         .collect();
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(text.contains("],eax"), "{text}");
@@ -1116,7 +1117,7 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
         (writes[1].1, writes[1].2),
         (12, u64::from(u32::from_le_bytes(*b"mu!!")))
     );
-    let text = igdemu::trace::disassemble_at(&m, writes[0].0.cs, writes[0].0.ip).unwrap();
+    let text = m.disassemble_at(writes[0].0.cs, writes[0].0.ip).unwrap();
     assert!(text.contains("int 15h"), "{text}");
 
     // A limit smaller than the move, and an unmapped destination: CF with

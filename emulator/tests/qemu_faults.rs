@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use igdemu::addr::{GuestPhys, HostPhys, Iova, Region};
-use igdemu::check::{check, CheckInput, Report, Violation};
+use igdemu::check::{check, CheckInput, GttLedger, Report, Violation};
 use igdemu::igd::generation::{info, Platform, PteFormat};
 use igdemu::machine::iommu::{AccessClass, Iommu, Mapping};
 use igdemu::passthrough::qemu2016::UNSUPPORTED_BIOS;
@@ -53,13 +53,17 @@ fn vm_iommu(pt: &Rig) -> Iommu {
 /// The checker over `pt`'s SNB GTT and events, behind [`vm_iommu`].
 fn check_vm(pt: &Rig) -> Report {
     let iommu = vm_iommu(pt);
-    let events: Vec<&PassthroughEvent> = pt.events().iter().collect();
+    let mut ledger = GttLedger::new(PteFormat::Snb.size(), pt.host().gtt_bytes().len() as u64);
+    for e in pt.events() {
+        ledger.record(Default::default(), e);
+    }
     check(&CheckInput {
         gtt: pt.host().gtt_bytes(),
         format: PteFormat::Snb,
         iommu: &iommu,
-        events: &events,
+        ledger: &ledger,
         dma: &[],
+        dma_unlisted: &[],
     })
 }
 

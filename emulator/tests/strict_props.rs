@@ -19,7 +19,7 @@ use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::machine::iommu::{AccessClass, IommuDma, SparseMemory};
 use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
-    HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, RemapContext, Remapper, Strict,
+    HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, Reason, RemapContext, Remapper, Strict,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -44,13 +44,18 @@ fn valid_gms(info: &PlatformInfo) -> Vec<u8> {
         .collect()
 }
 
-/// One generated situation: a platform, a stolen size GGC can encode, host and
-/// guest BDSM (1 MiB aligned, within the PTE format's reach) and a PTE.
+/// One generated situation: a platform, a stolen size GGC can encode, a
+/// guest stolen region as large or up to 8 times smaller (a VMM may reserve
+/// less than the host has), host and guest BDSM (1 MiB aligned, within the PTE
+/// format's reach) and a PTE.
 #[derive(Clone, Debug)]
 struct Case {
     info: &'static PlatformInfo,
     ggc: u16,
+    /// Host stolen size.
     stolen: u64,
+    /// Guest stolen size (at most `stolen`).
+    guest_stolen: u64,
     host: u64,
     guest: u64,
     raw: u64,
@@ -73,7 +78,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
         (any::<u64>(), any::<bool>()),
         (any::<u64>(), any::<bool>()),
         (0u8..4, any::<u64>(), any::<u64>(), any::<u64>()),
-        (0u64..64, any::<bool>(), any::<bool>()),
+        (0u64..64, any::<bool>(), any::<bool>(), 0u32..4),
     )
         .prop_map(
             |(
@@ -82,7 +87,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                 (h, hlow),
                 (g, glow),
                 (kind, page, flags, rnd),
-                (entry, high_first, scratch),
+                (entry, high_first, scratch, shrink),
             )| {
                 let fmt = info.pte;
                 let gms = valid_gms(info);
@@ -91,8 +96,9 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                 let ggc = info.encode_ggc(gms, ggms);
                 let stolen = info.decode_ggc(ggc).map_or(MIB, |d| d.stolen_size);
                 let limit_mib = fmt.addr_limit() >> 20;
+                let guest_stolen = ((stolen >> shrink) & !(MIB - 1)).clamp(MIB.min(stolen), stolen);
                 let host = pick_base(h, stolen >> 20, limit_mib, hlow);
-                let guest = pick_base(g, stolen >> 20, limit_mib, glow);
+                let guest = pick_base(g, guest_stolen >> 20, limit_mib, glow);
                 let flags = flags & fmt.flag_mask();
                 let pages = (stolen / PAGE).max(1);
                 let raw = match kind {
@@ -116,6 +122,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                     info,
                     ggc,
                     stolen,
+                    guest_stolen,
                     host,
                     guest,
                     raw,
@@ -133,7 +140,7 @@ fn ctx(c: &Case) -> RemapContext {
         host_bdsm: HostPhys(c.host),
         guest_bdsm: c.guest,
         host_stolen_size: c.stolen,
-        guest_stolen_size: c.stolen,
+        guest_stolen_size: c.guest_stolen,
         gtt_size: 2 * MIB,
         ggc: c.ggc,
         reserved_stolen: None,
@@ -144,7 +151,7 @@ fn ctx(c: &Case) -> RemapContext {
 fn contained(c: &Case, device: u64) -> Result<(), TestCaseError> {
     let fmt = c.info.pte;
     let out = fmt.decode(device);
-    let guest = Region::new(GuestPhys(c.guest), c.stolen);
+    let guest = Region::new(GuestPhys(c.guest), c.guest_stolen);
     if out.valid {
         prop_assert!(
             guest.contains_range(out.addr, PAGE),
@@ -160,6 +167,7 @@ fn contained(c: &Case, device: u64) -> Result<(), TestCaseError> {
 #[test]
 fn strict_remap_entry_is_contained_on_every_platform() {
     let n = std::cell::Cell::new(0u32);
+    let beyond = std::cell::Cell::new(0u32);
     let all: Vec<&'static PlatformInfo> = PLATFORMS.iter().collect();
     runner(2048)
         .run(&case(all), |c| {
@@ -173,28 +181,53 @@ fn strict_remap_entry_is_contained_on_every_platform() {
             let fmt = c.info.pte;
             let inp = fmt.decode(c.raw);
             let host = Region::new(HostPhys(c.host), c.stolen);
-            let guest = Region::new(GuestPhys(c.guest), c.stolen);
+            let guest = Region::new(GuestPhys(c.guest), c.guest_stolen);
+            // A host stolen page past the end of the (smaller) guest region.
+            let past_guest = inp.valid
+                && !guest.contains_range(inp.addr, PAGE)
+                && host.contains_range(inp.addr, PAGE)
+                && inp.addr - c.host + PAGE > c.guest_stolen;
             match strict.remap_entry(&ctx(&c), c.raw) {
-                Ok((v, _)) => {
+                Ok((v, reason)) => {
                     contained(&c, v)?;
                     let out = fmt.decode(v);
                     prop_assert_eq!(out.flags, inp.flags, "flags kept");
                     if inp.valid && guest.contains_range(inp.addr, PAGE) {
                         prop_assert_eq!(v, c.raw, "no double shift");
+                    } else if past_guest {
+                        prop_assert!(matches!(reason, Reason::ScratchPage { .. }), "{reason:?}");
+                        beyond.set(beyond.get() + 1);
                     } else if inp.valid && host.contains_range(inp.addr, PAGE) {
                         prop_assert_eq!(out.addr - c.guest, inp.addr - c.host, "page offset kept");
                     }
                 }
-                Err(_) => {
-                    // Refused: only entries outside host and guest stolen.
+                Err(reason) => {
+                    // Refused: only entries outside host stolen, or past the
+                    // end of guest stolen.
                     prop_assert!(inp.valid);
-                    prop_assert!(!host.contains_range(inp.addr, PAGE));
                     prop_assert!(policy == OutsidePolicy::Refuse);
+                    if past_guest {
+                        prop_assert!(
+                            matches!(reason, Reason::BeyondGuestStolen { .. }),
+                            "{reason:?}"
+                        );
+                        beyond.set(beyond.get() + 1);
+                    } else {
+                        prop_assert!(!host.contains_range(inp.addr, PAGE));
+                    }
                 }
             }
             Ok(())
         })
         .unwrap();
+    assert!(
+        beyond.get() > 0,
+        "no case put a host stolen page past the end of a smaller guest stolen region"
+    );
+    println!(
+        "strict_remap_entry: {} host pages past guest stolen",
+        beyond.get()
+    );
     println!(
         "strict_remap_entry: {} cases over {} platforms",
         n.get(),
@@ -209,10 +242,12 @@ fn through_wrapper(
     r: Box<dyn Remapper>,
 ) -> Result<(u64, Passthrough<FakeIgd>), TestCaseError> {
     let width = c.info.bdsm.width();
-    prop_assume!(width == 8 || c.guest + c.stolen <= 1 << 32);
+    prop_assume!(width == 8 || c.guest + c.guest_stolen <= 1 << 32);
     prop_assume!(width == 8 || c.host + c.stolen <= 1 << 32);
     let mut pt = Passthrough::new(FakeIgd::new(c.info, c.host, c.ggc), r);
     set_bdsm(&mut pt, c.guest);
+    // What firmware reserved (possibly less than host stolen).
+    pt.set_reserved_stolen(Some(Region::new(GuestPhys(c.guest), c.guest_stolen)));
     let size = c.info.pte.size();
     if c.info.iobar_gtt {
         write_pte(&mut pt, c.entry, c.raw, c.high_first);
@@ -259,7 +294,8 @@ fn strict_completes_host_stolen_entries_in_either_dword_order() {
     runner(256)
         .run(&case(all), |mut c| {
             let fmt = c.info.pte;
-            let pages = c.stolen / PAGE;
+            // Pages that fit the guest region: completed, never refused.
+            let pages = c.guest_stolen / PAGE;
             c.raw = fmt
                 .encode(c.host + (c.raw % pages) * PAGE, fmt.typical_flags())
                 .unwrap_or(0);
@@ -269,7 +305,7 @@ fn strict_completes_host_stolen_entries_in_either_dword_order() {
             let inp = fmt.decode(c.raw);
             let out = fmt.decode(dev);
             prop_assert!(out.valid);
-            if Region::new(GuestPhys(c.guest), c.stolen).contains_range(inp.addr, PAGE) {
+            if Region::new(GuestPhys(c.guest), c.guest_stolen).contains_range(inp.addr, PAGE) {
                 // Overlapping regions: an address already in guest stolen stays.
                 prop_assert_eq!(out.addr, inp.addr);
             } else {

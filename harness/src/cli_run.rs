@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli_rom::{parse_u64, BuildOpts};
+use crate::cli_rom::{parse_pci_id, parse_u64, BuildOpts};
 use crate::render;
 
 /// Options of `igdemu run`.
@@ -19,7 +19,7 @@ pub struct RunArgs {
     pub rom: String,
     /// IGD device ID in hex, e.g. 1912 or 0x1912 (default: chosen from the
     /// ROM's PCIR device and device list).
-    #[arg(long, value_parser = crate::cli_rom::parse_pci_id, conflicts_with = "gen")]
+    #[arg(long, value_parser = parse_pci_id, conflicts_with = "gen")]
     pub device_id: Option<u16>,
     /// IGD generation (6, 7, 7.5, 8, 9, 11, 12): its first device.
     #[arg(long, value_parser = parse_gen)]
@@ -156,13 +156,15 @@ pub fn scenario(args: &RunArgs, rom: &[u8]) -> Result<Scenario, String> {
     Ok(sc)
 }
 
-/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run.
+/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run
+/// or a step failed, 3 inconclusive.
 #[must_use]
 pub fn exit_code(v: Verdict) -> u8 {
     match v {
         Verdict::Clean => 0,
         Verdict::DidNotRun => 2,
-        _ => 1,
+        Verdict::Inconclusive => 3,
+        Verdict::Fault | Verdict::Corrupt | Verdict::Escape | Verdict::Stopped => 1,
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
     name = "igdemu",
     version,
     about = "Intel IGD passthrough simulator: run a vBIOS, check where its GTT entries and DMA land",
-    after_help = "Exit codes: 0 clean, 1 violations (or a corpus regression), 2 the ROM could not run or bad arguments."
+    after_help = "Exit codes: 0 clean, 1 violations (or a corpus regression), 2 the ROM could not run (or a step failed) or bad arguments, 3 inconclusive (nothing reached the GTT or the aperture)."
 )]
 struct Cli {
     #[command(subcommand)]

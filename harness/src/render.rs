@@ -53,7 +53,10 @@ pub fn verdict_sentence(v: Verdict) -> &'static str {
         Verdict::Escape => "untranslated host stolen-memory addresses reached the device",
         Verdict::Stopped => "the VMM stopped the VM (QEMU hw_error)",
         Verdict::DidNotRun => {
-            "the ROM did not complete POST or a script step (see the steps above)"
+            "the ROM did not complete POST or a script step failed (see the steps above)"
+        }
+        Verdict::Inconclusive => {
+            "every step succeeded but the ROM never wrote a GTT entry nor touched the aperture: nothing was checked"
         }
     }
 }
@@ -137,12 +140,11 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
     if let Some(b) = stolen_base_source(r) {
         let _ = writeln!(o, "base      the guest wrote {b}");
     }
-    let dma_bytes: u64 = r.dma.iter().map(|d| d.len).sum();
     let _ = writeln!(
         o,
         "DMA       {} runs, {} through the aperture; {} aperture faults",
-        r.dma.len(),
-        size(dma_bytes),
+        r.dma_totals.runs,
+        size(r.dma_totals.bytes),
         r.aperture_faults
     );
     let _ = writeln!(

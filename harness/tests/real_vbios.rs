@@ -125,6 +125,7 @@ fn real_images_post_set_modes_and_print_text_under_strict() {
         assert_eq!(host.info().platform, img.platform, "{}", img.file);
         for s in &r.steps {
             assert!(s.returned, "{}: {} did not return: {s:?}", img.file, s.step);
+            assert!(s.succeeded, "{}: {} failed: {s:?}", img.file, s.step);
         }
         for (s, mode) in r.steps[1..4]
             .iter()
@@ -179,7 +180,11 @@ fn real_images_scan_out_what_was_drawn_through_the_frame_buffer() {
                 RemapperKind::Strict,
                 vec![Step::vbe(w as u16, h as u16, bpp as u8)],
             );
-            assert!(run.report.steps.iter().all(|s| s.returned), "{what}");
+            assert!(
+                run.report.steps.iter().all(|s| s.returned && s.succeeded),
+                "{what}: {:?}",
+                run.report.steps
+            );
             let lfb = lfb(&run);
             let plane = {
                 let host = run.igd().expect("IGD").passthrough().host();

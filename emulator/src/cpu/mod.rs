@@ -22,8 +22,9 @@ use iced_x86::Register;
 use serde::Serialize;
 use unicorn_engine::{uc_error, HookType, MemType, RegisterX86, Unicorn};
 
+use crate::machine::EventKind;
 use crate::machine::MachineState;
-use crate::trace::{CsIp, EventKind, IntRegs, IntResult, Unhandled};
+use crate::trace::{CsIp, IntRegs, IntResult, Unhandled};
 
 /// Segment of the BIOS (stubs and trampolines).
 pub const BIOS_SEG: u16 = 0xF000;

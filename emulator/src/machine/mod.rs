@@ -41,7 +41,26 @@ use crate::igd::devices::Segment;
 use crate::igd::generation::Platform;
 use crate::pci::{command, reg, Bdf, ConfigWrite};
 use crate::trace::CsIp;
-use crate::trace::{EventKind, IntResult, Trace, Unhandled};
+use crate::trace::{IntResult, Unhandled};
+
+/// What a device on the machine's bus reports into the trace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "device")]
+pub enum DeviceEvent {
+    /// What the passthrough layer did with a guest access (GTT write before
+    /// and after remapping, refusals, mirror reads, FLR).
+    Passthrough(crate::passthrough::PassthroughEvent),
+    /// A run of device DMA (aperture accesses translated by the GTT) through
+    /// the IOMMU, classified.
+    Dma(igd_slot::DmaRun),
+}
+
+/// The machine's trace event kinds.
+pub type EventKind = crate::trace::EventKind<DeviceEvent>;
+/// The machine's trace records.
+pub type TraceEvent = crate::trace::Event<DeviceEvent>;
+/// The machine's trace.
+pub type Trace = crate::trace::Trace<DeviceEvent>;
 use legacy::{Clock, Cmos, Dispi, Pit, Port61, VgaRegs, PORT_ACCESS_NS};
 use memory::{E820, PCI_HOLE, PCI_MMIO_END};
 use pci_bus::{BarAllocator, BusDevice, PciBus, RamBacking};
@@ -1103,8 +1122,17 @@ impl Machine {
 
     /// The trace so far.
     #[must_use]
-    pub fn trace(&self) -> &[crate::trace::Event] {
+    pub fn trace(&self) -> &[TraceEvent] {
         self.uc.get_data().trace.events()
+    }
+
+    /// Disassemble the instruction at `cs:ip` in guest memory.
+    #[must_use]
+    pub fn disassemble_at(&self, cs: u16, ip: u16) -> Option<String> {
+        let at = CsIp::new(cs, ip);
+        let mut buf = [0u8; 15];
+        self.read_guest(u64::from(at.linear()), &mut buf).ok()?;
+        crate::trace::disassemble(&buf, at)
     }
 
     /// Read guest memory (RAM, shadow, frame buffers) at a linear address.

@@ -56,7 +56,7 @@ pub trait BusDevice: PciFunction + std::any::Any {
 
     /// Hand over events the device recorded since the last call (the bus
     /// stamps them with the CS:IP of the access). Default: none.
-    fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<crate::trace::EventKind>) {}
+    fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<super::EventKind>) {}
 
     /// Virtual time (emulated ns since power-on) at the access that follows;
     /// the bus calls it before each BAR access. Models that complete work

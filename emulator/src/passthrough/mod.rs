@@ -151,6 +151,8 @@ pub enum PassthroughEvent {
     Bar0GttWrite {
         /// Byte offset in the GTT.
         gtt_offset: u64,
+        /// Width in bytes.
+        width: u8,
         /// What the guest wrote (little-endian, up to 8 bytes).
         guest_value: u64,
         /// What the wrapper did.
@@ -517,6 +519,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             let last = gtt.last().copied();
             self.events.push(PassthroughEvent::Bar0GttWrite {
                 gtt_offset,
+                width: data.len().min(8) as u8,
                 guest_value: le_value(data),
                 outcome,
                 gtt,
