@@ -1122,6 +1122,7 @@ fn run_step(
                 modes.push(mode);
             }
             let mut chosen = None;
+            let mut unavailable = Vec::new();
             for mode in modes {
                 let mut r = regs(0x4F01);
                 r.set_cx(mode);
@@ -1131,13 +1132,20 @@ fn run_step(
                 if !o.returned() {
                     return Ok(StepDone::ran(o, notes));
                 }
-                if out.ax() != 0x004F {
-                    // VBE 3.0 §4.4: every mode in the list answers 4F01.
+                if out.ax() & 0xFF != 0x4F {
+                    // 4F01 itself not supported: not a VBE BIOS after all.
                     let why = format!(
                         "4F01 for mode {mode:#06x} (in the mode list) returned AX={:#06x}",
                         out.ax()
                     );
                     return Ok(StepDone::failed(Some(o), notes, why));
+                }
+                if out.ax() != 0x004F {
+                    // Supported but failed (AH 1-3): the mode is listed but the
+                    // current hardware configuration cannot show it (VBE 3.0
+                    // §4.2 return status); a client skips it.
+                    unavailable.push(format!("{mode:#06x} (AX={:#06x})", out.ax()));
+                    continue;
                 }
                 let mut mi = [0u8; 256];
                 machine.read_guest(VBE_BUF + 0x200, &mut mi)?;
@@ -1149,6 +1157,12 @@ fn run_step(
                     chosen = Some((mode, lfb));
                     break;
                 }
+            }
+            if !unavailable.is_empty() {
+                notes.push(format!(
+                    "listed but unavailable (4F01 failed): {}",
+                    unavailable.join(", ")
+                ));
             }
             let Some((mode, lfb)) = chosen else {
                 let why = format!("no VBE mode {width}x{height}x{bpp} in the mode list");
