@@ -550,9 +550,7 @@ fn no_remapper_panics_on_any_guest_sequence() {
             n.set(n.get() + 1);
             let r: Box<dyn Remapper> = match which {
                 0 => Box::new(Qemu2016::new()),
-                1 => Box::new(Qemu2025 {
-                    gms_override: Some(1),
-                }),
+                1 => Box::new(Qemu2025::with_gms(1)),
                 2 => Box::new(Strict::new(OutsidePolicy::Scratch)),
                 _ => Box::new(Strict::default()),
             };
