@@ -544,17 +544,23 @@ fn no_remapper_panics_on_any_guest_sequence() {
     let all: Vec<&'static PlatformInfo> = PLATFORMS.iter().collect();
     let strategy = (
         prop::sample::select(all),
-        0u8..4,
+        0u8..5,
+        prop::sample::select(Release::ALL.to_vec()),
         prop::collection::vec(op(), 1..48),
     );
     let n = std::cell::Cell::new(0u32);
     runner(256)
-        .run(&strategy, |(info, which, seq)| {
+        .run(&strategy, |(info, which, release, seq)| {
             n.set(n.get() + 1);
             let r: Box<dyn Remapper> = match which {
                 0 => Box::new(Qemu2016::new()),
                 1 => Box::new(Qemu2025::with_gms(1)),
                 2 => Box::new(Strict::new(OutsidePolicy::Scratch)),
+                4 => {
+                    let mut setup = QemuSetup::release(release);
+                    setup.options.gms = 2;
+                    Box::new(QemuIgd::new(setup))
+                }
                 _ => Box::new(Strict::default()),
             };
             let mut w = world(info, 0x8B00_0000, r);

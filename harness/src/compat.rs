@@ -1,0 +1,227 @@
+//! `igdemu compat`: will my setup work? Each ROM under every QEMU release from
+//! 2.7 to 10.2 (default options), one table: releases as rows, the verdict for
+//! each ROM in a column, then, per ROM, every release where the verdict changes
+//! and the commits behind the change (`passthrough::qemu_release`).
+//!
+//! Releases whose IGD quirk is identical (`Behaviour` equal) share one run.
+
+use clap::Args;
+use igdemu::passthrough::qemu_release::{Behaviour, QemuSetup, Release};
+use igdemu::session::{self, RemapperKind, Scenario, SessionError, Step};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::source::LoadedRom;
+
+/// Options of `igdemu compat`.
+#[derive(Args, Debug, Clone)]
+pub struct CompatArgs {
+    /// ROMs: files, builtin:NAME, builtin:all, seabios:VARIANT.
+    #[arg(required = true)]
+    pub roms: Vec<String>,
+    /// Steps after POST.
+    #[arg(long, default_value = "vbe:1024x768x32")]
+    pub script: String,
+    /// Run a ROM whose checksum is wrong.
+    #[arg(long)]
+    pub allow_bad_checksum: bool,
+    /// Instruction budget per step.
+    #[arg(long, value_parser = crate::cli_rom::parse_u64)]
+    pub budget: Option<u64>,
+}
+
+/// One ROM under one release.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cell {
+    /// `clean`, `corrupt`, ..., `refused`, or `error`.
+    pub verdict: String,
+    /// Violations found (0 when refused).
+    pub violations: usize,
+    /// Why QEMU refused the device, or the error.
+    pub detail: Option<String>,
+}
+
+impl Cell {
+    fn label(&self) -> String {
+        if self.violations > 0 {
+            format!("{} ({})", self.verdict, self.violations)
+        } else {
+            self.verdict.clone()
+        }
+    }
+}
+
+/// A verdict change between two consecutive releases for one ROM.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// The ROM.
+    pub rom: String,
+    /// The first release with the new verdict.
+    pub release: Release,
+    /// Verdict before.
+    pub from: String,
+    /// Verdict from this release on.
+    pub to: String,
+    /// (switch, commit, subject) of every behaviour switch that changed.
+    pub commits: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// The whole compatibility table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Compat {
+    /// ROM names, in column order.
+    pub roms: Vec<String>,
+    /// One row per release, one cell per ROM.
+    pub rows: Vec<(Release, Vec<Cell>)>,
+}
+
+fn cell(rom: &LoadedRom, base: &Scenario, release: Release) -> Cell {
+    let mut sc = base.clone();
+    sc.remapper = RemapperKind::Qemu(QemuSetup::release(release));
+    match session::run(&rom.bytes, &sc) {
+        Ok(run) => Cell {
+            verdict: run.report.verdict.name().into(),
+            violations: run.report.check.violations.len(),
+            detail: None,
+        },
+        Err(SessionError::Refused(r)) => Cell {
+            verdict: "refused".into(),
+            violations: 0,
+            detail: Some(r.to_string()),
+        },
+        Err(e) => Cell {
+            verdict: "error".into(),
+            violations: 0,
+            detail: Some(e.to_string()),
+        },
+    }
+}
+
+/// Run every ROM under every release; `scenario` builds each ROM's base
+/// scenario (its remapper is replaced per release).
+pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> Compat {
+    let mut rows: Vec<(Release, Vec<Cell>)> = Release::ALL.iter().map(|r| (*r, Vec::new())).collect();
+    for rom in roms {
+        let base = scenario(rom);
+        let mut done: Vec<(&'static Behaviour, Cell)> = Vec::new();
+        for (release, cells) in &mut rows {
+            let b = release.behaviour();
+            let c = match done.iter().find(|(d, _)| *d == b) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let c = cell(rom, &base, *release);
+                    done.push((b, c.clone()));
+                    c
+                }
+            };
+            cells.push(c);
+        }
+    }
+    Compat {
+        roms: roms.iter().map(|r| r.name.clone()).collect(),
+        rows,
+    }
+}
+
+impl Compat {
+    /// Every release where a ROM's verdict differs from the release before.
+    #[must_use]
+    pub fn changes(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (i, rom) in self.roms.iter().enumerate() {
+            for pair in self.rows.windows(2) {
+                let [(prev, a), (release, b)] = pair else {
+                    continue;
+                };
+                let (Some(a), Some(b)) = (a.get(i), b.get(i)) else {
+                    continue;
+                };
+                if a.verdict != b.verdict {
+                    out.push(Change {
+                        rom: rom.clone(),
+                        release: *release,
+                        from: a.label(),
+                        to: b.label(),
+                        commits: release.changes_since(*prev),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The table (Markdown), the refusals, and the changes with their commits.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(s, "| QEMU |");
+        for r in &self.roms {
+            let _ = write!(s, " {r} |");
+        }
+        let _ = write!(s, "\n|---|");
+        for _ in &self.roms {
+            s.push_str("---|");
+        }
+        s.push('\n');
+        for (release, cells) in &self.rows {
+            let _ = write!(s, "| {} |", release.version());
+            for c in cells {
+                let _ = write!(s, " {} |", c.label());
+            }
+            s.push('\n');
+        }
+        let mut refusals: Vec<String> = Vec::new();
+        for (_, cells) in &self.rows {
+            for c in cells {
+                if let Some(d) = &c.detail {
+                    if !refusals.contains(d) {
+                        refusals.push(d.clone());
+                    }
+                }
+            }
+        }
+        if !refusals.is_empty() {
+            s.push_str("\nrefused / errors:\n");
+            for d in refusals {
+                let _ = writeln!(s, "- {d}");
+            }
+        }
+        let changes = self.changes();
+        if !changes.is_empty() {
+            s.push_str("\nwhere the verdict changes:\n");
+            for c in changes {
+                let why: Vec<String> = c
+                    .commits
+                    .iter()
+                    .map(|(sw, commit, subject)| format!("{sw}: {commit} \"{subject}\""))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "- {} {}: {} -> {} ({})",
+                    c.rom,
+                    c.release,
+                    c.from,
+                    c.to,
+                    why.join("; ")
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Run the command.
+pub fn run(args: &CompatArgs) -> Result<ExitCode, String> {
+    let roms = crate::corpus::collect(&args.roms)?;
+    let script = Step::parse_script(&args.script)?;
+    let table = compat(&roms, |rom| {
+        let mut sc = Scenario::for_rom(&rom.bytes, RemapperKind::Strict).with_script(script.clone());
+        sc.allow_bad_checksum = args.allow_bad_checksum;
+        if let Some(b) = args.budget {
+            sc.machine.budget = b;
+        }
+        sc
+    });
+    print!("{}", table.render());
+    Ok(ExitCode::SUCCESS)
+}
