@@ -15,16 +15,16 @@ mod common;
 use common::*;
 use igdemu::addr::{GuestPhys, HostPhys, Iova, Region};
 use igdemu::check::{check, CheckInput, Report, Violation};
+use igdemu::igd::generation::BdsmLocation;
 use igdemu::igd::generation::{info, Platform, PteFormat};
 use igdemu::machine::iommu::{AccessClass, Iommu, Mapping};
-use igdemu::igd::generation::BdsmLocation;
 use igdemu::passthrough::qemu2016::UNSUPPORTED_BIOS;
 use igdemu::passthrough::testing::FakeIgd;
-use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
 use igdemu::passthrough::{
     Bar4Access, Bar4Op, Bar4Reg, Decision, HostIgd, Outcome, PassthroughEvent, Qemu2016, Qemu2025,
     Reason, RemapContext, Remapper, Strict,
 };
+use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
 
 fn last_data_outcome(pt: &Rig) -> Outcome {
     pt.events()
@@ -246,7 +246,11 @@ fn qemu2016_chv_decoded_as_gen8_wipes_its_ggms() {
         ggc,
         Box::new(Qemu2016::new()),
     );
-    assert_eq!(pt.regs().ggc, 0x0010, "bits 15:8 cleared, CHV's GGMS with them");
+    assert_eq!(
+        pt.regs().ggc,
+        0x0010,
+        "bits 15:8 cleared, CHV's GGMS with them"
+    );
     assert_eq!(pt.bdsm_size(), MIB);
     assert_eq!(
         pt.events().first(),

@@ -88,11 +88,19 @@ fn c4c45e943e51_2_7_ors_the_guest_base_with_the_low_20_bits() {
         pt.events().first(),
         Some(&PassthroughEvent::StartupClear { entries: 512 })
     );
-    assert_eq!(bar0_u32(&mut pt, 0x1080C0), (0x8B00_0001, false), "no mirror");
+    assert_eq!(
+        bar0_u32(&mut pt, 0x1080C0),
+        (0x8B00_0001, false),
+        "no mirror"
+    );
     write_pte(&mut pt, 0, 0x8B01_2005, false);
     assert_eq!(pt.host().gtt_entry(0), 0x7E01_2005);
     write_pte(&mut pt, 1, 0x8B11_2005, false);
-    assert_eq!(pt.host().gtt_entry(1), 0x7E01_2005, "wrapped into the first MiB");
+    assert_eq!(
+        pt.host().gtt_entry(1),
+        0x7E01_2005,
+        "wrapped into the first MiB"
+    );
     assert_eq!(
         last_outcome(&pt),
         Outcome::Rewritten {
@@ -132,7 +140,15 @@ fn _29d62771c81d_5_0_compiled_legacy_igd_out_643a4eacef87_restored_it() {
         })
     );
     let r = realized("qemu-5.1", Platform::SandyBridge, SNB_GGC).expect("5.1 admits SNB");
-    assert_eq!(r, realized("qemu-4.2", Platform::SandyBridge, SNB_GGC).map(|r| Realized { release: Release::V5_1, ..r }).unwrap());
+    assert_eq!(
+        r,
+        realized("qemu-4.2", Platform::SandyBridge, SNB_GGC)
+            .map(|r| Realized {
+                release: Release::V5_1,
+                ..r
+            })
+            .unwrap()
+    );
 }
 
 /// `e433f208973f` (9.2.0): unknown IDs are gen -1 and refused, where 9.1
@@ -162,11 +178,19 @@ fn _7bafcd176729_9_2_emulates_bdsm_at_0xc0_for_gen_11_and_up() {
     assert_eq!(old.bdsm_location(), Some(BdsmLocation::Config5C));
     let mut b = [0u8; 8];
     old.config_read(0xC0, &mut b);
-    assert_eq!(u64::from_le_bytes(b), HOST_BDSM | 1, "9.1: the host BDSM shows");
+    assert_eq!(
+        u64::from_le_bytes(b),
+        HOST_BDSM | 1,
+        "9.1: the host BDSM shows"
+    );
     let mut new = qemu("qemu-9.2", Platform::TigerLake, BDW_GGC);
     assert_eq!(new.bdsm_location(), Some(BdsmLocation::ConfigC0));
     new.config_read(0xC0, &mut b);
-    assert_eq!(u64::from_le_bytes(b), 0, "9.2: emulated, 0 until firmware writes it");
+    assert_eq!(
+        u64::from_le_bytes(b),
+        0,
+        "9.2: emulated, 0 until firmware writes it"
+    );
     // SeaBIOS writes 0x5C only: the emulated 0xC0 stays 0 and the first
     // BAR4 PTE write stops the VM.
     new.config_write(0x5C, &(GUEST_BDSM as u32).to_le_bytes());
@@ -208,8 +232,15 @@ fn _871922416683_9_2_decodes_gms_0xf0_on_gen_9() {
     assert_eq!((r.qemu_gen, r.bdsm_size), (9, 2 * MIB + 4 * MIB));
     let skl = info(Platform::Skylake);
     let r = realized("qemu-9.2", Platform::Skylake, skl.encode_ggc(0xF0, 1)).unwrap();
-    assert_eq!((r.qemu_gen, r.bdsm_size), (8, 2 * MIB), "SKL is gen 8 in 9.2");
-    assert_eq!(r.warnings, vec!["Unsupported IGD GMS value 0xf0".to_string()]);
+    assert_eq!(
+        (r.qemu_gen, r.bdsm_size),
+        (8, 2 * MIB),
+        "SKL is gen 8 in 9.2"
+    );
+    assert_eq!(
+        r.warnings,
+        vec!["Unsupported IGD GMS value 0xf0".to_string()]
+    );
 }
 
 /// `03828b00a2bf` fixed GGMS 0 → 0 MiB only in 10.0, with the quirk already
@@ -263,8 +294,14 @@ fn _5aed8b0f0be2_10_0_removes_the_bar4_quirk() {
 /// `5faec6a5e220` (10.0.0): `etc/igd-bdsm-size` is the GMS size only.
 #[test]
 fn _5faec6a5e220_10_0_bdsm_size_is_gms_only() {
-    assert_eq!(qemu("qemu-9.2", Platform::SandyBridge, SNB_GGC).bdsm_size(), 162 * MIB);
-    assert_eq!(qemu("qemu-10.0", Platform::SandyBridge, SNB_GGC).bdsm_size(), 160 * MIB);
+    assert_eq!(
+        qemu("qemu-9.2", Platform::SandyBridge, SNB_GGC).bdsm_size(),
+        162 * MIB
+    );
+    assert_eq!(
+        qemu("qemu-10.0", Platform::SandyBridge, SNB_GGC).bdsm_size(),
+        160 * MIB
+    );
 }
 
 /// `ea652c2beeae` (10.0.0): GGC mirrored at BAR0 0x108040; `36e4047a9b1c`
@@ -274,9 +311,17 @@ fn ea652c2beeae_10_0_mirrors_ggc_and_36e4047a9b1c_10_1_only_with_x_igd_gms() {
     let mut pt = qemu("qemu-10.0", Platform::SandyBridge, SNB_GGC);
     assert_eq!(bar0_ggc(&mut pt), (0x0228, true));
     let mut pt = qemu("qemu-10.0,x-igd-gms=2", Platform::SandyBridge, SNB_GGC);
-    assert_eq!(bar0_ggc(&mut pt), (0x0210, true), "GMS 2 through the mirror");
+    assert_eq!(
+        bar0_ggc(&mut pt),
+        (0x0210, true),
+        "GMS 2 through the mirror"
+    );
     let mut pt = qemu("qemu-10.1", Platform::SandyBridge, SNB_GGC);
-    assert_eq!(bar0_ggc(&mut pt), (0x0228, false), "the device's own register");
+    assert_eq!(
+        bar0_ggc(&mut pt),
+        (0x0228, false),
+        "the device's own register"
+    );
     let mut pt = qemu("qemu-10.1,x-igd-gms=2", Platform::SandyBridge, SNB_GGC);
     assert_eq!(bar0_ggc(&mut pt), (0x0210, true));
     let mut pt = qemu("qemu-9.2", Platform::SandyBridge, SNB_GGC);
@@ -320,7 +365,11 @@ fn _395a1f7941f4_10_1_takes_gms_0xf0_on_gen_9_and_fails_out_of_range() {
     let skl = info(Platform::Skylake);
     let ggc = skl.encode_ggc(2, 1);
     let r = realized("qemu-10.0,x-igd-gms=0xf2", Platform::Skylake, ggc).unwrap();
-    assert_eq!((r.guest_ggc, r.bdsm_size), (0x0240, 64 * MIB), "ignored in 10.0");
+    assert_eq!(
+        (r.guest_ggc, r.bdsm_size),
+        (0x0240, 64 * MIB),
+        "ignored in 10.0"
+    );
     let r = realized("qemu-10.1,x-igd-gms=0xf2", Platform::Skylake, ggc).unwrap();
     assert_eq!((r.guest_ggc, r.bdsm_size), (0xF240, 12 * MIB));
     assert_eq!(
@@ -347,7 +396,11 @@ fn dd69d846046f_10_1_restricts_legacy_mode_to_gen_6_to_9() {
         })
     );
     assert!(matches!(
-        realized("qemu-10.1,x-igd-legacy-mode=on", Platform::TigerLake, BDW_GGC),
+        realized(
+            "qemu-10.1,x-igd-legacy-mode=on",
+            Platform::TigerLake,
+            BDW_GGC
+        ),
         Err(Refusal::RealizeFailed { .. })
     ));
 }
@@ -371,7 +424,11 @@ fn e0b33efe2acc_10_1_requires_host_vga_decode() {
 #[test]
 fn _2fedccf03c88_10_0_lets_the_user_turn_legacy_mode_off() {
     assert_eq!(
-        realized("qemu-10.0,x-igd-legacy-mode=off", Platform::SandyBridge, SNB_GGC),
+        realized(
+            "qemu-10.0,x-igd-legacy-mode=off",
+            Platform::SandyBridge,
+            SNB_GGC
+        ),
         Err(Refusal::LegacyModeOff {
             release: Release::V10_0
         })
@@ -383,9 +440,16 @@ fn _2fedccf03c88_10_0_lets_the_user_turn_legacy_mode_off() {
 /// VGA-class IGD.
 #[test]
 fn _432ca3dfa3d5_10_2_changes_nothing_for_a_vga_class_igd() {
-    for p in [Platform::SandyBridge, Platform::Skylake, Platform::TigerLake] {
+    for p in [
+        Platform::SandyBridge,
+        Platform::Skylake,
+        Platform::TigerLake,
+    ] {
         let ggc = info(p).encode_ggc(2, 1);
-        let a = realized("qemu-10.1", p, ggc).map(|r| Realized { release: Release::V10_2, ..r });
+        let a = realized("qemu-10.1", p, ggc).map(|r| Realized {
+            release: Release::V10_2,
+            ..r
+        });
         let b = realized("qemu-10.2", p, ggc).map_err(|e| e.to_string());
         assert_eq!(a.map_err(|e| e.to_string().replace("10.1", "10.2")), b);
     }

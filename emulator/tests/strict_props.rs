@@ -19,11 +19,11 @@ use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::machine::iommu::{AccessClass, IommuDma, SparseMemory};
 use igdemu::passthrough::qemu_release::{Bar4Quirk, LegacyGate};
 use igdemu::passthrough::testing::FakeIgd;
-use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
-use igdemu::session::Verdict;
 use igdemu::passthrough::{
     HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, RemapContext, Remapper, Strict,
 };
+use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
+use igdemu::session::Verdict;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -593,9 +593,14 @@ fn world_verdict(w: &World) -> Verdict {
     };
     let mut v = Verdict::Clean;
     let info = w.pt.host().info();
-    sweep_gtt(w.pt.host().gtt_bytes(), info.pte, &w.bus.iommu, |_, _, _, class| {
-        v = v.max(class_verdict(class));
-    });
+    sweep_gtt(
+        w.pt.host().gtt_bytes(),
+        info.pte,
+        &w.bus.iommu,
+        |_, _, _, class| {
+            v = v.max(class_verdict(class));
+        },
+    );
     for a in &w.bus.log {
         v = v.max(class_verdict(a.class));
     }

@@ -3,7 +3,8 @@
 //! each ROM in a column, then, per ROM, every release where the verdict changes
 //! and the commits behind the change (`passthrough::qemu_release`).
 //!
-//! Releases whose IGD quirk is identical (`Behaviour` equal) share one run.
+//! Releases whose IGD quirk is identical (`Behaviour` equal) share one run;
+//! consecutive releases with the same verdicts share a table row.
 
 use clap::Args;
 use igdemu::passthrough::qemu_release::{Behaviour, QemuSetup, Release};
@@ -100,7 +101,8 @@ fn cell(rom: &LoadedRom, base: &Scenario, release: Release) -> Cell {
 /// Run every ROM under every release; `scenario` builds each ROM's base
 /// scenario (its remapper is replaced per release).
 pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> Compat {
-    let mut rows: Vec<(Release, Vec<Cell>)> = Release::ALL.iter().map(|r| (*r, Vec::new())).collect();
+    let mut rows: Vec<(Release, Vec<Cell>)> =
+        Release::ALL.iter().map(|r| (*r, Vec::new())).collect();
     for rom in roms {
         let base = scenario(rom);
         let mut done: Vec<(&'static Behaviour, Cell)> = Vec::new();
@@ -163,12 +165,25 @@ impl Compat {
             s.push_str("---|");
         }
         s.push('\n');
-        for (release, cells) in &self.rows {
-            let _ = write!(s, "| {} |", release.version());
+        // Consecutive releases with the same cells share a row ("2.9-4.2").
+        let mut i = 0;
+        while let Some((first, cells)) = self.rows.get(i) {
+            let mut j = i;
+            let same = |c: &Vec<Cell>| c.iter().map(Cell::label).eq(cells.iter().map(Cell::label));
+            while self.rows.get(j + 1).is_some_and(|(_, c)| same(c)) {
+                j += 1;
+            }
+            let last = self.rows.get(j).map_or(*first, |(r, _)| *r);
+            if last == *first {
+                let _ = write!(s, "| {} |", first.version());
+            } else {
+                let _ = write!(s, "| {}-{} |", first.version(), last.version());
+            }
             for c in cells {
                 let _ = write!(s, " {} |", c.label());
             }
             s.push('\n');
+            i = j + 1;
         }
         let mut refusals: Vec<String> = Vec::new();
         for (_, cells) in &self.rows {
@@ -215,7 +230,8 @@ pub fn run(args: &CompatArgs) -> Result<ExitCode, String> {
     let roms = crate::corpus::collect(&args.roms)?;
     let script = Step::parse_script(&args.script)?;
     let table = compat(&roms, |rom| {
-        let mut sc = Scenario::for_rom(&rom.bytes, RemapperKind::Strict).with_script(script.clone());
+        let mut sc =
+            Scenario::for_rom(&rom.bytes, RemapperKind::Strict).with_script(script.clone());
         sc.allow_bad_checksum = args.allow_bad_checksum;
         if let Some(b) = args.budget {
             sc.machine.budget = b;

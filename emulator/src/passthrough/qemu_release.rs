@@ -439,7 +439,10 @@ impl Release {
             "2025" => return Some(ALIAS_2025),
             _ => {}
         }
-        let s = s.strip_suffix(".0").filter(|t| t.contains('.')).unwrap_or(s);
+        let s = s
+            .strip_suffix(".0")
+            .filter(|t| t.contains('.'))
+            .unwrap_or(s);
         Release::ALL.iter().copied().find(|r| r.version() == s)
     }
 
@@ -834,7 +837,9 @@ pub enum Refusal {
         qemu_gen: i8,
     },
     /// 10.1+: the host GGC has IVD (VGA disable) set (`e0b33efe2acc`).
-    #[error("{release}: no legacy mode: the host IGD does not decode VGA (GGC IVD set; e0b33efe2acc)")]
+    #[error(
+        "{release}: no legacy mode: the host IGD does not decode VGA (GGC IVD set; e0b33efe2acc)"
+    )]
     VgaDecodeDisabled {
         /// The release.
         release: Release,
@@ -1092,7 +1097,10 @@ mod tests {
         assert_eq!(s.options.gms, 0xF2);
         assert_eq!(s.options.legacy_mode, OnOffAuto::On);
         assert_eq!(s.options.lpc, Some(false));
-        assert_eq!(s.spec(), "qemu-10.1,x-igd-gms=0xf2,x-igd-lpc=off,x-igd-legacy-mode=on");
+        assert_eq!(
+            s.spec(),
+            "qemu-10.1,x-igd-gms=0xf2,x-igd-lpc=off,x-igd-legacy-mode=on"
+        );
         let e = QemuSetup::parse("qemu-9.2,x-igd-lpc=on").unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -1121,25 +1129,25 @@ mod tests {
         use GenTable::*;
         // (device, original, 2024, i915)
         let rows: &[(u16, i8, i8, i8)] = &[
-            (0x0126, 6, 6, 6),   // SNB
-            (0x0166, 6, 6, 6),   // IVB
-            (0x0416, 6, 6, 7),   // HSW
-            (0x0F31, 6, 6, 7),   // VLV
-            (0x1616, 8, 8, 8),   // BDW
-            (0x22B0, 8, 8, 8),   // CHV
-            (0x1916, 8, 8, 9),   // SKL
-            (0x0A84, 8, 8, 9),   // BXT, before HSW's 0x0A00
-            (0x5A85, 8, -1, 9),  // BXT: 0xfff mask misses it; "assume 8" until 9.2
-            (0x3184, 8, -1, 9),  // GLK
-            (0x5912, 8, 8, 9),   // KBL
-            (0x87C0, 8, -1, -1), // AML
-            (0x3E92, 8, 9, 9),   // CFL
-            (0x9BC5, 8, -1, 9),  // CML
-            (0x8A52, 8, -1, 11), // ICL
-            (0x4571, 8, 11, 11), // EHL
-            (0x9A49, 8, 12, 12), // TGL
-            (0x4680, 8, -1, 12), // ADL
-            (0x7D55, 8, -1, -1), // MTL
+            (0x0126, 6, 6, 6),    // SNB
+            (0x0166, 6, 6, 6),    // IVB
+            (0x0416, 6, 6, 7),    // HSW
+            (0x0F31, 6, 6, 7),    // VLV
+            (0x1616, 8, 8, 8),    // BDW
+            (0x22B0, 8, 8, 8),    // CHV
+            (0x1916, 8, 8, 9),    // SKL
+            (0x0A84, 8, 8, 9),    // BXT, before HSW's 0x0A00
+            (0x5A85, 8, -1, 9),   // BXT: 0xfff mask misses it; "assume 8" until 9.2
+            (0x3184, 8, -1, 9),   // GLK
+            (0x5912, 8, 8, 9),    // KBL
+            (0x87C0, 8, -1, -1),  // AML
+            (0x3E92, 8, 9, 9),    // CFL
+            (0x9BC5, 8, -1, 9),   // CML
+            (0x8A52, 8, -1, 11),  // ICL
+            (0x4571, 8, 11, 11),  // EHL
+            (0x9A49, 8, 12, 12),  // TGL
+            (0x4680, 8, -1, 12),  // ADL
+            (0x7D55, 8, -1, -1),  // MTL
             (0x2A42, -1, -1, -1), // GM45: "Old, untested"
         ];
         for &(id, a, b, c) in rows {

@@ -15,8 +15,8 @@ use std::fmt;
 
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::igd::generation::{BdsmLocation, PlatformInfo};
-use crate::pci::ConfigSpace;
 use crate::igd::mmio::{GEN6_DSMBASE, GGC_MIRROR};
+use crate::pci::ConfigSpace;
 
 /// 1 MiB: BDSM granularity (`INTEL_BSM_MASK`).
 pub const MIB: u64 = 1 << 20;
