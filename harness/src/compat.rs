@@ -7,7 +7,7 @@
 //! consecutive releases with the same verdicts share a table row.
 
 use clap::Args;
-use igdemu::passthrough::qemu_release::{Behaviour, QemuSetup, Release};
+use igdemu::passthrough::qemu_release::{Behaviour, Mix, QemuSetup, Release, SwitchChange};
 use igdemu::session::{self, RemapperKind, Scenario, SessionError, Step};
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -63,8 +63,12 @@ pub struct Change {
     pub from: String,
     /// Verdict from this release on.
     pub to: String,
-    /// (switch, commit, subject) of every behaviour switch that changed.
-    pub commits: Vec<(&'static str, &'static str, &'static str)>,
+    /// Every behaviour switch that differs between the two releases.
+    pub commits: Vec<SwitchChange>,
+    /// The switches that alone turn the older release's verdict into the new
+    /// one (the older release with just that switch from the newer). Empty
+    /// when no single switch does (they act together).
+    pub cause: Vec<SwitchChange>,
 }
 
 /// The whole compatibility table.
@@ -74,11 +78,14 @@ pub struct Compat {
     pub roms: Vec<String>,
     /// One row per release, one cell per ROM.
     pub rows: Vec<(Release, Vec<Cell>)>,
+    /// Every release where a ROM's verdict differs from the release before,
+    /// with the commit that made the difference.
+    pub changes: Vec<Change>,
 }
 
-fn cell(rom: &LoadedRom, base: &Scenario, release: Release) -> Cell {
+fn cell(rom: &LoadedRom, base: &Scenario, setup: QemuSetup) -> Cell {
     let mut sc = base.clone();
-    sc.remapper = RemapperKind::Qemu(QemuSetup::release(release));
+    sc.remapper = RemapperKind::Qemu(setup);
     match session::run(&rom.bytes, &sc) {
         Ok(run) => Cell {
             verdict: run.report.verdict.name().into(),
@@ -99,11 +106,14 @@ fn cell(rom: &LoadedRom, base: &Scenario, release: Release) -> Cell {
 }
 
 /// Run every ROM under every release; `scenario` builds each ROM's base
-/// scenario (its remapper is replaced per release).
+/// scenario (its remapper is replaced per release). Where a verdict changes
+/// between two releases that differ in several switches, each switch is tried
+/// alone on the older release to find the commit responsible.
 pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> Compat {
     let mut rows: Vec<(Release, Vec<Cell>)> =
         Release::ALL.iter().map(|r| (*r, Vec::new())).collect();
-    for rom in roms {
+    let mut changes = Vec::new();
+    for (col, rom) in roms.iter().enumerate() {
         let base = scenario(rom);
         let mut done: Vec<(&'static Behaviour, Cell)> = Vec::new();
         for (release, cells) in &mut rows {
@@ -111,45 +121,62 @@ pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> 
             let c = match done.iter().find(|(d, _)| *d == b) {
                 Some((_, c)) => c.clone(),
                 None => {
-                    let c = cell(rom, &base, *release);
+                    let c = cell(rom, &base, QemuSetup::release(*release));
                     done.push((b, c.clone()));
                     c
                 }
             };
             cells.push(c);
         }
+        for pair in rows.windows(2) {
+            let [(prev, a), (release, b)] = pair else {
+                continue;
+            };
+            let (Some(a), Some(b)) = (a.get(col), b.get(col)) else {
+                continue;
+            };
+            if a.verdict == b.verdict {
+                continue;
+            }
+            let commits = release.changes_since(*prev);
+            let cause = if commits.len() == 1 {
+                commits.clone()
+            } else {
+                commits
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        let mut setup = QemuSetup::release(*prev);
+                        setup.mix = Some(Mix {
+                            from: *release,
+                            switches: 1 << c.index,
+                        });
+                        cell(rom, &base, setup).verdict == b.verdict
+                    })
+                    .collect()
+            };
+            changes.push(Change {
+                rom: rom.name.clone(),
+                release: *release,
+                from: a.label(),
+                to: b.label(),
+                commits,
+                cause,
+            });
+        }
     }
     Compat {
         roms: roms.iter().map(|r| r.name.clone()).collect(),
         rows,
+        changes,
     }
 }
 
 impl Compat {
     /// Every release where a ROM's verdict differs from the release before.
     #[must_use]
-    pub fn changes(&self) -> Vec<Change> {
-        let mut out = Vec::new();
-        for (i, rom) in self.roms.iter().enumerate() {
-            for pair in self.rows.windows(2) {
-                let [(prev, a), (release, b)] = pair else {
-                    continue;
-                };
-                let (Some(a), Some(b)) = (a.get(i), b.get(i)) else {
-                    continue;
-                };
-                if a.verdict != b.verdict {
-                    out.push(Change {
-                        rom: rom.clone(),
-                        release: *release,
-                        from: a.label(),
-                        to: b.label(),
-                        commits: release.changes_since(*prev),
-                    });
-                }
-            }
-        }
-        out
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
     }
 
     /// The table (Markdown), the refusals, and the changes with their commits.
@@ -201,23 +228,23 @@ impl Compat {
                 let _ = writeln!(s, "- {d}");
             }
         }
-        let changes = self.changes();
-        if !changes.is_empty() {
-            s.push_str("\nwhere the verdict changes:\n");
-            for c in changes {
-                let why: Vec<String> = c
-                    .commits
-                    .iter()
-                    .map(|(sw, commit, subject)| format!("{sw}: {commit} \"{subject}\""))
-                    .collect();
+        if !self.changes.is_empty() {
+            s.push_str("\nwhere the verdict changes, and the commit that changes it:\n");
+            for c in &self.changes {
+                let fmt = |v: &[SwitchChange]| {
+                    v.iter()
+                        .map(|w| format!("{} \"{}\" ({})", w.commit, w.why, w.name))
+                        .collect::<Vec<_>>()
+                };
+                let why = if c.cause.is_empty() {
+                    format!("together: {}", fmt(&c.commits).join("; "))
+                } else {
+                    fmt(&c.cause).join("; or ")
+                };
                 let _ = writeln!(
                     s,
-                    "- {} {}: {} -> {} ({})",
-                    c.rom,
-                    c.release,
-                    c.from,
-                    c.to,
-                    why.join("; ")
+                    "- {} {}: {} -> {}: {why}",
+                    c.rom, c.release, c.from, c.to
                 );
             }
         }

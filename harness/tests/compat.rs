@@ -44,5 +44,16 @@ fn compat_table_for_the_builtin_roms() {
         .iter()
         .find(|c| c.rom == "snb-legacy" && c.release == Release::V10_0)
         .expect("snb-legacy changes in 10.0");
-    assert!(snb_10.commits.iter().any(|(_, c, _)| *c == "5aed8b0f0be2"));
+    // Eight switches changed in 10.0; the BAR4 quirk's removal alone does it.
+    assert_eq!(snb_10.commits.len(), 8);
+    let cause: Vec<&str> = snb_10.cause.iter().map(|c| c.commit).collect();
+    assert_eq!(cause, ["5aed8b0f0be2"]);
+    // unreal-direct turns clean in 9.2 because the host GMS is kept
+    // (971ca22f041b) and bdsm-size grows with it.
+    let ud = changes
+        .iter()
+        .find(|c| c.rom == "unreal-direct" && c.release == Release::V9_2)
+        .expect("unreal-direct changes in 9.2");
+    let cause: Vec<&str> = ud.cause.iter().map(|c| c.commit).collect();
+    assert!(cause.contains(&"971ca22f041b"), "{cause:?}");
 }

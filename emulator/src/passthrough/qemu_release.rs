@@ -447,16 +447,24 @@ impl Release {
     }
 
     /// The switches whose value differs from `prev`'s: what changed between
-    /// two releases, as (switch name, the switch in `self`).
+    /// two releases, as (switch index in [`SWITCHES`], name, the switch's
+    /// commit and subject in `self`).
     #[must_use]
-    pub fn changes_since(self, prev: Release) -> Vec<(&'static str, &'static str, &'static str)> {
+    pub fn changes_since(self, prev: Release) -> Vec<SwitchChange> {
         let (a, b) = (prev.behaviour(), self.behaviour());
         let mut out = Vec::new();
+        let mut i = 0usize;
         macro_rules! cmp {
             ($($f:ident),*) => {$(
                 if a.$f.value != b.$f.value || a.$f.commit != b.$f.commit {
-                    out.push((stringify!($f), b.$f.commit, b.$f.why));
+                    out.push(SwitchChange {
+                        index: i,
+                        name: stringify!($f),
+                        commit: b.$f.commit,
+                        why: b.$f.why,
+                    });
                 }
+                i += 1;
             )*};
         }
         cmp!(
@@ -471,8 +479,47 @@ impl Release {
             options,
             display_class
         );
+        let _ = i;
         out
     }
+}
+
+/// The behaviour switches, in [`Behaviour`] field order.
+pub const SWITCHES: [&str; 10] = [
+    "legacy",
+    "gen_table",
+    "bar4",
+    "bdsm_register",
+    "guest_gms",
+    "bdsm_size",
+    "ggc_mirror",
+    "bdsm_mirror",
+    "options",
+    "display_class",
+];
+
+/// One switch that differs between two releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SwitchChange {
+    /// Index in [`SWITCHES`] (bit in [`Mix::switches`]).
+    pub index: usize,
+    /// Field name.
+    pub name: &'static str,
+    /// The commit that set the newer value.
+    pub commit: &'static str,
+    /// Its subject.
+    pub why: &'static str,
+}
+
+/// A counterfactual release: the switches in `switches` (bits indexed by
+/// [`SWITCHES`]) taken from release `from`, the rest from the setup's release.
+/// `igdemu compat` uses it to find which commit of a release changed a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Mix {
+    /// Where the mixed-in switches come from.
+    pub from: Release,
+    /// Bit i set: switch `SWITCHES[i]` from `from`.
+    pub switches: u16,
 }
 
 impl fmt::Display for Release {
@@ -514,6 +561,9 @@ pub struct QemuSetup {
     pub release: Release,
     /// The options.
     pub options: QemuOptions,
+    /// A counterfactual: some switches from another release (None for a real
+    /// release).
+    pub mix: Option<Mix>,
 }
 
 /// Why an option string was rejected.
@@ -573,7 +623,41 @@ impl QemuSetup {
                 lpc: None,
                 legacy_mode: OnOffAuto::Auto,
             },
+            mix: None,
         }
+    }
+
+    /// The behaviour this setup runs: the release's, with the mixed-in
+    /// switches of [`Mix::from`].
+    #[must_use]
+    pub fn behaviour(&self) -> Behaviour {
+        let mut b = *self.release.behaviour();
+        if let Some(m) = self.mix {
+            let o = m.from.behaviour();
+            let mut i = 0u32;
+            macro_rules! take {
+                ($($f:ident),*) => {$(
+                    if m.switches & (1 << i) != 0 {
+                        b.$f = o.$f;
+                    }
+                    i += 1;
+                )*};
+            }
+            take!(
+                legacy,
+                gen_table,
+                bar4,
+                bdsm_register,
+                guest_gms,
+                bdsm_size,
+                ggc_mirror,
+                bdsm_mirror,
+                options,
+                display_class
+            );
+            let _ = i;
+        }
+        b
     }
 
     /// Parse `qemu-9.1,x-igd-gms=2,x-igd-opregion=on`.
@@ -905,7 +989,8 @@ impl Realized {
 /// QEMU's realize of the IGD under `setup`, from the host config space.
 pub fn realize(setup: &QemuSetup, host: &ConfigSpace) -> Result<Realized, Refusal> {
     let release = setup.release;
-    let b = release.behaviour();
+    let behaviour = setup.behaviour();
+    let b = &behaviour;
     let o = setup.options;
     let device_id = host.read_u16(0x02);
     let gen = b.gen_table.value.gen(device_id);
@@ -1175,9 +1260,17 @@ mod tests {
     fn changes_since_names_the_commits() {
         let c = Release::V2_9.changes_since(Release::V2_8);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].0, "bar4");
-        assert_eq!(c[0].1, "ac2a9862b761");
+        assert_eq!((c[0].index, c[0].name), (2, "bar4"));
+        assert_eq!(SWITCHES[c[0].index], "bar4");
+        assert_eq!(c[0].commit, "ac2a9862b761");
         assert!(Release::V9_1.changes_since(Release::V9_0).is_empty());
-        assert_eq!(Release::V5_1.changes_since(Release::V5_0)[0].0, "legacy");
+        assert_eq!(Release::V5_1.changes_since(Release::V5_0)[0].name, "legacy");
+        // 2.8 with 2.9's bar4 switch is 2.9.
+        let mut mixed = QemuSetup::release(Release::V2_8);
+        mixed.mix = Some(Mix {
+            from: Release::V2_9,
+            switches: 1 << 2,
+        });
+        assert_eq!(mixed.behaviour(), *Release::V2_9.behaviour());
     }
 }
