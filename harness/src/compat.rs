@@ -1,5 +1,6 @@
 //! `igdemu compat`: will my setup work? Each ROM under every QEMU release from
-//! 2.7 to 10.2 (default options), one table: releases as rows, the verdict for
+//! 2.7 to 10.2 (default options, or `--options x-igd-gms=2,...` wherever the
+//! release has them), one table: releases as rows, the verdict for
 //! each ROM in a column, then, per ROM, every release where the verdict changes
 //! and the commits behind the change (`passthrough::qemu_release`).
 //!
@@ -7,7 +8,9 @@
 //! consecutive releases with the same verdicts share a table row.
 
 use clap::Args;
-use igdemu::passthrough::qemu_release::{Behaviour, Mix, QemuSetup, Release, SwitchChange};
+use igdemu::passthrough::qemu_release::{
+    Behaviour, Mix, QemuSetup, Refusal, Release, SwitchChange,
+};
 use igdemu::session::{self, RemapperKind, Scenario, SessionError, Step};
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -29,12 +32,18 @@ pub struct CompatArgs {
     /// Instruction budget per step.
     #[arg(long, value_parser = crate::cli_rom::parse_u64)]
     pub budget: Option<u64>,
+    /// vfio-pci options for every release, e.g. x-igd-gms=2; a release that
+    /// lacks one shows `no-option`.
+    #[arg(long, default_value = "")]
+    pub options: String,
 }
 
 /// One ROM under one release.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Cell {
-    /// `clean`, `corrupt`, ..., `refused`, or `error`.
+    /// `clean`, `corrupt`, ..., `refused` (no legacy mode), `no-start` (QEMU
+    /// fails to realize the device), `no-option` (the release lacks an
+    /// option), or `error`.
     pub verdict: String,
     /// Violations found (0 when refused).
     pub violations: usize,
@@ -93,7 +102,11 @@ fn cell(rom: &LoadedRom, base: &Scenario, setup: QemuSetup) -> Cell {
             detail: None,
         },
         Err(SessionError::Refused(r)) => Cell {
-            verdict: "refused".into(),
+            verdict: match r {
+                Refusal::RealizeFailed { .. } => "no-start",
+                _ => "refused",
+            }
+            .into(),
             violations: 0,
             detail: Some(r.to_string()),
         },
@@ -110,6 +123,23 @@ fn cell(rom: &LoadedRom, base: &Scenario, setup: QemuSetup) -> Cell {
 /// between two releases that differ in several switches, each switch is tried
 /// alone on the older release to find the commit responsible.
 pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> Compat {
+    compat_with(roms, "", scenario)
+}
+
+/// [`compat`] with vfio-pci `options` (`x-igd-gms=2,x-igd-lpc=on`) set on
+/// every release that has them.
+pub fn compat_with(
+    roms: &[LoadedRom],
+    options: &str,
+    scenario: impl Fn(&LoadedRom) -> Scenario,
+) -> Compat {
+    let setup_of = |release: Release| {
+        if options.is_empty() {
+            Ok(QemuSetup::release(release))
+        } else {
+            QemuSetup::parse(&format!("{},{options}", release.name()))
+        }
+    };
     let mut rows: Vec<(Release, Vec<Cell>)> =
         Release::ALL.iter().map(|r| (*r, Vec::new())).collect();
     let mut changes = Vec::new();
@@ -121,7 +151,14 @@ pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> 
             let c = match done.iter().find(|(d, _)| *d == b) {
                 Some((_, c)) => c.clone(),
                 None => {
-                    let c = cell(rom, &base, QemuSetup::release(*release));
+                    let c = match setup_of(*release) {
+                        Ok(setup) => cell(rom, &base, setup),
+                        Err(e) => Cell {
+                            verdict: "no-option".into(),
+                            violations: 0,
+                            detail: Some(e.to_string()),
+                        },
+                    };
                     done.push((b, c.clone()));
                     c
                 }
@@ -146,7 +183,9 @@ pub fn compat(roms: &[LoadedRom], scenario: impl Fn(&LoadedRom) -> Scenario) -> 
                     .iter()
                     .copied()
                     .filter(|c| {
-                        let mut setup = QemuSetup::release(*prev);
+                        let Ok(mut setup) = setup_of(*prev) else {
+                            return false;
+                        };
                         setup.mix = Some(Mix {
                             from: *release,
                             switches: 1 << c.index,
@@ -256,7 +295,7 @@ impl Compat {
 pub fn run(args: &CompatArgs) -> Result<ExitCode, String> {
     let roms = crate::corpus::collect(&args.roms)?;
     let script = Step::parse_script(&args.script)?;
-    let table = compat(&roms, |rom| {
+    let table = compat_with(&roms, &args.options, |rom| {
         let mut sc =
             Scenario::for_rom(&rom.bytes, RemapperKind::Strict).with_script(script.clone());
         sc.allow_bad_checksum = args.allow_bad_checksum;

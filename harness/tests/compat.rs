@@ -57,3 +57,37 @@ fn compat_table_for_the_builtin_roms() {
     let cause: Vec<&str> = ud.cause.iter().map(|c| c.commit).collect();
     assert!(cause.contains(&"971ca22f041b"), "{cause:?}");
 }
+
+/// `--options`: set on every release that has them; a release without the
+/// option says so, one whose realize rejects the value does not start.
+#[test]
+fn compat_with_options() {
+    let roms: Vec<_> = builtins()
+        .into_iter()
+        .filter(|r| r.name == "snb-legacy")
+        .collect();
+    let base = |rom: &igdemu_harness::source::LoadedRom| {
+        Scenario::for_rom(&rom.bytes, RemapperKind::Strict)
+    };
+    let verdicts = |t: &igdemu_harness::compat::Compat| -> Vec<(Release, String)> {
+        t.rows
+            .iter()
+            .map(|(r, c)| (*r, c[0].verdict.clone()))
+            .collect()
+    };
+    let t = igdemu_harness::compat::compat_with(&roms, "x-igd-lpc=on", base);
+    for (r, v) in verdicts(&t) {
+        let want = if r >= Release::V10_0 {
+            "clean"
+        } else {
+            "no-option"
+        };
+        assert_eq!(v, want, "{r}");
+    }
+    // GMS 0x20 is out of range for a gen 6 device: 10.0 reports it and keeps
+    // the host GMS, 10.1 (395a1f7941f4) fails to start.
+    let t = igdemu_harness::compat::compat_with(&roms, "x-igd-gms=0x20", base);
+    let v = verdicts(&t);
+    assert!(v.contains(&(Release::V10_0, "clean".into())));
+    assert!(v.contains(&(Release::V10_1, "no-start".into())));
+}
