@@ -1,8 +1,10 @@
 //! The passthrough layer under test: what a VMM's IGD quirk puts between the
 //! guest and the assigned device (QEMU `hw/vfio/igd.c`, igd-anchors §1, §12).
 //!
-//! [`Passthrough`] virtualizes BDSM (guest-writable scratch at the
-//! generation's location, initially 0), ASLS (0xFC, initially 0) and GGC (read
+//! [`Passthrough`] lets the [`Remapper`] realize itself against the host
+//! config space (QEMU's realize: device ID, GGC, BDSM), then virtualizes BDSM
+//! (guest-writable scratch where the remapper emulates it, by default the
+//! generation's register, initially 0), ASLS (0xFC, initially 0) and GGC (read
 //! only, as the [`Remapper`] presents it); routes every BAR4 index/data access
 //! and every BAR0 GTT-half write through the [`Remapper`]; serves the BAR0
 //! mirrors the remapper declares from the virtual config. Everything that
