@@ -484,3 +484,25 @@ fn aliases_are_real_releases() {
         );
     }
 }
+
+/// `6ced0bba70ff` (2.7.0) added `x-igd-opregion`; legacy mode sets the
+/// OpRegion up regardless (before 10.0 unconditionally, from `2fedccf03c88` by
+/// forcing the feature bit), so `x-igd-opregion=off|on` realizes exactly as the
+/// default in every release, and every release accepts the option.
+#[test]
+fn _6ced0bba70ff_x_igd_opregion_changes_nothing_in_legacy_mode() {
+    for release in Release::ALL {
+        let default = realized(release.name(), Platform::SandyBridge, SNB_GGC);
+        for v in ["off", "on"] {
+            let spec = format!("{},x-igd-opregion={v}", release.name());
+            assert_eq!(
+                realized(&spec, Platform::SandyBridge, SNB_GGC),
+                default,
+                "{spec}"
+            );
+        }
+        if let Ok(r) = default {
+            assert!(r.opregion, "{release}");
+        }
+    }
+}
