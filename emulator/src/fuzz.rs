@@ -164,7 +164,8 @@ pub fn firmware_step<H: HostIgd, R: Remapper + ?Sized>(
         }],
         bdsm_size: pt.bdsm_size(),
         opregion: Some(default_opregion()),
-        bdsm_write: BdsmWrite::Generation(info.bdsm),
+        // Where the VMM emulates BDSM (the platform's register for Strict).
+        bdsm_write: BdsmWrite::Generation(pt.bdsm_location().unwrap_or(info.bdsm)),
     })?;
     for poke in &fw.config_writes {
         pt.config_write(poke.offset, &poke.data);

@@ -30,8 +30,9 @@ use crate::machine::pci_bus::SimpleFunction;
 use crate::machine::EventKind;
 use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
+use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
 use crate::passthrough::HostBridgeView;
-use crate::passthrough::{Qemu2016, Qemu2025, Remapper, Strict};
+use crate::passthrough::{Qemu2016, Qemu2025, QemuIgd, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
 use crate::trace::CsIp;
 
@@ -40,36 +41,76 @@ const MIB: u64 = 1 << 20;
 /// Which passthrough policy sits between guest and device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum RemapperKind {
-    /// QEMU legacy mode, 2016 to March 2025: the BAR4 rebase.
+    /// `qemu-2016`: QEMU 9.1.0, the last release of the BAR4 rebase era.
     Qemu2016,
-    /// QEMU today: emulated BDSM and BAR0 mirrors, no BAR4 rewrite.
+    /// `qemu-2025`: QEMU 10.1.0: emulated BDSM and BAR0 mirrors, no BAR4 rewrite.
     Qemu2025,
     /// igdemu's strict remapper (refuse what it cannot contain).
     Strict,
+    /// One QEMU release (2.7 to 10.2) with `x-igd-*` options
+    /// (`qemu-9.1,x-igd-gms=2`).
+    Qemu(QemuSetup),
 }
 
 impl RemapperKind {
-    /// All, in matrix order.
+    /// The matrix columns, in order.
     pub const ALL: [RemapperKind; 3] = [
         RemapperKind::Qemu2016,
         RemapperKind::Qemu2025,
         RemapperKind::Strict,
     ];
 
-    /// CLI name.
+    /// CLI name (a release's name without its options).
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             RemapperKind::Qemu2016 => "qemu-2016",
             RemapperKind::Qemu2025 => "qemu-2025",
             RemapperKind::Strict => "strict",
+            RemapperKind::Qemu(s) => s.release.name(),
         }
     }
 
     /// Parse a CLI name.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::parse_spec(s).ok()
+    }
+
+    /// Parse `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-...=V]...`,
+    /// explaining a rejected release or option.
+    pub fn parse_spec(s: &str) -> Result<Self, String> {
+        if let Some(k) = Self::ALL.into_iter().find(|k| k.name() == s) {
+            return Ok(k);
+        }
+        if !s.starts_with("qemu-") {
+            return Err(format!(
+                "unknown remapper {s:?}: strict, qemu-2016, qemu-2025 or qemu-X.Y (2.7 to 10.2) with x-igd-* options"
+            ));
+        }
+        QemuSetup::parse(s)
+            .map(RemapperKind::Qemu)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The QEMU release and options this kind stands for (aliases included).
+    #[must_use]
+    pub const fn qemu(self) -> Option<QemuSetup> {
+        match self {
+            RemapperKind::Qemu2016 => Some(QemuSetup::release(qemu_release::ALIAS_2016)),
+            RemapperKind::Qemu2025 => Some(QemuSetup::release(qemu_release::ALIAS_2025)),
+            RemapperKind::Strict => None,
+            RemapperKind::Qemu(s) => Some(s),
+        }
+    }
+
+    /// Whether the VMM gives this device legacy mode at all (QEMU's realize
+    /// for the host config space `host`).
+    pub fn admit(self, host: &crate::pci::ConfigSpace) -> Result<(), Refusal> {
+        match self.qemu() {
+            Some(setup) => qemu_release::realize(&setup, host).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// A fresh remapper of this kind.
@@ -79,6 +120,18 @@ impl RemapperKind {
             RemapperKind::Qemu2016 => Box::new(Qemu2016::new()),
             RemapperKind::Qemu2025 => Box::new(Qemu2025::new()),
             RemapperKind::Strict => Box::new(Strict::default()),
+            RemapperKind::Qemu(s) => Box::new(QemuIgd::new(s)),
+        }
+    }
+
+    /// How firmware writes BDSM under this VMM: QEMU boots SeaBIOS, whose
+    /// `intel_igd_setup` always writes 32 bits at 0x5C; igdemu's own policy
+    /// pairs with a firmware that writes the generation's register.
+    #[must_use]
+    pub const fn default_bdsm_write(self, loc: BdsmLocation) -> BdsmWrite {
+        match (self, loc) {
+            (RemapperKind::Strict, BdsmLocation::ConfigC0) => BdsmWrite::Generation(loc),
+            _ => BdsmWrite::SeaBios,
         }
     }
 }
@@ -433,6 +486,9 @@ pub enum SessionError {
     /// The firmware step failed.
     #[error("firmware step: {0}")]
     Firmware(#[from] firmware::FirmwareError),
+    /// The QEMU release gives this device no legacy mode (or fails to start).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 /// The ROM as loaded.
@@ -634,6 +690,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let ggc = config.ggc;
     let mut device = IgdDevice::new(config)?;
     device.set_topology(&scenario.display);
+    scenario.remapper.admit(device.config())?;
     for o in &scenario.overrides {
         device.apply_override(o);
     }
@@ -661,10 +718,9 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen memory and
     // the OpRegion, write BDSM and ASLS.
     let e820 = machine.state().e820().entries().to_vec();
-    let bdsm_write = scenario.bdsm_write.unwrap_or(match info.bdsm {
-        BdsmLocation::Config5C => BdsmWrite::SeaBios,
-        loc @ BdsmLocation::ConfigC0 => BdsmWrite::Generation(loc),
-    });
+    let bdsm_write = scenario
+        .bdsm_write
+        .unwrap_or(scenario.remapper.default_bdsm_write(info.bdsm));
     let layout = firmware::intel_igd_setup(&FirmwareInput {
         ram_top_below_4g: low,
         e820,

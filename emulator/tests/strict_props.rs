@@ -17,10 +17,13 @@ use igdemu::check::sweep_gtt;
 use igdemu::fuzz::{firmware_step, gtt_writes, vm_iommu};
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::machine::iommu::{AccessClass, IommuDma, SparseMemory};
+use igdemu::passthrough::qemu_release::{Bar4Quirk, LegacyGate};
 use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
     HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, Reason, RemapContext, Remapper, Strict,
 };
+use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
+use igdemu::session::Verdict;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -577,19 +580,23 @@ fn no_remapper_panics_on_any_guest_sequence() {
     let all: Vec<&'static PlatformInfo> = PLATFORMS.iter().collect();
     let strategy = (
         prop::sample::select(all),
-        0u8..4,
+        0u8..5,
+        prop::sample::select(Release::ALL.to_vec()),
         prop::collection::vec(op(), 1..48),
     );
     let n = std::cell::Cell::new(0u32);
     runner(256)
-        .run(&strategy, |(info, which, seq)| {
+        .run(&strategy, |(info, which, release, seq)| {
             n.set(n.get() + 1);
             let r: Box<dyn Remapper> = match which {
                 0 => Box::new(Qemu2016::new()),
-                1 => Box::new(Qemu2025 {
-                    gms_override: Some(1),
-                }),
+                1 => Box::new(Qemu2025::with_gms(1)),
                 2 => Box::new(Strict::new(OutsidePolicy::Scratch)),
+                4 => {
+                    let mut setup = QemuSetup::release(release);
+                    setup.options.gms = 2;
+                    Box::new(QemuIgd::new(setup))
+                }
                 _ => Box::new(Strict::default()),
             };
             let mut w = world(info, 0x8B00_0000, r);
@@ -604,4 +611,103 @@ fn no_remapper_panics_on_any_guest_sequence() {
         })
         .unwrap();
     println!("no panics: {} cases", n.get());
+}
+
+// ------------------------------------------------- Strict against every release
+
+/// The verdict a world reached: the VM stopped, or the worst place a device
+/// entry or DMA access lands (the session's verdict order).
+fn world_verdict(w: &World) -> Verdict {
+    if w.pt.halted().is_some() {
+        return Verdict::Stopped;
+    }
+    let class_verdict = |c: AccessClass| match c {
+        AccessClass::GuestStolen => Verdict::Clean,
+        AccessClass::Unmapped => Verdict::Fault,
+        AccessClass::OtherGuestRam => Verdict::Corrupt,
+        AccessClass::HostStolenEscape => Verdict::Escape,
+    };
+    let mut v = Verdict::Clean;
+    let info = w.pt.host().info();
+    sweep_gtt(
+        w.pt.host().gtt_bytes(),
+        info.pte,
+        &w.bus.iommu,
+        |_, _, _, class| {
+            v = v.max(class_verdict(class));
+        },
+    );
+    for a in &w.bus.log {
+        v = v.max(class_verdict(a.class));
+    }
+    v
+}
+
+/// For every release that rebases (2.9 to 9.2, 5.0 excepted: compiled out),
+/// on every platform that release admits, the same guest sequence gives
+/// Strict a verdict never worse than the release's.
+#[test]
+fn strict_is_never_worse_than_a_rebasing_release() {
+    let rebasing: Vec<Release> = Release::ALL
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.behaviour().bar4.value == Bar4Quirk::Rebase
+                && r.behaviour().legacy.value != LegacyGate::CompiledOut
+        })
+        .collect();
+    assert_eq!(rebasing.len(), 23, "2.9-4.2, 5.1-9.2");
+    let bar4: Vec<&'static PlatformInfo> = PLATFORMS.iter().filter(|p| p.iobar_gtt).collect();
+    let strategy = (
+        prop::sample::select(rebasing),
+        prop::sample::select(bar4),
+        prop::collection::vec(op(), 1..48),
+    );
+    let (n, skipped, worse) = (
+        std::cell::Cell::new(0u32),
+        std::cell::Cell::new(0u32),
+        std::cell::Cell::new(0u32),
+    );
+    runner(256)
+        .run(&strategy, |(release, info, seq)| {
+            let host = 0x8B00_0000;
+            let setup = QemuSetup::release(release);
+            let q = world(info, host, Box::new(QemuIgd::new(setup)));
+            if q.pt.bdsm_location().is_none() {
+                // The release refuses the device: nothing to compare.
+                skipped.set(skipped.get() + 1);
+                return Ok(());
+            }
+            n.set(n.get() + 1);
+            let mut q = q;
+            let mut s = world(info, host, Box::new(Strict::default()));
+            for op in &seq {
+                apply(&mut q, op);
+                apply(&mut s, op);
+            }
+            let (vq, vs) = (world_verdict(&q), world_verdict(&s));
+            prop_assert!(
+                vs <= vq,
+                "{} on {}: Strict {:?} worse than the release's {:?}",
+                release,
+                info.name,
+                vs,
+                vq
+            );
+            if vs < vq {
+                worse.set(worse.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "strict vs rebasing releases: {} cases ({} refused by the release), the release worse in {}",
+        n.get(),
+        skipped.get(),
+        worse.get()
+    );
+    assert!(
+        worse.get() > 0,
+        "the sequences must hit a release fault for the comparison to mean something"
+    );
 }

@@ -33,7 +33,10 @@ pub struct RunArgs {
     /// GTT size (GGMS), e.g. 2M.
     #[arg(long, value_parser = parse_size)]
     pub gtt: Option<u64>,
-    /// The passthrough policy: strict, qemu-2016 or qemu-2025.
+    /// The passthrough policy: strict, qemu-2016 (= qemu-9.1), qemu-2025 (=
+    /// qemu-10.1), or any QEMU release qemu-2.7 .. qemu-10.2 with vfio-pci
+    /// options, e.g. qemu-9.1,x-igd-gms=2 (x-igd-gms, x-igd-opregion,
+    /// x-igd-lpc, x-igd-legacy-mode where the release has them).
     #[arg(long, default_value = "strict", value_parser = parse_remapper)]
     pub remapper: RemapperKind,
     /// Steps after POST: comma-separated vbe:WxHxBPP, text:STRING, flr, post.
@@ -81,9 +84,9 @@ fn parse_gen(s: &str) -> Result<Gen, String> {
     Gen::parse(s).ok_or_else(|| format!("unknown generation {s:?}: one of 6, 7, 7.5, 8, 9, 11, 12"))
 }
 
-fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
-    RemapperKind::parse(s)
-        .ok_or_else(|| format!("unknown remapper {s:?}: strict, qemu-2016 or qemu-2025"))
+/// Parse `--remapper`: `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-OPTION=V]...`.
+pub fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
+    RemapperKind::parse_spec(s)
 }
 
 fn parse_display(s: &str) -> Result<DisplayTopology, String> {
@@ -178,6 +181,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     .options();
     let rom = crate::source::load(&args.rom, &opts)?;
     let sc = scenario(args, &rom.bytes)?;
+    for w in qemu_warnings(&sc) {
+        eprintln!("igdemu: qemu: {w}");
+    }
     let run = session::run(&rom.bytes, &sc).map_err(|e| {
         let hint = match e {
             session::SessionError::Rom(igdemu::cpu::rom::RomError::BadChecksum { .. }) => {
@@ -202,6 +208,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::from(exit_code(run.report.verdict)))
+}
+
+/// What the chosen QEMU release prints at realize and goes on (ignored or
+/// out-of-range options).
+fn qemu_warnings(sc: &Scenario) -> Vec<String> {
+    let (Some(setup), Ok(cfg)) = (sc.remapper.qemu(), sc.igd_config()) else {
+        return Vec::new();
+    };
+    igdemu::igd::IgdDevice::new(cfg)
+        .ok()
+        .and_then(|d| igdemu::passthrough::qemu_release::realize(&setup, d.config()).ok())
+        .map_or_else(Vec::new, |r| r.warnings)
 }
 
 fn recent(o: &igdemu::cpu::RunOutcome) -> Vec<String> {

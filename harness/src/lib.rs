@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli_rom;
 pub mod cli_run;
+pub mod compat;
 pub mod corpus;
 pub mod html;
 pub mod inspect;

@@ -3,7 +3,7 @@
 //! stolen memory.
 
 use clap::{Parser, Subcommand};
-use igdemu_harness::{bench, cli_rom, cli_run, corpus, inspect, source};
+use igdemu_harness::{bench, cli_rom, cli_run, compat, corpus, inspect, source};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ enum Command {
     Run(Box<cli_run::RunArgs>),
     /// Run every ROM in directories with every remapper; print a table.
     Corpus(corpus::CorpusArgs),
+    /// Will my setup work? ROMs under every QEMU release 2.7-10.2: the
+    /// verdict per release, and the commit where it changes.
+    Compat(compat::CompatArgs),
     /// Print an option ROM's structure without running it.
     Inspect {
         /// The ROM: a file, builtin:NAME or seabios:VARIANT.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli_run::run(&args),
         Command::Corpus(args) => corpus::run(&args),
+        Command::Compat(args) => compat::run(&args),
         Command::Inspect { rom } => source::load(&rom, &igdemu_roms::Options::default())
             .and_then(|r| inspect::describe(&r.name, &r.bytes))
             .map(|text| {

@@ -376,3 +376,59 @@ fn device_id_is_hex_without_prefix() {
     assert!(stdout(&o).contains("1912"), "{}", stdout(&o));
     assert!(!rom.is_empty());
 }
+
+/// `--remapper qemu-X.Y[,options]`: a release with its options runs; an
+/// option the release lacks, an unknown release and a refused device each
+/// say why, with exit code 2.
+#[test]
+fn qemu_releases_and_their_options_on_the_command_line() {
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-10.0,x-igd-gms=2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("remapper  qemu-10.0"), "{}", stdout(&o));
+    // 64 MiB (GMS 2) reserved: the option reached etc/igd-bdsm-size.
+    assert!(stdout(&o).contains("64 MiB"), "{}", stdout(&o));
+
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-9.2,x-igd-gms=2",
+    ]);
+    assert!(
+        stderr(&o).contains("x-igd-gms=0x2 is accepted and ignored by qemu-9.2"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-9.1,x-igd-lpc=on",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("qemu-9.1 has no x-igd-lpc (added in qemu-10.0 by 674f61117d36)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "qemu-1.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown QEMU release"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "qemu-5.0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("compiled out"), "{}", stderr(&o));
+    let o = igdemu(&["run", "builtin:icl-legacy", "--remapper", "qemu-10.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("dd69d846046f"), "{}", stderr(&o));
+}
