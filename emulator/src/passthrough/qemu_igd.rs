@@ -26,7 +26,8 @@
 
 use super::qemu_release::{self, Bar4Quirk, QemuSetup, Realized, Refusal, Release};
 use super::remap::{
-    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, HostBridgeView, Reason, RemapContext, Remapper, MIB,
+    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, HostBridgeView, Reason, RemapContext,
+    Remapper, MIB,
 };
 use crate::igd::generation::{BdsmLocation, PlatformInfo};
 use crate::pci::ConfigSpace;
