@@ -209,6 +209,8 @@ pub struct MachineState {
     pub(crate) shadow_protected: Option<(u64, u64)>,
     /// Sees the guest waiting and lets virtual time jump ([`crate::vtime`]).
     pub(crate) idle: crate::vtime::IdleDetector,
+    /// The POST Memory Manager option ROMs call ([`crate::cpu::pmm`]).
+    pub(crate) pmm: crate::cpu::pmm::Pmm,
     /// Writes into the read-only shadow dropped since the machine was built.
     pub(crate) shadow_writes_dropped: u64,
     bars_dirty: bool,
@@ -281,6 +283,7 @@ impl MachineState {
             run_blocks: 0,
             shadow_protected: None,
             idle: crate::vtime::IdleDetector::default(),
+            pmm: crate::cpu::pmm::Pmm::new(config.ram_size.min(PCI_HOLE)),
             shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
