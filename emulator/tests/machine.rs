@@ -1229,3 +1229,36 @@ fn a_stack_switch_is_not_an_overflow() {
     });
     assert_eq!(r.cx(), 0x1234);
 }
+
+/// Option ROM init gets ES:DI pointing at the `$PnP` installation check
+/// structure (checksummed, 21h bytes); its real-mode entry answers 82h
+/// (function not supported).
+#[test]
+fn rom_init_gets_the_pnp_installation_structure_in_es_di() {
+    let mut m = machine();
+    let rom = tiny_rom(
+        |a| {
+            a.push(0)?;
+            a.pop(ds)?;
+            a.mov(eax, dword_ptr(di).es())?;
+            a.mov(dword_ptr(0x500), eax)?;
+            a.mov(word_ptr(0x504), di)?;
+            a.mov(ax, word_ptr(di + 0x0D).es())?;
+            a.mov(word_ptr(0x508), ax)?;
+            a.mov(ax, word_ptr(di + 0x0F).es())?;
+            a.mov(word_ptr(0x50A), ax)?;
+            a.call(dword_ptr(0x508))?;
+            a.mov(word_ptr(0x50C), ax)
+        },
+        |a| a.nop(),
+    );
+    m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+    assert!(m.run_option_rom_init().returned());
+    assert_eq!(rd32(&m, 0x500).to_le_bytes(), *b"$PnP");
+    let pnp_at = u64::from(rd32(&m, 0x504) & 0xFFFF);
+    let mut h = [0u8; 0x21];
+    m.read_guest(0xF_0000 + pnp_at, &mut h).unwrap();
+    assert_eq!((h[4], h[5]), (0x10, 0x21));
+    assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
+    assert_eq!(rd32(&m, 0x50C) & 0xFFFF, 0x82);
+}

@@ -39,6 +39,34 @@ pub const PMM_ENTRY_IP: u16 = 0xE400;
 /// The `$PMM` structure (16-byte aligned, in the F000 segment where option
 /// ROMs scan for it).
 pub const PMM_HEADER_IP: u16 = 0xE410;
+/// The Plug and Play installation check structure (`$PnP`, 16-byte aligned);
+/// option ROM init gets ES:DI pointing at it (BIOS Boot Specification 1.01,
+/// section 3.3).
+pub const PNP_HEADER_IP: u16 = 0xE420;
+/// Real-mode PnP BIOS entry: every function returns 82h (function not
+/// supported), as SeaBIOS's `handle_pnp` does for all but 60h.
+pub const PNP_ENTRY_IP: u16 = 0xE450;
+
+/// The `$PnP` installation check structure (Plug and Play BIOS Specification
+/// 1.0A, section 4.4; SeaBIOS `struct pnpheader`): 21h bytes, version 1.0,
+/// real-mode and 16-bit protected-mode entries in the F000 segment.
+#[must_use]
+pub fn pnp_header() -> [u8; 0x21] {
+    let mut h = [0u8; 0x21];
+    let base = (u32::from(BIOS_SEG) << 4).to_le_bytes();
+    h[..4].copy_from_slice(b"$PnP");
+    h[4] = 0x10; // version 1.0
+    h[5] = 0x21; // length
+    h[0x0D..0x0F].copy_from_slice(&PNP_ENTRY_IP.to_le_bytes());
+    h[0x0F..0x11].copy_from_slice(&BIOS_SEG.to_le_bytes());
+    h[0x11..0x13].copy_from_slice(&PNP_ENTRY_IP.to_le_bytes());
+    h[0x13..0x17].copy_from_slice(&base);
+    h[0x1B..0x1D].copy_from_slice(&BIOS_SEG.to_le_bytes());
+    h[0x1D..0x21].copy_from_slice(&base);
+    let sum = h.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    h[8] = 0u8.wrapping_sub(sum);
+    h
+}
 /// Stack used for host calls (SS:SP = 0000:7000).
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
 /// How often (in blocks) the wall-clock deadline is checked.
@@ -1222,6 +1250,10 @@ pub fn bios_image() -> Vec<u8> {
         usize::from(PMM_HEADER_IP),
         &pmm::header(BIOS_SEG, PMM_ENTRY_IP),
     );
+    // Plug and Play installation check structure and its entry:
+    // `mov ax,0082h ; retf`.
+    put(usize::from(PNP_HEADER_IP), &pnp_header());
+    put(usize::from(PNP_ENTRY_IP), &[0xB8, 0x82, 0x00, 0xCB]);
     // Trampoline: lcall C000:0003 ; hlt (the INT variant is written per call).
     put(
         usize::from(TRAMPOLINE_IP),

@@ -1199,7 +1199,8 @@ impl Machine {
     }
 
     /// Far-call the loaded ROM's entry (C000:0003) as a BIOS does: AX = bus/devfn
-    /// of the function it matched, BX = DX = FFFFh. Then write-protect the
+    /// of the function it matched, BX = DX = FFFFh, ES:DI = the `$PnP`
+    /// installation check structure. Then write-protect the
     /// shadow for the size the ROM reports after init.
     pub fn run_option_rom_init(&mut self) -> RunOutcome {
         let bdf = self.rom.as_ref().and_then(|r| r.bdf);
@@ -1208,6 +1209,7 @@ impl Machine {
         regs.set_bx(0xFFFF);
         regs.set_dx(0xFFFF);
         regs.es = cpu::BIOS_SEG;
+        regs.set_di(cpu::PNP_HEADER_IP);
         if let Err(e) = self.setup_call(&regs) {
             return RunOutcome::Fault {
                 at: CsIp::default(),
