@@ -1262,3 +1262,43 @@ fn rom_init_gets_the_pnp_installation_structure_in_es_di() {
     assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
     assert_eq!(rd32(&m, 0x50C) & 0xFFFF, 0x82);
 }
+
+/// Waiting for the start of vertical retrace on 0x3DA (bit 3), then for its
+/// end: one 60 Hz frame passes in a few thousand instructions, and the
+/// retrace (1 ms) is seen.
+#[test]
+fn vga_retrace_wait_skips_time_and_sees_the_retrace() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (_, out) = run(&mut m, |a| {
+        let mut out_of = a.create_label();
+        let mut into = a.create_label();
+        let mut leave = a.create_label();
+        a.mov(dx, 0x3DAu32)?;
+        // Wait until not in retrace, then for retrace, then for its end.
+        a.set_label(&mut out_of)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(out_of)?;
+        a.set_label(&mut into)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jz(into)?;
+        a.set_label(&mut leave)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(leave)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    let t = m.now_ns();
+    // The retrace ends on a frame boundary (60 Hz: 16 666 667 ns).
+    assert!(t - before > 16_000_000, "{} ns", t - before);
+    assert!(
+        t % 16_666_667 < 20_000,
+        "ended {} ns after a frame start",
+        t % 16_666_667
+    );
+    assert!(instructions < 30_000, "{instructions} instructions");
+}

@@ -549,6 +549,7 @@ impl MachineState {
                 ch2_period_ns: self.pit.period_ns(2),
             },
             0x71 => TimeSource::Rtc,
+            0x3BA | 0x3DA => TimeSource::VgaStatus,
             _ => return None,
         })
     }
