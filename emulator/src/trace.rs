@@ -233,6 +233,16 @@ pub enum EventKind<D> {
         /// Who answered.
         result: IntResult,
     },
+    /// A POST Memory Manager call (far call to the `$PMM` entry), at the
+    /// caller's return address.
+    Pmm {
+        /// Function (0 allocate, 1 find, 2 deallocate).
+        function: u16,
+        /// The words that followed the function on the stack.
+        args: [u16; 5],
+        /// DX:AX on return.
+        result: u32,
+    },
     /// A POST code (port 0x80) or vBIOS checkpoint (port 0xE0).
     Checkpoint {
         /// Port written.

@@ -3,17 +3,18 @@
 //!
 //! The machine's clock ([`crate::machine::legacy::Clock`]) advances with the
 //! instructions the guest executes and a fixed cost per port access. A guest
-//! that waits (a loop that reads the ACPI PM timer, the PIT, port 0x61 or the
-//! RTC until enough time passed, or polls a device register that completes
-//! later) would burn millions of instructions on a 200 ms panel delay. The
-//! [`IdleDetector`] sees such a loop from the device accesses alone (the same
-//! reads from the same instructions, returning the same values, and no write)
-//! and lets the clock jump: a time-source read moves time forward by a step
-//! that doubles while the loop keeps waiting, bounded per source so that no
-//! edge the guest can observe is skipped (a quarter of a PIT period, one port
-//! 0x61 refresh toggle half), and bounded by the earliest device deadline; a
-//! repeated device-register poll jumps straight to that deadline. Everything
-//! is derived from the guest's own accesses, so the same ROM gives the same
+//! that waits (a loop that reads the ACPI PM timer, the PIT, port 0x61, the
+//! RTC or VGA input status until enough time passed, or polls a device
+//! register that completes later) would burn millions of instructions on a
+//! 200 ms panel delay. The [`IdleDetector`] sees such a loop from the device
+//! accesses alone (the same reads from the same instructions, returning the
+//! same values, and no write) and lets the clock jump: a time-source read
+//! moves time forward by a step that doubles while the loop keeps waiting,
+//! bounded per source so that no edge the guest can observe is skipped (a
+//! quarter of a PIT period, half a port 0x61 refresh toggle, half a VGA
+//! horizontal blank), and bounded by the earliest device deadline; a repeated
+//! device-register poll jumps straight to that deadline. Everything is
+//! derived from the guest's own accesses, so the same ROM gives the same
 //! trace.
 //!
 //! Device models use [`Timer`]: started at the virtual time of an access with
@@ -79,6 +80,8 @@ pub enum TimeSource {
     },
     /// The MC146818 RTC (seconds, update-in-progress).
     Rtc,
+    /// VGA input status 1 (0x3DA/0x3BA): display enable and vertical retrace.
+    VgaStatus,
 }
 
 /// The longest jump on a PM timer or RTC read (a wait overshoots by at most
@@ -101,6 +104,7 @@ impl TimeSource {
             TimeSource::Port61 { ch2_period_ns } => {
                 (ch2_period_ns / 4).clamp(1, crate::machine::legacy::REFRESH_TOGGLE_NS / 2)
             }
+            TimeSource::VgaStatus => crate::machine::legacy::VGA_STATUS_MIN_PULSE_NS / 2,
         }
     }
 }

@@ -1146,3 +1146,160 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
     });
     assert!(matches!(out, RunOutcome::BudgetExhausted { .. }), "{out:?}");
 }
+
+/// An option ROM finds `$PMM` in the F000 segment (16-byte aligned,
+/// checksummed) and far-calls its entry: allocate 1 KiB of conventional
+/// memory, then 4 KiB of extended memory with a handle, then find it.
+#[test]
+fn pmm_is_found_in_the_bios_segment_and_allocates() {
+    let mut m = machine();
+    let mut bios = vec![0u8; 0x1_0000];
+    m.read_guest(0xF_0000, &mut bios).unwrap();
+    let at = (0..bios.len())
+        .step_by(16)
+        .find(|&i| bios[i..i + 4] == *b"$PMM")
+        .expect("$PMM present");
+    let h = &bios[at..at + 16];
+    assert_eq!(h[5], 16, "length");
+    assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0, "checksum");
+    let entry = (
+        u16::from_le_bytes([h[9], h[10]]),
+        u16::from_le_bytes([h[7], h[8]]),
+    );
+    let call = |a: &mut CodeAssembler,
+                function: u16,
+                len: u32,
+                handle: u32,
+                flags: u16|
+     -> Result<(), IcedError> {
+        a.push(i32::from(flags))?;
+        a.push((handle >> 16) as i32)?;
+        a.push((handle & 0xFFFF) as i32)?;
+        a.push((len >> 16) as i32)?;
+        a.push((len & 0xFFFF) as i32)?;
+        a.push(i32::from(function))?;
+        a.call_far(entry.0, u32::from(entry.1))?;
+        a.add(sp, 12)
+    };
+    let r = ok(&mut m, |a| {
+        call(a, 0, 64, 0xFFFF_FFFF, 1)?;
+        a.mov(word_ptr(0x500), ax)?;
+        a.mov(word_ptr(0x502), dx)?;
+        call(a, 0, 256, 0x1234_5678, 2)?;
+        a.mov(word_ptr(0x504), ax)?;
+        a.mov(word_ptr(0x506), dx)?;
+        call(a, 1, 0x1234_5678, 0, 0)
+    });
+    assert_eq!(rd32(&m, 0x500), 0x1_0000, "conventional block");
+    assert_eq!(rd32(&m, 0x504), 0x100_0000, "extended block");
+    assert_eq!(
+        (u32::from(r.dx()) << 16) | u32::from(r.ax()),
+        0x100_0000,
+        "found by handle"
+    );
+    let calls: Vec<(u16, u32)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Pmm {
+                function, result, ..
+            } => Some((function, result)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, vec![(0, 0x1_0000), (0, 0x100_0000), (1, 0x100_0000)]);
+}
+
+/// `mov ss,ax` + `mov sp,bx` switch stacks atomically (the CPU holds
+/// interrupts after `mov ss`): returning from a stack at 1000:0200 to 0000:7000
+/// passes through SS = 0, SP = 0x200 for one instruction, which is not a
+/// stack overflow (SeaVGABIOS's extra stack does exactly this).
+#[test]
+fn a_stack_switch_is_not_an_overflow() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(bx, sp)?;
+        a.mov(ax, 0x1000u32)?;
+        a.mov(ss, ax)?;
+        a.mov(sp, 0x200u32)?;
+        a.push(0x1234)?;
+        a.pop(cx)?;
+        a.xor(ax, ax)?;
+        a.mov(ss, ax)?;
+        a.mov(sp, bx)
+    });
+    assert_eq!(r.cx(), 0x1234);
+}
+
+/// Option ROM init gets ES:DI pointing at the `$PnP` installation check
+/// structure (checksummed, 21h bytes); its real-mode entry answers 82h
+/// (function not supported).
+#[test]
+fn rom_init_gets_the_pnp_installation_structure_in_es_di() {
+    let mut m = machine();
+    let rom = tiny_rom(
+        |a| {
+            a.push(0)?;
+            a.pop(ds)?;
+            a.mov(eax, dword_ptr(di).es())?;
+            a.mov(dword_ptr(0x500), eax)?;
+            a.mov(word_ptr(0x504), di)?;
+            a.mov(ax, word_ptr(di + 0x0D).es())?;
+            a.mov(word_ptr(0x508), ax)?;
+            a.mov(ax, word_ptr(di + 0x0F).es())?;
+            a.mov(word_ptr(0x50A), ax)?;
+            a.call(dword_ptr(0x508))?;
+            a.mov(word_ptr(0x50C), ax)
+        },
+        |a| a.nop(),
+    );
+    m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+    assert!(m.run_option_rom_init().returned());
+    assert_eq!(rd32(&m, 0x500).to_le_bytes(), *b"$PnP");
+    let pnp_at = u64::from(rd32(&m, 0x504) & 0xFFFF);
+    let mut h = [0u8; 0x21];
+    m.read_guest(0xF_0000 + pnp_at, &mut h).unwrap();
+    assert_eq!((h[4], h[5]), (0x10, 0x21));
+    assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
+    assert_eq!(rd32(&m, 0x50C) & 0xFFFF, 0x82);
+}
+
+/// Waiting for the start of vertical retrace on 0x3DA (bit 3), then for its
+/// end: one 60 Hz frame passes in a few thousand instructions, and the
+/// retrace (1 ms) is seen.
+#[test]
+fn vga_retrace_wait_skips_time_and_sees_the_retrace() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (_, out) = run(&mut m, |a| {
+        let mut out_of = a.create_label();
+        let mut into = a.create_label();
+        let mut leave = a.create_label();
+        a.mov(dx, 0x3DAu32)?;
+        // Wait until not in retrace, then for retrace, then for its end.
+        a.set_label(&mut out_of)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(out_of)?;
+        a.set_label(&mut into)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jz(into)?;
+        a.set_label(&mut leave)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(leave)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    let t = m.now_ns();
+    // The retrace ends on a frame boundary (60 Hz: 16 666 667 ns).
+    assert!(t - before > 16_000_000, "{} ns", t - before);
+    assert!(
+        t % 16_666_667 < 20_000,
+        "ended {} ns after a frame start",
+        t % 16_666_667
+    );
+    assert!(instructions < 30_000, "{instructions} instructions");
+}

@@ -999,6 +999,14 @@ pub fn describe_event(kind: &EventKind) -> (&'static str, String) {
         EventKind::Checkpoint { port, value } => {
             ("checkpoint", format!("port {port:#x} = {value:#x}"))
         }
+        EventKind::Pmm {
+            function,
+            args,
+            result,
+        } => (
+            "pmm",
+            format!("PMM function {function:04X}h args {args:04X?} → DX:AX={result:#010x}"),
+        ),
         EventKind::Unhandled(u) => ("unhandled", format!("{u:?}")),
     }
 }

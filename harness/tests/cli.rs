@@ -294,6 +294,13 @@ fn pcir_placeholder_id_picks_the_first_listed_known_id_and_says_so() {
         ),
         "{out}"
     );
+    let o = igdemu(&["inspect", rom.to_str().expect("utf-8")]);
+    assert!(
+        stdout(&o)
+            .contains("run as    3e92 CFL gen9 GT2 desktop; chosen from the ROM's device list"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

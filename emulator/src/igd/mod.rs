@@ -153,6 +153,9 @@ pub struct IgdDevice {
     mmio: MmioRegisters,
     gtt: Gtt,
     iobar: IoBar,
+    /// Virtual time of the current access ([`crate::vtime`]), as the bus
+    /// hands it over.
+    now_ns: u64,
 }
 
 impl IgdDevice {
@@ -194,7 +197,28 @@ impl IgdDevice {
             mmio: MmioRegisters::new(info, config::bdsm_register(&cfg), cfg.ggc),
             gtt: Gtt::new(info.pte, ggc.gtt_size),
             iobar: IoBar::new(info.iobar_gtt),
+            now_ns: 0,
         })
+    }
+
+    /// Virtual time reached `now_ns` (emulated ns since power-on): what
+    /// completions scheduled with [`crate::vtime::Timer`] compare against.
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+    }
+
+    /// Virtual time of the current access.
+    #[must_use]
+    pub const fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// The earliest pending completion after `now_ns`, for a guest polling
+    /// for it to skip ahead ([`crate::vtime::IdleDetector`]). None today:
+    /// register completions are still counted in reads.
+    #[must_use]
+    pub fn next_deadline(&self, _now_ns: u64) -> Option<u64> {
+        None
     }
 
     /// The platform row.

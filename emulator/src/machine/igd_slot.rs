@@ -482,6 +482,14 @@ impl BusDevice for IgdFunction {
         "igd"
     }
 
+    fn set_time(&mut self, now_ns: u64) {
+        self.pt.host_mut().set_time(now_ns);
+    }
+
+    fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        self.pt.host().next_deadline(now_ns)
+    }
+
     fn is_aperture(&self, bar: u8) -> bool {
         bar == bar::GMADR
     }

@@ -414,6 +414,9 @@ const FRAME_NS: u64 = 16_666_667;
 const VRETRACE_NS: u64 = 1_000_000;
 /// One scan line at 31.5 kHz.
 const LINE_NS: u64 = 31_746;
+/// The shortest pulse input status 1 shows (horizontal blanking, the last
+/// fifth of a line): a poll of 0x3DA must not step over it.
+pub const VGA_STATUS_MIN_PULSE_NS: u64 = LINE_NS / 5;
 
 impl VgaRegs {
     /// Whether `port` belongs to the VGA register range.

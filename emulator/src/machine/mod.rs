@@ -228,6 +228,8 @@ pub struct MachineState {
     pub(crate) shadow_protected: Option<(u64, u64)>,
     /// Sees the guest waiting and lets virtual time jump ([`crate::vtime`]).
     pub(crate) idle: crate::vtime::IdleDetector,
+    /// The POST Memory Manager option ROMs call ([`crate::cpu::pmm`]).
+    pub(crate) pmm: crate::cpu::pmm::Pmm,
     /// Writes into the read-only shadow dropped since the machine was built.
     pub(crate) shadow_writes_dropped: u64,
     bars_dirty: bool,
@@ -300,6 +302,7 @@ impl MachineState {
             run_blocks: 0,
             shadow_protected: None,
             idle: crate::vtime::IdleDetector::default(),
+            pmm: crate::cpu::pmm::Pmm::new(config.ram_size.min(PCI_HOLE)),
             shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
@@ -565,6 +568,7 @@ impl MachineState {
                 ch2_period_ns: self.pit.period_ns(2),
             },
             0x71 => TimeSource::Rtc,
+            0x3BA | 0x3DA => TimeSource::VgaStatus,
             _ => return None,
         })
     }
@@ -1224,7 +1228,8 @@ impl Machine {
     }
 
     /// Far-call the loaded ROM's entry (C000:0003) as a BIOS does: AX = bus/devfn
-    /// of the function it matched, BX = DX = FFFFh. Then write-protect the
+    /// of the function it matched, BX = DX = FFFFh, ES:DI = the `$PnP`
+    /// installation check structure. Then write-protect the
     /// shadow for the size the ROM reports after init.
     pub fn run_option_rom_init(&mut self) -> RunOutcome {
         let bdf = self.rom.as_ref().and_then(|r| r.bdf);
@@ -1233,6 +1238,7 @@ impl Machine {
         regs.set_bx(0xFFFF);
         regs.set_dx(0xFFFF);
         regs.es = cpu::BIOS_SEG;
+        regs.set_di(cpu::PNP_HEADER_IP);
         if let Err(e) = self.setup_call(&regs) {
             return RunOutcome::Fault {
                 at: CsIp::default(),
