@@ -164,7 +164,8 @@ pub fn firmware_step<H: HostIgd, R: Remapper + ?Sized>(
         }],
         bdsm_size: pt.bdsm_size(),
         opregion: Some(default_opregion()),
-        bdsm_write: BdsmWrite::Generation(info.bdsm),
+        // Where the VMM emulates BDSM (the platform's register for Strict).
+        bdsm_write: BdsmWrite::Generation(pt.bdsm_location().unwrap_or(info.bdsm)),
     })?;
     for poke in &fw.config_writes {
         pt.config_write(poke.offset, &poke.data);
@@ -343,4 +344,97 @@ pub fn strict_guest_ops(data: &[u8]) {
         |i, raw, a, c| bad.push((i, raw, a, c)),
     );
     assert!(bad.is_empty(), "GTT sweep: {bad:x?}");
+}
+
+/// Seed inputs for [`strict_guest_ops`], one per platform and host BDSM:
+/// the firmware-visible registers read back, then every kind of guest
+/// operation (config writes including BDSM, BAR4 index/data, PTE writes of
+/// host stolen and stray addresses, BAR0 GTT and mirror writes, aperture
+/// writes and reads, FLR). Named `PLATFORM-hostN`.
+#[must_use]
+pub fn strict_guest_ops_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (p, info) in PLATFORMS.iter().enumerate() {
+        for host in 0..3u8 {
+            let mut d = vec![p as u8, host];
+            let bdsm = info.bdsm.offset();
+            // 1: read BDSM (4 bytes).
+            d.extend([1]);
+            d.extend(bdsm.to_le_bytes());
+            d.push(2);
+            // 4: PTE 0 = host stolen page 0; PTE 7 = a page outside it.
+            // (Without the BAR4 path, the op takes the bytes for BAR0 too.)
+            let pte = |d: &mut Vec<u8>, entry: u8, raw: u64| {
+                d.extend([4, entry]);
+                d.extend(raw.to_le_bytes());
+                if !info.iobar_gtt {
+                    d.extend(raw.to_le_bytes());
+                }
+            };
+            pte(&mut d, 0, 0x8B00_0003);
+            pte(&mut d, 7, 0x0000_1003);
+            // 2: BAR4 index write (4 bytes), 3: data read.
+            d.push(2);
+            d.push(0);
+            d.push(2);
+            d.extend(1u64.to_le_bytes());
+            d.push(3);
+            d.push(4);
+            d.push(2);
+            // 5: BAR0 write through the GTT half and the BDSM mirror.
+            d.push(5);
+            d.push(0);
+            d.extend(8u16.to_le_bytes());
+            d.push(2);
+            d.extend(0x7E00_0003u64.to_le_bytes());
+            d.push(5);
+            d.push(1);
+            d.push(0);
+            d.push(2);
+            d.extend(0xFFF0_0000u64.to_le_bytes());
+            // 7: aperture write at page 0, 8: read it back.
+            d.push(7);
+            d.push(0);
+            d.extend(0u16.to_le_bytes());
+            d.push(16);
+            d.push(0);
+            d.push(8);
+            d.push(0);
+            d.extend(0u16.to_le_bytes());
+            d.push(16);
+            d.push(1);
+            // 0: config write of BDSM to the top of the 32-bit space.
+            d.push(0);
+            d.extend(bdsm.to_le_bytes());
+            d.push(2);
+            d.extend(0xFFF0_0000u64.to_le_bytes());
+            // PTE 1 after that.
+            pte(&mut d, 1, 0x8B00_1003);
+            // 9: FLR.
+            d.push(9);
+            out.push((format!("{}-host{host}", info.name.to_lowercase()), d));
+        }
+    }
+    out
+}
+
+/// Seed inputs for [`pte_decode`]: valid and invalid entries with high
+/// address bits, flags and all-ones.
+#[must_use]
+pub fn pte_decode_seeds() -> Vec<(String, Vec<u8>)> {
+    [
+        ("zero", 0u64, 0u64),
+        ("snb-valid", 0x8B80_0005, 0x7E00_0000),
+        ("snb-high-bits", 0x8B80_0FF5, 0xF_FFFF_F000),
+        ("gen8-valid", 0x0000_0003_8B80_0003, 0x3_8B80_0000),
+        ("gen12-high", 0x0000_7FFF_FFFF_F003, 0x7F_FFFF_F000),
+        ("all-ones", u64::MAX, u64::MAX),
+    ]
+    .into_iter()
+    .map(|(name, raw, other)| {
+        let mut d = raw.to_le_bytes().to_vec();
+        d.extend(other.to_le_bytes());
+        (name.to_string(), d)
+    })
+    .collect()
 }

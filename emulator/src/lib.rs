@@ -15,3 +15,4 @@ pub mod passthrough;
 pub mod pci;
 pub mod session;
 pub mod trace;
+pub mod vtime;

@@ -13,59 +13,101 @@
 //! assert!(run.report.verdict.is_clean(), "{:?}", run.report.verdict);
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::check::{self, CheckInput, Origin, Violation};
 use crate::cpu::rom;
 use crate::cpu::{Registers, RunOutcome};
 use crate::diagnose::{self, Diagnosis};
+use crate::igd::display::DisplayTopology;
 use crate::igd::generation::{self, BdsmLocation, Gen, GenError};
 use crate::igd::{IgdConfig, IgdDevice, IgdError, RegisterOverride};
-use crate::machine::igd_slot::{DmaRun, IgdFunction};
+use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
-use crate::machine::{slot, LoadOptions, Machine, MachineConfig, MachineError};
+use crate::machine::pci_bus::SimpleFunction;
+use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
-use crate::passthrough::{Outcome, PassthroughEvent, Qemu2016, Qemu2025, Remapper, Strict};
+use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
+use crate::passthrough::HostBridgeView;
+use crate::passthrough::{Qemu2016, Qemu2025, QemuIgd, Remapper, Strict};
 use crate::pci::{cap_id, PciFunction};
-use crate::trace::{CsIp, EventKind};
+use crate::trace::CsIp;
 
 const MIB: u64 = 1 << 20;
 
 /// Which passthrough policy sits between guest and device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum RemapperKind {
-    /// QEMU legacy mode, 2016 to March 2025: the BAR4 rebase.
+    /// `qemu-2016`: QEMU 9.1.0, the last release of the BAR4 rebase era.
     Qemu2016,
-    /// QEMU today: emulated BDSM and BAR0 mirrors, no BAR4 rewrite.
+    /// `qemu-2025`: QEMU 10.1.0: emulated BDSM and BAR0 mirrors, no BAR4 rewrite.
     Qemu2025,
     /// igdemu's strict remapper (refuse what it cannot contain).
     Strict,
+    /// One QEMU release (2.7 to 10.2) with `x-igd-*` options
+    /// (`qemu-9.1,x-igd-gms=2`).
+    Qemu(QemuSetup),
 }
 
 impl RemapperKind {
-    /// All, in matrix order.
+    /// The matrix columns, in order.
     pub const ALL: [RemapperKind; 3] = [
         RemapperKind::Qemu2016,
         RemapperKind::Qemu2025,
         RemapperKind::Strict,
     ];
 
-    /// CLI name.
+    /// CLI name (a release's name without its options).
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             RemapperKind::Qemu2016 => "qemu-2016",
             RemapperKind::Qemu2025 => "qemu-2025",
             RemapperKind::Strict => "strict",
+            RemapperKind::Qemu(s) => s.release.name(),
         }
     }
 
     /// Parse a CLI name.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::parse_spec(s).ok()
+    }
+
+    /// Parse `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-...=V]...`,
+    /// explaining a rejected release or option.
+    pub fn parse_spec(s: &str) -> Result<Self, String> {
+        if let Some(k) = Self::ALL.into_iter().find(|k| k.name() == s) {
+            return Ok(k);
+        }
+        if !s.starts_with("qemu-") {
+            return Err(format!(
+                "unknown remapper {s:?}: strict, qemu-2016, qemu-2025 or qemu-X.Y (2.7 to 10.2) with x-igd-* options"
+            ));
+        }
+        QemuSetup::parse(s)
+            .map(RemapperKind::Qemu)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The QEMU release and options this kind stands for (aliases included).
+    #[must_use]
+    pub const fn qemu(self) -> Option<QemuSetup> {
+        match self {
+            RemapperKind::Qemu2016 => Some(QemuSetup::release(qemu_release::ALIAS_2016)),
+            RemapperKind::Qemu2025 => Some(QemuSetup::release(qemu_release::ALIAS_2025)),
+            RemapperKind::Strict => None,
+            RemapperKind::Qemu(s) => Some(s),
+        }
+    }
+
+    /// Whether the VMM gives this device legacy mode at all (QEMU's realize
+    /// for the host config space `host`).
+    pub fn admit(self, host: &crate::pci::ConfigSpace) -> Result<(), Refusal> {
+        match self.qemu() {
+            Some(setup) => qemu_release::realize(&setup, host).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// A fresh remapper of this kind.
@@ -75,6 +117,18 @@ impl RemapperKind {
             RemapperKind::Qemu2016 => Box::new(Qemu2016::new()),
             RemapperKind::Qemu2025 => Box::new(Qemu2025::new()),
             RemapperKind::Strict => Box::new(Strict::default()),
+            RemapperKind::Qemu(s) => Box::new(QemuIgd::new(s)),
+        }
+    }
+
+    /// How firmware writes BDSM under this VMM: QEMU boots SeaBIOS, whose
+    /// `intel_igd_setup` always writes 32 bits at 0x5C; igdemu's own policy
+    /// pairs with a firmware that writes the generation's register.
+    #[must_use]
+    pub const fn default_bdsm_write(self, loc: BdsmLocation) -> BdsmWrite {
+        match (self, loc) {
+            (RemapperKind::Strict, BdsmLocation::ConfigC0) => BdsmWrite::Generation(loc),
+            _ => BdsmWrite::SeaBios,
         }
     }
 }
@@ -155,6 +209,8 @@ impl Step {
 pub struct Scenario {
     /// IGD device ID (decides the generation).
     pub device_id: u16,
+    /// How `device_id` was chosen (reported with the device).
+    pub device_choice: DeviceChoice,
     /// Host BDSM (1 MiB aligned).
     pub host_bdsm: u64,
     /// Host stolen (DSM) size; must be expressible in GGC.
@@ -173,25 +229,145 @@ pub struct Scenario {
     pub bdsm_write: Option<BdsmWrite>,
     /// Register behaviour overrides (`--override REG=BEHAVIOUR`).
     pub overrides: Vec<RegisterOverride>,
+    /// What is attached to the display outputs (`--display`).
+    pub display: DisplayTopology,
 }
 
 /// Default host BDSM: 1 MiB aligned, above a 2 GiB guest's RAM.
 pub const DEFAULT_HOST_BDSM: u64 = 0x8B80_0000;
 
+/// How the IGD device ID of a run was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum DeviceChoice {
+    /// The caller named it (`--device-id`, `--gen`, [`Scenario::for_device`]).
+    Given,
+    /// The ROM's PCIR device ID, which the device table knows.
+    Pcir,
+    /// The PCIR device ID is absent from the ROM's own device list (PCI
+    /// Firmware Specification 3.0 device list pointer), as with the 0x0406
+    /// placeholder of gen9 images: the first listed ID the device table knows.
+    FirstListed {
+        /// The PCIR device ID.
+        pcir: u16,
+    },
+    /// The ROM is not for an Intel device: it drives its own device (e.g.
+    /// SeaVGABIOS the standard VGA at 00:03.0) next to a default IGD, as a
+    /// test of the machine.
+    MachineTest {
+        /// PCIR vendor ID.
+        vendor: u16,
+        /// PCIR device ID.
+        device: u16,
+    },
+}
+
+impl DeviceChoice {
+    /// What to tell the user, when the choice was not theirs or the PCIR's.
+    #[must_use]
+    pub fn note(&self, chosen: u16) -> Option<String> {
+        match self {
+            DeviceChoice::Given | DeviceChoice::Pcir => None,
+            DeviceChoice::FirstListed { pcir } => Some(format!(
+                "chosen from the ROM's device list: PCIR device {pcir:04x} is not in the list, {chosen:04x} is its first listed ID igdemu knows (--device-id or --gen to choose another)"
+            )),
+            DeviceChoice::MachineTest { vendor, device } => Some(format!(
+                "machine test: the ROM ({vendor:04x}:{device:04x}) is not an Intel IGD vBIOS; it runs next to a default IGD"
+            )),
+        }
+    }
+}
+
+/// Why no IGD device could be chosen for a ROM.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceChoiceError {
+    /// An Intel ROM whose PCIR device and device list name no ID the device
+    /// table knows.
+    #[error("unknown Intel graphics device ID {pcir:#06x} (the ROM's PCIR device{}): igdemu's device table (every gen 6-12 IGD ID Linux i915 knows) does not have it; choose a device with --gen N (6, 7, 7.5, 8, 9, 11, 12) or --device-id ID", listed_note(.listed))]
+    UnknownDevice {
+        /// PCIR device ID.
+        pcir: u16,
+        /// The ROM's device list.
+        listed: Vec<u16>,
+    },
+    /// The ROM is for another vendor's device.
+    #[error("the ROM is for {vendor:04x}:{device:04x}, not an Intel IGD vBIOS (PCIR vendor is not 8086); to run it anyway as a machine test (it drives its own device, next to an IGD at 00:02.0), name the IGD with --gen N or --device-id ID")]
+    NotIntel {
+        /// PCIR vendor ID.
+        vendor: u16,
+        /// PCIR device ID.
+        device: u16,
+    },
+    /// The image cannot be read (including UEFI-only images).
+    #[error(transparent)]
+    Rom(#[from] rom::RomError),
+}
+
+fn listed_note(listed: &[u16]) -> String {
+    if listed.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = listed.iter().map(|d| format!("{d:04x}")).collect();
+        format!(", nor any of its listed IDs {}", ids.join(" "))
+    }
+}
+
+/// Choose the IGD device ID for a ROM from its x86 image's PCIR: the PCIR
+/// device when the device table knows it and the ROM's device list (if any)
+/// contains it; otherwise the first listed ID the table knows; otherwise the
+/// PCIR device if known. Never a silent fallback to another device.
+pub fn choose_device(rom_bytes: &[u8]) -> Result<(u16, DeviceChoice), DeviceChoiceError> {
+    let (img, _, _) = rom::select_x86(rom_bytes)?;
+    if img.vendor != INTEL_VENDOR_ID {
+        return Err(DeviceChoiceError::NotIntel {
+            vendor: img.vendor,
+            device: img.device,
+        });
+    }
+    let known = |d: &u16| generation::lookup(*d).is_ok();
+    let pcir_known = known(&img.device);
+    if pcir_known && (img.device_list.is_empty() || img.device_list.contains(&img.device)) {
+        return Ok((img.device, DeviceChoice::Pcir));
+    }
+    if let Some(first) = img.device_list.iter().copied().find(known) {
+        return Ok((first, DeviceChoice::FirstListed { pcir: img.device }));
+    }
+    if pcir_known {
+        return Ok((img.device, DeviceChoice::Pcir));
+    }
+    Err(DeviceChoiceError::UnknownDevice {
+        pcir: img.device,
+        listed: img.device_list,
+    })
+}
+
+/// PCI vendor ID of Intel.
+const INTEL_VENDOR_ID: u16 = 0x8086;
+
+/// The IGD a machine test runs next to: gen9's first device (SKL GT1 desktop).
+fn machine_test_device() -> u16 {
+    generation::default_for_gen(Gen::Gen9)
+        .device_ids
+        .first()
+        .copied()
+        .unwrap_or(0x1902)
+}
+
 impl Scenario {
-    /// A scenario for the generation's default device.
+    /// A scenario for IGD `device_id`, with the host and LPC bridges a board
+    /// carrying that device has ([`crate::machine::chipset`]). An ID the device
+    /// table does not know is kept: [`run`] then fails naming it.
     #[must_use]
     pub fn for_device(device_id: u16, remapper: RemapperKind) -> Self {
-        let info = generation::lookup(device_id)
-            .unwrap_or_else(|_| generation::default_for_gen(Gen::Gen9));
-        let mut machine = MachineConfig {
-            host_bridge: (info.host_bridge_id, 0x09),
-            lpc_bridge: (info.lpc_bridge_id, 0x04),
-            ..MachineConfig::default()
-        };
+        let mut machine = MachineConfig::default();
+        if let Ok(d) = generation::device(device_id) {
+            let c = chipset::for_device(d);
+            machine.host_bridge = c.host_bridge;
+            machine.lpc_bridge = c.lpc_bridge;
+        }
         machine.budget = 400_000_000;
         Self {
             device_id,
+            device_choice: DeviceChoice::Given,
             host_bdsm: DEFAULT_HOST_BDSM,
             stolen_size: 64 * MIB,
             gtt_size: 2 * MIB,
@@ -201,25 +377,46 @@ impl Scenario {
             allow_bad_checksum: false,
             bdsm_write: None,
             overrides: Vec::new(),
+            display: DisplayTopology::default(),
         }
     }
 
-    /// A scenario for a ROM: its PCIR device if that is a known Intel IGD,
-    /// otherwise a Skylake IGD (the ROM then drives another device, e.g.
-    /// SeaVGABIOS the standard VGA at 00:03.0).
+    /// A scenario for a ROM, its device chosen by [`choose_device`].
+    pub fn try_for_rom(
+        rom_bytes: &[u8],
+        remapper: RemapperKind,
+    ) -> Result<Self, DeviceChoiceError> {
+        let (id, choice) = choose_device(rom_bytes)?;
+        let mut sc = Self::for_device(id, remapper);
+        sc.device_choice = choice;
+        Ok(sc)
+    }
+
+    /// A scenario for a ROM ([`Scenario::try_for_rom`]), for callers that run
+    /// any ROM: a ROM for another vendor's device (SeaVGABIOS) runs as a
+    /// machine test next to the default gen9 IGD, and says so in the report;
+    /// an Intel ROM with an unknown device keeps its PCIR ID, so [`run`]
+    /// fails naming it; an unreadable or UEFI-only image fails in [`run`]
+    /// with the loader's error.
     #[must_use]
     pub fn for_rom(rom_bytes: &[u8], remapper: RemapperKind) -> Self {
-        let id = rom::select_x86(rom_bytes)
-            .ok()
-            .map(|(img, _, _)| img)
-            .filter(|img| img.vendor == 0x8086)
-            .and_then(|img| {
-                std::iter::once(img.device)
-                    .chain(img.device_list)
-                    .find(|d| generation::lookup(*d).is_ok())
-            })
-            .unwrap_or(generation::default_for_gen(Gen::Gen9).device_ids[0]);
-        Self::for_device(id, remapper)
+        match Self::try_for_rom(rom_bytes, remapper) {
+            Ok(sc) => sc,
+            Err(DeviceChoiceError::NotIntel { vendor, device }) => {
+                let mut sc = Self::for_device(machine_test_device(), remapper);
+                sc.device_choice = DeviceChoice::MachineTest { vendor, device };
+                sc
+            }
+            Err(DeviceChoiceError::UnknownDevice { pcir, .. }) => {
+                let mut sc = Self::for_device(pcir, remapper);
+                sc.device_choice = DeviceChoice::Pcir;
+                sc
+            }
+            Err(DeviceChoiceError::Rom(_)) => {
+                // `run` reports the loader's error for these bytes.
+                Self::for_device(machine_test_device(), remapper)
+            }
+        }
     }
 
     /// The same scenario with another script.
@@ -286,6 +483,9 @@ pub enum SessionError {
     /// The firmware step failed.
     #[error("firmware step: {0}")]
     Firmware(#[from] firmware::FirmwareError),
+    /// The QEMU release gives this device no legacy mode (or fails to start).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 /// The ROM as loaded.
@@ -316,6 +516,10 @@ pub struct DeviceSummary {
     pub gen: String,
     /// GGC as the host has it.
     pub ggc: u16,
+    /// How the device was chosen, when neither the caller nor the ROM's
+    /// PCIR named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 /// The memory regions that matter.
@@ -336,6 +540,11 @@ pub struct StepReport {
     pub step: String,
     /// Whether the guest code returned.
     pub returned: bool,
+    /// Whether the step did what it was asked: the guest code returned and,
+    /// for a VBE step, every 4F0x call succeeded and a mode matched; for a
+    /// text step, the screen shows the string; for an FLR, the device has
+    /// the capability.
+    pub succeeded: bool,
     /// A one-line outcome.
     pub outcome: String,
     /// Extra findings (VBE mode chosen, text read back...).
@@ -364,7 +573,8 @@ pub struct GttRun {
     pub step: u64,
     /// What the passthrough layer did.
     pub outcome: String,
-    /// The instruction that wrote them (the last write).
+    /// The instruction that wrote them: the last writer of the first
+    /// entry's low dword (its valid bit and page address).
     pub at: CsIp,
 }
 
@@ -381,8 +591,12 @@ pub enum Verdict {
     Escape,
     /// The VMM stopped the VM (QEMU's hw_error).
     Stopped,
-    /// The ROM could not run: POST or a script step did not complete.
+    /// The ROM could not run: POST or a script step did not complete or
+    /// failed (and no containment violation was found).
     DidNotRun,
+    /// Every step succeeded but the guest never wrote a GTT entry nor touched
+    /// the aperture: nothing was exercised, so nothing is proven.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -396,6 +610,7 @@ impl Verdict {
             Verdict::Escape => "escape",
             Verdict::Stopped => "stopped",
             Verdict::DidNotRun => "did-not-run",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 
@@ -424,8 +639,11 @@ pub struct SessionReport {
     pub gtt: Vec<GttRun>,
     /// The containment check.
     pub check: check::Report,
-    /// Device DMA runs (aperture accesses after GTT translation).
+    /// Device DMA runs (aperture accesses after GTT translation), the first
+    /// [`crate::machine::igd_slot::DMA_RUNS_KEPT`].
     pub dma: Vec<DmaRun>,
+    /// Totals over every DMA run, listed or not.
+    pub dma_totals: DmaTotals,
     /// Aperture accesses through invalid entries.
     pub aperture_faults: u64,
     /// Guest instructions executed.
@@ -468,6 +686,8 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let config = scenario.igd_config()?;
     let ggc = config.ggc;
     let mut device = IgdDevice::new(config)?;
+    device.set_topology(&scenario.display);
+    scenario.remapper.admit(device.config())?;
     for o in &scenario.overrides {
         device.apply_override(o);
     }
@@ -495,10 +715,9 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen memory and
     // the OpRegion, write BDSM and ASLS.
     let e820 = machine.state().e820().entries().to_vec();
-    let bdsm_write = scenario.bdsm_write.unwrap_or(match info.bdsm {
-        BdsmLocation::Config5C => BdsmWrite::SeaBios,
-        loc @ BdsmLocation::ConfigC0 => BdsmWrite::Generation(loc),
-    });
+    let bdsm_write = scenario
+        .bdsm_write
+        .unwrap_or(scenario.remapper.default_bdsm_write(info.bdsm));
     let layout = firmware::intel_igd_setup(&FirmwareInput {
         ram_top_below_4g: low,
         e820,
@@ -517,6 +736,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         machine.set_e820(r.base.0, r.size, E820Type::Nvs);
         machine.write_guest(r.base.0, &layout.opregion_bytes)?;
     }
+    present_host_bridge(&mut machine, &igd, low);
     machine.plug(slot::DISPLAY, Box::new(igd))?;
 
     // POST.
@@ -536,9 +756,10 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         bdf: loaded.bdf.map(|b| b.to_string()),
     };
     let mut steps = Vec::new();
-    let mut instructions = 0u64;
+    // Every guest instruction from POST on, returned or not (the clock counts
+    // them in the block hook).
+    let instructions_before = machine.state().clock().instructions;
     let post = machine.run_option_rom_init();
-    instructions += outcome_instructions(&post);
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
     diagnose_last(&machine, info.platform, &mut steps);
@@ -547,6 +768,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             steps.push(StepReport {
                 step: step.label(),
                 returned: false,
+                succeeded: false,
                 outcome: "skipped: an earlier step failed".into(),
                 notes: Vec::new(),
                 diagnosis: None,
@@ -554,20 +776,30 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             });
             continue;
         }
-        let (outcome, notes) = run_step(&mut machine, step, rom_bytes, scenario)?;
-        instructions += outcome.as_ref().map_or(0, outcome_instructions);
+        let StepDone {
+            outcome,
+            notes,
+            failure,
+        } = run_step(&mut machine, step, rom_bytes, scenario)?;
         alive = outcome.as_ref().is_none_or(RunOutcome::returned);
-        let rep = match outcome {
+        let mut rep = match outcome {
             Some(o) => step_report(step.label(), o, notes),
             None => StepReport {
                 step: step.label(),
                 returned: true,
+                succeeded: true,
                 outcome: "done".into(),
                 notes,
                 diagnosis: None,
                 run: None,
             },
         };
+        if let Some(why) = failure {
+            if rep.returned {
+                rep.outcome = format!("failed: {why}");
+            }
+            rep.succeeded = false;
+        }
         steps.push(rep);
         diagnose_last(&machine, info.platform, &mut steps);
     }
@@ -578,71 +810,74 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         platform: info.name,
         gen: info.gen.to_string(),
         ggc,
+        choice: scenario.device_choice.note(scenario.device_id),
     };
     // Close the DMA run still open and move it into the trace and the report.
     if let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) {
         f.dma_mut().flush();
     }
     machine.flush_device_events(slot::DISPLAY);
-    let trace = machine.trace();
-    let pt_events: Vec<(CsIp, &PassthroughEvent)> = trace
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Passthrough(p) => Some((e.at, p)),
-            _ => None,
-        })
-        .collect();
+    let trace_len = machine.trace().len() as u64;
     let Some(f) = machine.device::<IgdFunction>(slot::DISPLAY) else {
         return Err(SessionError::Machine(MachineError::SlotTaken(
             slot::DISPLAY,
         )));
     };
+    // Every fact below comes from the device's, the passthrough layer's and
+    // the DMA glue's own state, never from the (bounded) trace.
     let gtt = f.passthrough().host().gtt();
-    let events: Vec<&PassthroughEvent> = pt_events.iter().map(|(_, e)| *e).collect();
+    let ledger = f.gtt_ledger();
     let dma = f.dma().classified();
     let mut report = check::check(&CheckInput {
         gtt: gtt.bytes(),
         format: gtt.format(),
         iommu: f.dma().iommu(),
-        events: &events,
+        ledger,
         dma: &dma,
+        dma_unlisted: f.dma().unlisted(),
     });
-    let writers = gtt_writers(&pt_events, gtt.format().size());
     for v in &mut report.violations {
         let at = match v {
-            Violation::GttEntry { index, .. } => writers.get(index).map(|w| w.at),
+            Violation::GttEntry { index, .. } => ledger.get(*index).map(|w| w.origin()),
             Violation::Dma { iova, .. } => f
                 .dma()
                 .runs()
                 .iter()
                 .find(|r| r.iova == *iova)
                 .and_then(|r| r.at),
-            Violation::Fatal { .. } => pt_events
+            Violation::DmaUnlisted {
+                write,
+                class,
+                first_iova,
+                ..
+            } => f
+                .dma()
+                .unlisted()
                 .iter()
-                .find(|(_, e)| {
-                    matches!(
-                        e,
-                        PassthroughEvent::Bar4DataWrite {
-                            outcome: Outcome::Fatal { .. },
-                            ..
-                        }
-                    )
-                })
-                .map(|(at, _)| *at),
+                .find(|u| u.write == *write && u.class == *class && u.first_iova == *first_iova)
+                .and_then(|u| u.first_at),
+            Violation::Fatal { .. } => ledger.fatal().map(|s| s.at),
         };
         if let Some(at) = at {
             v.set_origin(origin(&machine, at));
         }
     }
-    let gtt_runs = fold_gtt(&writers, gtt);
+    let gtt_runs = fold_gtt(ledger, gtt);
     let regions = Regions {
         host_stolen,
         guest_stolen: f.dma().iommu().guest_stolen,
         opregion: layout.opregion,
     };
     let dma_runs = f.dma().runs().to_vec();
-    let aperture_faults = f.aperture_faults().len() as u64;
-    let verdict = verdict(&steps, &report);
+    let aperture_faults = f.aperture_faults().count();
+    let dma_totals = f.dma().totals();
+    let exercised = ledger.writes() > 0 || dma_totals.runs > 0 || aperture_faults > 0;
+    let verdict = verdict(&steps, &report, exercised);
+    let instructions = machine
+        .state()
+        .clock()
+        .instructions
+        .saturating_sub(instructions_before);
     let dropped = machine.state().trace().dropped();
     let report = SessionReport {
         rom: rom_summary,
@@ -653,9 +888,10 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         gtt: gtt_runs,
         check: report,
         dma: dma_runs,
+        dma_totals,
         aperture_faults,
         instructions,
-        trace_events: trace.len() as u64 + dropped,
+        trace_events: trace_len + dropped,
         trace_dropped: dropped,
         verdict,
     };
@@ -673,6 +909,7 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
     StepReport {
         step,
         returned: o.returned(),
+        succeeded: o.returned(),
         outcome: describe(&o),
         notes,
         diagnosis: None,
@@ -685,8 +922,9 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
 /// that returned a failure. Facts come from the CPU's bounded flow record.
 fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut [StepReport]) {
     let Some(step) = steps.last_mut() else { return };
+    let failure = (step.returned && !step.succeeded).then(|| step.outcome.clone());
     let d = match &step.run {
-        Some(o) => diagnose_outcome(machine, platform, o, &step.notes),
+        Some(o) => diagnose_outcome(machine, platform, o, failure.as_deref()),
         None => None,
     };
     if let Some(d) = d {
@@ -699,14 +937,14 @@ fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut 
     }
 }
 
-/// The diagnosis of one run outcome (with the step's notes, for a VBE call
-/// that returned AX other than 004Fh).
+/// The diagnosis of one run outcome; `failure`: why a step that returned
+/// failed (a VBE call that returned AX other than 004Fh...), for a give-up.
 #[must_use]
 pub fn diagnose_outcome(
     machine: &Machine,
     platform: crate::igd::Platform,
     outcome: &RunOutcome,
-    notes: &[String],
+    failure: Option<&str>,
 ) -> Option<Diagnosis> {
     let code = |addr: u64, buf: &mut [u8]| machine.read_guest(addr, buf).is_ok();
     let record = machine.state().flow();
@@ -730,10 +968,7 @@ pub fn diagnose_outcome(
             kind: crate::cpu::FaultKind::TripleFault { .. },
             ..
         } => diagnose::diagnose_halt(&code, record, &ctx, *at, "a triple fault".into()),
-        RunOutcome::Returned { .. } => {
-            let failed = notes.iter().find(|n| n.contains("returned AX="))?;
-            diagnose::diagnose_give_up(&code, record, &ctx, failed)
-        }
+        RunOutcome::Returned { .. } => diagnose::diagnose_give_up(&code, record, &ctx, failure?),
         RunOutcome::Fault { .. } => None,
     }
 }
@@ -750,15 +985,30 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
-fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
-    if steps.iter().any(|s| !s.returned) {
-        return Verdict::DidNotRun;
+/// The worst containment violation; without one, did-not-run when a step
+/// failed, inconclusive when nothing reached the GTT or the aperture, else
+/// clean. A violation is never hidden behind a step that did not complete.
+fn verdict(steps: &[StepReport], report: &check::Report, exercised: bool) -> Verdict {
+    let v = worst_violation(report);
+    if v != Verdict::Clean {
+        v
+    } else if steps.iter().any(|s| !s.succeeded) {
+        Verdict::DidNotRun
+    } else if !exercised {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Clean
     }
+}
+
+fn worst_violation(report: &check::Report) -> Verdict {
     let mut v = Verdict::Clean;
     for viol in &report.violations {
         let this = match viol {
             Violation::Fatal { .. } => Verdict::Stopped,
-            Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => match class {
+            Violation::GttEntry { class, .. }
+            | Violation::Dma { class, .. }
+            | Violation::DmaUnlisted { class, .. } => match class {
                 AccessClass::GuestStolen => Verdict::Clean,
                 AccessClass::Unmapped => Verdict::Fault,
                 AccessClass::OtherGuestRam => Verdict::Corrupt,
@@ -771,7 +1021,8 @@ fn verdict(steps: &[StepReport], report: &check::Report) -> Verdict {
 }
 
 fn origin(machine: &Machine, at: CsIp) -> Origin {
-    let instruction = crate::trace::disassemble_at(machine, at.cs, at.ip)
+    let instruction = machine
+        .disassemble_at(at.cs, at.ip)
         .map(|s| {
             s.split_once("  ")
                 .map_or(s.clone(), |(_, t)| t.trim().to_string())
@@ -784,88 +1035,13 @@ fn origin(machine: &Machine, at: CsIp) -> Origin {
     }
 }
 
-/// Per GTT entry: the guest value (dwords assembled), the outcome of the last
-/// write and where it came from.
-struct Writer {
-    guest: u64,
-    outcome: String,
-    at: CsIp,
-}
-
-/// The kind of a reason (its variant name), without the per-entry values, so
-/// runs of entries with the same treatment fold together.
-fn reason_kind(reason: &crate::passthrough::Reason) -> String {
-    let text = format!("{reason:?}");
-    text.split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn outcome_name(o: &Outcome) -> String {
-    match o {
-        Outcome::Forwarded => "forwarded".into(),
-        Outcome::Rewritten { reason, .. } => format!("rewritten: {}", reason_kind(reason)),
-        Outcome::Replaced { reason, .. } => format!("replaced: {}", reason_kind(reason)),
-        Outcome::Emulated { reason } => format!("emulated: {}", reason_kind(reason)),
-        Outcome::Refused { reason } => format!("refused: {}", reason_kind(reason)),
-        Outcome::Fatal { .. } => "VM stopped".into(),
-    }
-}
-
-fn gtt_writers(events: &[(CsIp, &PassthroughEvent)], pte_size: u64) -> BTreeMap<u64, Writer> {
-    let mut out: BTreeMap<u64, Writer> = BTreeMap::new();
-    for (at, e) in events {
-        let (index, shift, value, outcome) = match e {
-            PassthroughEvent::Bar4DataWrite {
-                index,
-                offset,
-                guest_value,
-                outcome,
-                ..
-            } if index & 1 == 1 => {
-                let byte = u64::from(index & !3) + u64::from(*offset);
-                (
-                    byte / pte_size,
-                    (byte % pte_size) * 8,
-                    u64::from(*guest_value),
-                    outcome,
-                )
-            }
-            PassthroughEvent::Bar0GttWrite {
-                gtt_offset,
-                guest_value,
-                outcome,
-                ..
-            } => (
-                gtt_offset / pte_size,
-                (gtt_offset % pte_size) * 8,
-                *guest_value,
-                outcome,
-            ),
-            _ => continue,
-        };
-        let w = out.entry(index).or_insert(Writer {
-            guest: 0,
-            outcome: String::new(),
-            at: *at,
-        });
-        let mask = if shift == 0 && pte_size == 8 && value > u64::from(u32::MAX) {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX) << shift
-        };
-        w.guest = (w.guest & !mask) | ((value << shift) & mask);
-        w.outcome = outcome_name(outcome);
-        w.at = *at;
-    }
-    out
-}
-
-fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
+/// Fold the entries the guest wrote into runs of constant stride, with what
+/// the device holds.
+fn fold_gtt(ledger: &check::GttLedger, gtt: &crate::igd::Gtt) -> Vec<GttRun> {
     let mut runs: Vec<GttRun> = Vec::new();
-    for (&index, w) in writers {
+    for (index, w) in ledger.iter() {
         let device = gtt.raw(index);
+        let outcome = ledger.outcome(w);
         if let Some(r) = runs.last_mut() {
             let k = index.wrapping_sub(r.first);
             let step = if r.count == 1 {
@@ -874,8 +1050,8 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
                 r.step
             };
             if k == r.count
-                && r.outcome == w.outcome
-                && r.at == w.at
+                && r.outcome == outcome
+                && r.at == w.origin()
                 && w.guest == r.guest_first.wrapping_add(step.wrapping_mul(k))
                 && device == r.device_first.wrapping_add(step.wrapping_mul(k))
             {
@@ -890,8 +1066,8 @@ fn fold_gtt(writers: &BTreeMap<u64, Writer>, gtt: &crate::igd::Gtt) -> Vec<GttRu
             guest_first: w.guest,
             device_first: device,
             step: 0,
-            outcome: w.outcome.clone(),
-            at: w.at,
+            outcome: outcome.to_string(),
+            at: w.origin(),
         });
     }
     runs
@@ -907,12 +1083,38 @@ fn regs(ax: u16) -> Registers {
 /// Scratch buffer for VBE calls (below the EBDA, above the stack).
 const VBE_BUF: u64 = 0x8000;
 
+/// What a script step did: the guest run it ended with (None when it ran no
+/// guest code), notes, and why it failed, if it did.
+struct StepDone {
+    outcome: Option<RunOutcome>,
+    notes: Vec<String>,
+    failure: Option<String>,
+}
+
+impl StepDone {
+    fn ran(outcome: RunOutcome, notes: Vec<String>) -> Self {
+        Self {
+            outcome: Some(outcome),
+            notes,
+            failure: None,
+        }
+    }
+
+    fn failed(outcome: Option<RunOutcome>, notes: Vec<String>, why: String) -> Self {
+        Self {
+            outcome,
+            notes,
+            failure: Some(why),
+        }
+    }
+}
+
 fn run_step(
     machine: &mut Machine,
     step: &Step,
     rom_bytes: &[u8],
     scenario: &Scenario,
-) -> Result<(Option<RunOutcome>, Vec<String>), SessionError> {
+) -> Result<StepDone, SessionError> {
     let mut notes = Vec::new();
     match step {
         Step::Vbe { width, height, bpp } => {
@@ -924,11 +1126,11 @@ fn run_step(
             r.edi = 0;
             let (out, o) = machine.call_int(0x10, r)?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             if out.ax() != 0x004F {
-                notes.push(format!("4F00 returned AX={:#06x}: no VBE", out.ax()));
-                return Ok((Some(o), notes));
+                let why = format!("4F00 returned AX={:#06x}: no VBE", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
             machine.read_guest(VBE_BUF, &mut buf)?;
             let ptr = u32::from_le_bytes([buf[14], buf[15], buf[16], buf[17]]);
@@ -944,6 +1146,7 @@ fn run_step(
                 modes.push(mode);
             }
             let mut chosen = None;
+            let mut unavailable = Vec::new();
             for mode in modes {
                 let mut r = regs(0x4F01);
                 r.set_cx(mode);
@@ -951,9 +1154,21 @@ fn run_step(
                 r.edi = 0;
                 let (out, o) = machine.call_int(0x10, r)?;
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
+                }
+                if out.ax() & 0xFF != 0x4F {
+                    // 4F01 itself not supported: not a VBE BIOS after all.
+                    let why = format!(
+                        "4F01 for mode {mode:#06x} (in the mode list) returned AX={:#06x}",
+                        out.ax()
+                    );
+                    return Ok(StepDone::failed(Some(o), notes, why));
                 }
                 if out.ax() != 0x004F {
+                    // Supported but failed (AH 1-3): the mode is listed but the
+                    // current hardware configuration cannot show it (VBE 3.0
+                    // §4.2 return status); a client skips it.
+                    unavailable.push(format!("{mode:#06x} (AX={:#06x})", out.ax()));
                     continue;
                 }
                 let mut mi = [0u8; 256];
@@ -967,25 +1182,30 @@ fn run_step(
                     break;
                 }
             }
-            let Some((mode, lfb)) = chosen else {
+            if !unavailable.is_empty() {
                 notes.push(format!(
-                    "no VBE mode {width}x{height}x{bpp} in the mode list"
+                    "listed but unavailable (4F01 failed): {}",
+                    unavailable.join(", ")
                 ));
-                return Ok((None, notes));
+            }
+            let Some((mode, lfb)) = chosen else {
+                let why = format!("no VBE mode {width}x{height}x{bpp} in the mode list");
+                return Ok(StepDone::failed(None, notes, why));
             };
             notes.push(format!("mode {mode:#06x}, linear framebuffer at {lfb:#x}"));
             let mut r = regs(0x4F02);
             r.set_bx(mode | 0x4000);
             let (out, o) = machine.call_int(0x10, r)?;
             if o.returned() && out.ax() != 0x004F {
-                notes.push(format!("4F02 returned AX={:#06x}", out.ax()));
+                let why = format!("4F02 returned AX={:#06x}", out.ax());
+                return Ok(StepDone::failed(Some(o), notes, why));
             }
-            Ok((Some(o), notes))
+            Ok(StepDone::ran(o, notes))
         }
         Step::Text(text) => {
             let (_, o) = machine.call_int(0x10, regs(0x0003))?;
             if !o.returned() {
-                return Ok((Some(o), notes));
+                return Ok(StepDone::ran(o, notes));
             }
             let mut total = 0;
             for ch in text.bytes() {
@@ -994,23 +1214,25 @@ fn run_step(
                 let (_, o) = machine.call_int(0x10, r)?;
                 total += outcome_instructions(&o);
                 if !o.returned() {
-                    return Ok((Some(o), notes));
+                    return Ok(StepDone::ran(o, notes));
                 }
             }
             let mut screen = vec![0u8; 2 * text.len()];
             machine.read_guest(0xB8000, &mut screen)?;
             let shown: String = screen.iter().step_by(2).map(|b| char::from(*b)).collect();
+            let done = RunOutcome::Returned {
+                instructions: total,
+            };
+            if shown != *text {
+                let why = format!("the screen reads {shown:?}, not {text:?}");
+                return Ok(StepDone::failed(Some(done), notes, why));
+            }
             notes.push(format!("screen reads {shown:?}"));
-            Ok((
-                Some(RunOutcome::Returned {
-                    instructions: total,
-                }),
-                notes,
-            ))
+            Ok(StepDone::ran(done, notes))
         }
         Step::Flr => {
             let Some(f) = machine.device_mut::<IgdFunction>(slot::DISPLAY) else {
-                return Ok((None, vec!["no IGD".into()]));
+                return Ok(StepDone::failed(None, Vec::new(), "no IGD".into()));
             };
             match f.config().find_capability(cap_id::AF) {
                 Some(af) => {
@@ -1019,9 +1241,16 @@ fn run_step(
                         "FLR through the Advanced Features capability at {af:#x}"
                     ));
                 }
-                None => notes.push("no Advanced Features capability: no FLR".into()),
+                None => {
+                    let why = "no Advanced Features capability: no FLR".to_string();
+                    return Ok(StepDone::failed(None, notes, why));
+                }
             }
-            Ok((None, notes))
+            Ok(StepDone {
+                outcome: None,
+                notes,
+                failure: None,
+            })
         }
         Step::Post => {
             machine.load_option_rom(
@@ -1031,7 +1260,148 @@ fn run_step(
                     bdf: None,
                 },
             )?;
-            Ok((Some(machine.run_option_rom_init()), notes))
+            Ok(StepDone::ran(machine.run_option_rom_init(), notes))
         }
+    }
+}
+
+/// Host bridge (00:00.0) DRAM-controller registers a vBIOS reads (Intel Core
+/// datasheets vol. 2, host bridge: `GGC` 0x50, `BDSM` 0xB0, `TOLUD` 0xBC).
+const HB_GGC: u16 = 0x50;
+const HB_BDSM: u16 = 0xB0;
+const HB_TOLUD: u16 = 0xBC;
+
+/// Give the host bridge the platform's graphics registers as the guest sees
+/// the IGD, when the VMM's host bridge presents them ([`HostBridgeView`]).
+fn present_host_bridge(machine: &mut Machine, igd: &IgdFunction, ram_below_4g: u64) {
+    let pt = igd.passthrough();
+    if pt.host_bridge_view() != HostBridgeView::Platform {
+        return;
+    }
+    let regs = pt.regs();
+    if let Some(hb) = machine.device_mut::<SimpleFunction>(slot::HOST_BRIDGE) {
+        let cs = hb.config_mut();
+        cs.set_u16(HB_GGC, regs.ggc);
+        cs.set_u32(HB_BDSM, regs.bdsm as u32 & 0xFFF0_0000);
+        cs.set_u32(HB_TOLUD, ram_below_4g as u32 & 0xFFF0_0000);
+    }
+}
+
+#[cfg(test)]
+mod device_choice_tests {
+    use super::*;
+    use crate::cpu::rom::tests::{fix, image};
+
+    /// An x86 image with PCIR vendor:device and a PCI 3.0 device list.
+    fn rom(vendor: u16, device: u16, list: &[u16], code_type: u8) -> Vec<u8> {
+        let mut r = image(1, code_type, true);
+        r[0x24..0x26].copy_from_slice(&vendor.to_le_bytes());
+        r[0x26..0x28].copy_from_slice(&device.to_le_bytes());
+        if !list.is_empty() {
+            r[0x28..0x2A].copy_from_slice(&0x20u16.to_le_bytes()); // list at PCIR+0x20
+            for (i, id) in list.iter().enumerate() {
+                r[0x40 + 2 * i..0x42 + 2 * i].copy_from_slice(&id.to_le_bytes());
+            }
+        }
+        fix(&mut r);
+        r
+    }
+
+    #[test]
+    fn pcir_id_absent_from_its_list_picks_the_first_known_listed_id() {
+        // The gen9 layout: PCIR 0406 (a HSW ID) and a list of CFL IDs, led by
+        // one igdemu does not know.
+        let r = rom(0x8086, 0x0406, &[0x3E00, 0x3E90, 0x3E91], 0);
+        let (id, choice) = choose_device(&r).unwrap();
+        assert_eq!(id, 0x3E90);
+        assert_eq!(choice, DeviceChoice::FirstListed { pcir: 0x0406 });
+        let note = choice.note(id).unwrap();
+        assert!(
+            note.contains("PCIR device 0406 is not in the list"),
+            "{note}"
+        );
+        assert!(note.contains("3e90 is its first listed ID"), "{note}");
+        // The scenario carries the CFL chipset (CNP Z390 + CFL-S host bridge).
+        let sc = Scenario::try_for_rom(&r, RemapperKind::Strict).unwrap();
+        assert_eq!(sc.device_id, 0x3E90);
+        assert_eq!(sc.machine.lpc_bridge, (0xA305, 0x10));
+        assert_eq!(sc.machine.host_bridge, (0x3EC2, 0x07));
+    }
+
+    #[test]
+    fn pcir_id_in_its_list_or_without_a_list_is_used() {
+        let r = rom(0x8086, 0x0126, &[0x0106, 0x0126], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0126, DeviceChoice::Pcir));
+        let r = rom(0x8086, 0x0F31, &[], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0F31, DeviceChoice::Pcir));
+        // A known PCIR ID whose list holds only unknown IDs.
+        let r = rom(0x8086, 0x0416, &[0x0090, 0x0BD0], 0);
+        assert_eq!(choose_device(&r).unwrap(), (0x0416, DeviceChoice::Pcir));
+        let sc = Scenario::try_for_rom(&r, RemapperKind::Strict).unwrap();
+        assert_eq!(sc.machine.host_bridge, (0x0C04, 0x06));
+        assert_eq!(sc.machine.lpc_bridge, (0x8C4F, 0x05));
+    }
+
+    #[test]
+    fn unknown_intel_device_is_an_error_naming_it_and_how_to_choose() {
+        let r = rom(0x8086, 0x1234, &[0x1235], 0);
+        let e = choose_device(&r).unwrap_err();
+        assert_eq!(
+            e,
+            DeviceChoiceError::UnknownDevice {
+                pcir: 0x1234,
+                listed: vec![0x1235]
+            }
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("0x1234"), "{msg}");
+        assert!(msg.contains("1235"), "{msg}");
+        assert!(msg.contains("--gen N"), "{msg}");
+        // for_rom keeps the ID: the run fails naming it, no Skylake fallback.
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        assert_eq!(sc.device_id, 0x1234);
+        let err = run(&r, &sc).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown Intel graphics device ID 0x1234"),
+            "{err}"
+        );
+        assert!(err.contains("--gen"), "{err}");
+    }
+
+    #[test]
+    fn non_intel_rom_is_named_and_runs_only_as_a_machine_test() {
+        let r = rom(0x1002, 0x98E0, &[], 0);
+        let e = choose_device(&r).unwrap_err();
+        assert_eq!(
+            e,
+            DeviceChoiceError::NotIntel {
+                vendor: 0x1002,
+                device: 0x98E0
+            }
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("1002:98e0, not an Intel IGD vBIOS"), "{msg}");
+        assert!(msg.contains("machine test"), "{msg}");
+        assert!(msg.contains("--gen N"), "{msg}");
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        assert_eq!(sc.device_id, 0x1902);
+        assert_eq!(
+            sc.device_choice.note(sc.device_id).unwrap(),
+            "machine test: the ROM (1002:98e0) is not an Intel IGD vBIOS; it runs next to a default IGD"
+        );
+    }
+
+    #[test]
+    fn uefi_only_image_is_named_a_gop_driver() {
+        let r = rom(0x8086, 0x3E92, &[], crate::cpu::rom::CODE_TYPE_EFI);
+        let e = choose_device(&r).unwrap_err();
+        assert!(
+            e.to_string().contains("UEFI GOP driver for 8086:3e92"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not a legacy vBIOS"), "{e}");
+        let sc = Scenario::for_rom(&r, RemapperKind::Strict);
+        let err = run(&r, &sc).unwrap_err().to_string();
+        assert!(err.contains("UEFI GOP driver"), "{err}");
     }
 }

@@ -5,7 +5,13 @@
 //! address) of the instruction that caused it. Nothing host-specific goes in:
 //! no timestamps, no host addresses, so the same ROM and configuration give the
 //! same trace, byte for byte. Events serialize with serde (one JSON object per
-//! line in the harness). Disassembly is done on demand by [`disassemble_at`].
+//! line in the harness). Disassembly is done on demand by [`disassemble`].
+//!
+//! A leaf: plain data that everything writes to and nothing reads back for
+//! decisions (facts come from the devices' own state). It imports nothing of
+//! the machine or the devices: what a device reports goes in as the type
+//! parameter `D` of [`EventKind::Device`] (the machine's `DeviceEvent`), and
+//! the only crate type used is the plain [`Bdf`] of the `pci` leaf.
 // Guest-reachable code: no panicking shortcuts (STYLE.md pattern 5); tests may.
 #![cfg_attr(
     not(test),
@@ -112,14 +118,24 @@ pub enum Unhandled {
         /// Vector.
         vector: u8,
     },
+    /// A write into the option ROM shadow after POST, when the chipset has
+    /// made it read-only: dropped, as the hardware drops it.
+    ShadowWrite {
+        /// Linear address.
+        address: u64,
+        /// Width in bytes.
+        size: u8,
+        /// The value the guest tried to store.
+        value: u64,
+    },
 }
 
-/// Everything observable. Other modules add variants as they land (GTT write
-/// before/after remap, DMA classification, containment violations): keep each
-/// variant self-describing so a reader of the JSON needs no other context.
+/// Everything observable: the CPU's and the machine's own events, and what a
+/// device reported (`D`: passthrough decisions, DMA runs). Keep each variant
+/// self-describing so a reader of the JSON needs no other context.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind")]
-pub enum EventKind {
+pub enum EventKind<D> {
     /// PCI configuration read (mechanism #1 or PCI BIOS).
     ConfigRead {
         /// Function.
@@ -203,12 +219,9 @@ pub enum EventKind {
         /// Accesses folded into this event.
         count: u64,
     },
-    /// What the passthrough layer did with a guest access (GTT write before and
-    /// after remapping, refusals, mirror reads, FLR).
-    Passthrough(crate::passthrough::PassthroughEvent),
-    /// A run of device DMA (aperture accesses translated by the GTT) through the
-    /// IOMMU, classified.
-    Dma(crate::machine::igd_slot::DmaRun),
+    /// What a device reported about a guest access (for the IGD: what the
+    /// passthrough layer did, and device DMA runs through the IOMMU).
+    Device(D),
     /// A BIOS interrupt call with its inputs and results.
     IntCall {
         /// Vector.
@@ -219,6 +232,16 @@ pub enum EventKind {
         output: IntRegs,
         /// Who answered.
         result: IntResult,
+    },
+    /// A POST Memory Manager call (far call to the `$PMM` entry), at the
+    /// caller's return address.
+    Pmm {
+        /// Function (0 allocate, 1 find, 2 deallocate).
+        function: u16,
+        /// The words that followed the function on the stack.
+        args: [u16; 5],
+        /// DX:AX on return.
+        result: u32,
     },
     /// A POST code (port 0x80) or vBIOS checkpoint (port 0xE0).
     Checkpoint {
@@ -233,7 +256,7 @@ pub enum EventKind {
 
 /// One trace record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Event {
+pub struct Event<D> {
     /// Sequence number, from 0, without gaps.
     pub seq: u64,
     /// Guest CS:IP of the instruction responsible.
@@ -241,26 +264,26 @@ pub struct Event {
     /// Linear address of that instruction.
     pub linear: u32,
     /// What happened.
-    pub kind: EventKind,
+    pub kind: EventKind<D>,
 }
 
 /// An append-only event log with a size cap (delay loops can poll a port
 /// millions of times; beyond the cap events are counted, not stored).
 #[derive(Clone, Debug)]
-pub struct Trace {
-    events: Vec<Event>,
+pub struct Trace<D> {
+    events: Vec<Event<D>>,
     next_seq: u64,
     cap: usize,
     dropped: u64,
 }
 
-impl Default for Trace {
+impl<D> Default for Trace<D> {
     fn default() -> Self {
         Self::with_capacity_limit(1 << 20)
     }
 }
 
-impl Trace {
+impl<D> Trace<D> {
     /// A trace that stores at most `cap` events.
     #[must_use]
     pub fn with_capacity_limit(cap: usize) -> Self {
@@ -273,7 +296,7 @@ impl Trace {
     }
 
     /// Record an event at `at`.
-    pub fn push(&mut self, at: CsIp, kind: EventKind) {
+    pub fn push(&mut self, at: CsIp, kind: EventKind<D>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         if self.events.len() >= self.cap {
@@ -331,7 +354,7 @@ impl Trace {
 
     /// The stored events.
     #[must_use]
-    pub fn events(&self) -> &[Event] {
+    pub fn events(&self) -> &[Event<D>] {
         &self.events
     }
 
@@ -359,15 +382,6 @@ pub fn disassemble(bytes: &[u8], at: CsIp) -> Option<String> {
     let mut text = String::new();
     IntelFormatter::new().format(&insn, &mut text);
     Some(format!("{at}  {text}"))
-}
-
-/// Disassemble the instruction at `cs:ip` in the machine's memory.
-#[must_use]
-pub fn disassemble_at(machine: &crate::machine::Machine, cs: u16, ip: u16) -> Option<String> {
-    let at = CsIp::new(cs, ip);
-    let mut buf = [0u8; 15];
-    machine.read_guest(u64::from(at.linear()), &mut buf).ok()?;
-    disassemble(&buf, at)
 }
 
 /// What the CPU glue needs to know about a translated block: how many
@@ -471,7 +485,7 @@ mod tests {
 
     #[test]
     fn cap_counts_dropped_events_and_keeps_sequence() {
-        let mut t = Trace::with_capacity_limit(1);
+        let mut t = Trace::<()>::with_capacity_limit(1);
         for _ in 0..3 {
             t.push(
                 CsIp::default(),

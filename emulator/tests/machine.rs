@@ -4,9 +4,10 @@
 use iced_x86::code_asm::*;
 use igdemu::cpu::rom::RomError;
 use igdemu::cpu::{FaultKind, Registers, RunOutcome};
+use igdemu::machine::EventKind;
 use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
 use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
-use igdemu::trace::{CsIp, EventKind, IntResult};
+use igdemu::trace::{CsIp, IntResult, Unhandled};
 
 const CODE: u64 = 0x1000;
 
@@ -219,9 +220,49 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F40u32)?;
+        a.mov(cx, 0x7700u32)?;
         a.int(0x15)
     });
-    assert_eq!((r.ax(), r.cl()), (0x005F, 1));
+    assert_eq!(
+        (r.ax(), r.cx()),
+        (0x005F, 0x7701),
+        "CL = panel type, CH kept"
+    );
+    // 5F34h (panel fitting) as the HSW image calls it (EDX = 64 MiB): the
+    // vBIOS default, as coreboot answers.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F34u32)?;
+        a.mov(bx, 0x190u32)?;
+        a.mov(cx, 2u32)?;
+        a.mov(edx, 0x0400_0000u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx(), r.cf()), (0x005F, 0, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.mov(cx, 0x1234u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0), "no LFP by default");
+    // 5F70h: CH 0..=2 answered CX = 0, CH 3 not handled.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0255u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 0));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F70u32)?;
+        a.mov(cx, 0x0300u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
+    // Hooks coreboot's handler does not answer are unsupported.
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F14u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ah(), r.cf()), (0x86, true));
     let r = ok(&mut m, |a| {
         a.mov(ax, 0x5F99u32)?;
         a.int(0x15)
@@ -246,8 +287,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
     assert_eq!(last.2, IntResult::Unimplemented);
     assert_eq!(last.3.cs, 0, "blamed on the caller");
 
-    // The table is configurable.
-    let mut cfg = MachineConfig::default();
+    // The table is configurable: a laptop board's answers.
+    let mut cfg = MachineConfig {
+        int15: igdemu::cpu::bios::SystemBiosHooks {
+            active_lfp: igdemu::cpu::bios::gma_int15::ACTIVE_LFP_EDP,
+            boot_display: igdemu::cpu::bios::gma_int15::BOOT_DISPLAY_LFP,
+            ..Default::default()
+        }
+        .table(),
+        ..MachineConfig::default()
+    };
     cfg.int15.insert(
         0x5F99,
         igdemu::cpu::bios::Int15Answer {
@@ -261,6 +310,16 @@ fn int15_intel_5f_table_and_unimplemented_calls() {
         a.int(0x15)
     });
     assert_eq!((r.ax(), r.bx(), r.cf()), (0x005F, 0xABCD, false));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F51u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 3));
+    let r = ok(&mut m, |a| {
+        a.mov(ax, 0x5F35u32)?;
+        a.int(0x15)
+    });
+    assert_eq!((r.ax(), r.cx()), (0x005F, 8));
 }
 
 #[test]
@@ -350,6 +409,93 @@ fn pm_timer_advances_with_instruction_count() {
     let d = rd32(&m, 0x504).wrapping_sub(rd32(&m, 0x500)) & 0xFF_FFFF;
     // 1 M instructions at 1 ns each = 1 ms = 3580 PM timer ticks.
     assert!((3579..3600).contains(&d), "{d}");
+}
+
+/// A guest that waits 200 ms on the PM timer (715909 ticks at 3.579545 MHz)
+/// and does nothing else: virtual time jumps, so the wait costs a few
+/// thousand instructions instead of millions, and ends within one step
+/// (100 µs) of its target.
+#[test]
+fn a_200ms_pm_timer_wait_costs_few_instructions() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(dx, 0x1808u32)?;
+        a.in_(eax, dx)?;
+        a.mov(ebx, eax)?;
+        a.set_label(&mut l)?;
+        a.in_(eax, dx)?;
+        a.sub(eax, ebx)?;
+        a.and(eax, 0xFF_FFFFu32)?;
+        a.cmp(eax, 715_909u32)?;
+        a.jb(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert!(instructions < 12_000, "{instructions} instructions");
+    let waited = m.now_ns() - before;
+    assert!(
+        (200_000_000..200_100_000 + 1_000_000).contains(&waited),
+        "{waited} ns"
+    );
+    assert!((715_909..716_300).contains(&r.eax), "{:#x}", r.eax);
+    assert!(m.idle_skipped_ns() > 199_000_000, "{}", m.idle_skipped_ns());
+}
+
+/// The same wait run twice gives the same instruction count (determinism).
+#[test]
+fn a_timer_wait_is_deterministic() {
+    let count = || {
+        let mut m = machine();
+        let (_, out) = run(&mut m, |a| {
+            let mut l = a.create_label();
+            a.mov(dx, 0x1808u32)?;
+            a.in_(eax, dx)?;
+            a.mov(ebx, eax)?;
+            a.set_label(&mut l)?;
+            a.in_(eax, dx)?;
+            a.sub(eax, ebx)?;
+            a.and(eax, 0xFF_FFFFu32)?;
+            a.cmp(eax, 35_795u32)?;
+            a.jb(l)
+        });
+        (out, m.now_ns())
+    };
+    assert_eq!(count(), count());
+}
+
+/// A loop that counts 1000 toggles of port 0x61's refresh bit (one every
+/// 15.085 µs) sees every one: jumps stay under half a toggle, so 1000 toggles
+/// take 15.085 ms of virtual time.
+#[test]
+fn port_61_toggle_counting_sees_every_toggle() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (r, out) = run(&mut m, |a| {
+        let mut l = a.create_label();
+        a.mov(ecx, 1000u32)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.mov(ah, al)?;
+        a.set_label(&mut l)?;
+        a.in_(al, 0x61)?;
+        a.and(al, 0x10)?;
+        a.cmp(al, ah)?;
+        a.je(l)?;
+        a.mov(ah, al)?;
+        a.dec(ecx)?;
+        a.jnz(l)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.ecx, 0);
+    let waited = m.now_ns() - before;
+    // 1000 toggles: between 999 and 1001 half-periods of 15.085 µs.
+    assert!((15_070_000..15_101_000).contains(&waited), "{waited} ns");
+    assert!(instructions < 12_000, "{instructions} instructions");
 }
 
 #[test]
@@ -469,20 +615,55 @@ fn host_int10_reaches_rom_handler_that_nests_int15_and_int1a() {
     assert_eq!(r2.bx(), 0x005F);
 }
 
+/// After POST the chipset's shadow is read-only: a write is dropped (and
+/// traced), the CPU carries on, and a read sees the image's byte.
 #[test]
-fn write_to_protected_shadow_is_a_typed_fault() {
+fn write_to_protected_shadow_is_dropped_and_traced() {
     let mut m = machine();
     let rom = tiny_rom(|a| a.nop(), |a| a.nop());
     m.load_option_rom(&rom, LoadOptions::default()).unwrap();
     assert!(m.run_option_rom_init().returned());
-    let (_, out) = run(&mut m, |a| {
+    let r = ok(&mut m, |a| {
         a.mov(ax, 0xC000u32)?;
         a.mov(ds, ax)?;
-        a.mov(byte_ptr(0x10), 1u32)
+        a.mov(byte_ptr(0x10), 0x5Au32)?;
+        a.mov(al, byte_ptr(0x10))?;
+        // A string store over the image: every byte dropped, CX runs out.
+        a.mov(es, ax)?;
+        a.mov(di, 0x20u32)?;
+        a.mov(cx, 4u32)?;
+        a.mov(al, 0xA5u32)?;
+        a.rep().stosb()?;
+        a.mov(al, byte_ptr(0x10))
     });
-    let (at, kind) = fault(out);
-    assert_eq!(kind, FaultKind::ShadowWrite { address: 0xC0010 });
-    assert_eq!(at, CsIp::new(0, 0x1005));
+    assert_eq!(r.al(), rom[0x10], "the read sees the image");
+    assert_eq!(r.cx(), 0);
+    assert_eq!(r.di(), 0x24);
+    let mut img = [0u8; 4];
+    m.read_guest(0xC0020, &mut img).unwrap();
+    assert_eq!(img, [rom[0x20], rom[0x21], rom[0x22], rom[0x23]]);
+    assert_eq!(m.shadow_writes_dropped(), 5);
+    let dropped: Vec<(CsIp, u64, u64)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Unhandled(Unhandled::ShadowWrite { address, value, .. }) => {
+                Some((e.at, address, value))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 5);
+    assert_eq!(dropped[0], (CsIp::new(0, 0x1005), 0xC0010, 0x5A));
+    assert_eq!(
+        dropped[1..].iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
+        vec![
+            (0xC0020, 0xA5),
+            (0xC0021, 0xA5),
+            (0xC0022, 0xA5),
+            (0xC0023, 0xA5)
+        ]
+    );
     // Beyond the ROM's size the shadow stays writable RAM.
     let r = ok(&mut m, |a| {
         a.mov(ax, 0xD000u32)?;
@@ -699,7 +880,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
         }
     );
     assert_eq!(w.at.cs, 0);
-    let text = igdemu::trace::disassemble_at(&m, w.at.cs, w.at.ip).unwrap();
+    let text = m.disassemble_at(w.at.cs, w.at.ip).unwrap();
     assert!(text.contains("mov") && text.contains("fs:"), "{text}");
     // Each access is blamed on its own instruction: the write, then the two
     // reads of the same register (same address, same block).
@@ -707,7 +888,7 @@ fn plugged_device_gets_bars_and_sees_mmio_and_io_with_cs_ip() {
         .trace()
         .iter()
         .filter(|e| matches!(e.kind, EventKind::MmioRead { offset: 8, .. }))
-        .map(|e| igdemu::trace::disassemble_at(&m, e.at.cs, e.at.ip).unwrap())
+        .map(|e| m.disassemble_at(e.at.cs, e.at.ip).unwrap())
         .collect();
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(text.contains("],eax"), "{text}");
@@ -936,7 +1117,7 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
         (writes[1].1, writes[1].2),
         (12, u64::from(u32::from_le_bytes(*b"mu!!")))
     );
-    let text = igdemu::trace::disassemble_at(&m, writes[0].0.cs, writes[0].0.ip).unwrap();
+    let text = m.disassemble_at(writes[0].0.cs, writes[0].0.ip).unwrap();
     assert!(text.contains("int 15h"), "{text}");
 
     // A limit smaller than the move, and an unmapped destination: CF with
@@ -964,4 +1145,161 @@ fn int15_87_moves_blocks_to_ram_and_through_device_mmio() {
         a.jmp(again)
     });
     assert!(matches!(out, RunOutcome::BudgetExhausted { .. }), "{out:?}");
+}
+
+/// An option ROM finds `$PMM` in the F000 segment (16-byte aligned,
+/// checksummed) and far-calls its entry: allocate 1 KiB of conventional
+/// memory, then 4 KiB of extended memory with a handle, then find it.
+#[test]
+fn pmm_is_found_in_the_bios_segment_and_allocates() {
+    let mut m = machine();
+    let mut bios = vec![0u8; 0x1_0000];
+    m.read_guest(0xF_0000, &mut bios).unwrap();
+    let at = (0..bios.len())
+        .step_by(16)
+        .find(|&i| bios[i..i + 4] == *b"$PMM")
+        .expect("$PMM present");
+    let h = &bios[at..at + 16];
+    assert_eq!(h[5], 16, "length");
+    assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0, "checksum");
+    let entry = (
+        u16::from_le_bytes([h[9], h[10]]),
+        u16::from_le_bytes([h[7], h[8]]),
+    );
+    let call = |a: &mut CodeAssembler,
+                function: u16,
+                len: u32,
+                handle: u32,
+                flags: u16|
+     -> Result<(), IcedError> {
+        a.push(i32::from(flags))?;
+        a.push((handle >> 16) as i32)?;
+        a.push((handle & 0xFFFF) as i32)?;
+        a.push((len >> 16) as i32)?;
+        a.push((len & 0xFFFF) as i32)?;
+        a.push(i32::from(function))?;
+        a.call_far(entry.0, u32::from(entry.1))?;
+        a.add(sp, 12)
+    };
+    let r = ok(&mut m, |a| {
+        call(a, 0, 64, 0xFFFF_FFFF, 1)?;
+        a.mov(word_ptr(0x500), ax)?;
+        a.mov(word_ptr(0x502), dx)?;
+        call(a, 0, 256, 0x1234_5678, 2)?;
+        a.mov(word_ptr(0x504), ax)?;
+        a.mov(word_ptr(0x506), dx)?;
+        call(a, 1, 0x1234_5678, 0, 0)
+    });
+    assert_eq!(rd32(&m, 0x500), 0x1_0000, "conventional block");
+    assert_eq!(rd32(&m, 0x504), 0x100_0000, "extended block");
+    assert_eq!(
+        (u32::from(r.dx()) << 16) | u32::from(r.ax()),
+        0x100_0000,
+        "found by handle"
+    );
+    let calls: Vec<(u16, u32)> = m
+        .trace()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Pmm {
+                function, result, ..
+            } => Some((function, result)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, vec![(0, 0x1_0000), (0, 0x100_0000), (1, 0x100_0000)]);
+}
+
+/// `mov ss,ax` + `mov sp,bx` switch stacks atomically (the CPU holds
+/// interrupts after `mov ss`): returning from a stack at 1000:0200 to 0000:7000
+/// passes through SS = 0, SP = 0x200 for one instruction, which is not a
+/// stack overflow (SeaVGABIOS's extra stack does exactly this).
+#[test]
+fn a_stack_switch_is_not_an_overflow() {
+    let mut m = machine();
+    let r = ok(&mut m, |a| {
+        a.mov(bx, sp)?;
+        a.mov(ax, 0x1000u32)?;
+        a.mov(ss, ax)?;
+        a.mov(sp, 0x200u32)?;
+        a.push(0x1234)?;
+        a.pop(cx)?;
+        a.xor(ax, ax)?;
+        a.mov(ss, ax)?;
+        a.mov(sp, bx)
+    });
+    assert_eq!(r.cx(), 0x1234);
+}
+
+/// Option ROM init gets ES:DI pointing at the `$PnP` installation check
+/// structure (checksummed, 21h bytes); its real-mode entry answers 82h
+/// (function not supported).
+#[test]
+fn rom_init_gets_the_pnp_installation_structure_in_es_di() {
+    let mut m = machine();
+    let rom = tiny_rom(
+        |a| {
+            a.push(0)?;
+            a.pop(ds)?;
+            a.mov(eax, dword_ptr(di).es())?;
+            a.mov(dword_ptr(0x500), eax)?;
+            a.mov(word_ptr(0x504), di)?;
+            a.mov(ax, word_ptr(di + 0x0D).es())?;
+            a.mov(word_ptr(0x508), ax)?;
+            a.mov(ax, word_ptr(di + 0x0F).es())?;
+            a.mov(word_ptr(0x50A), ax)?;
+            a.call(dword_ptr(0x508))?;
+            a.mov(word_ptr(0x50C), ax)
+        },
+        |a| a.nop(),
+    );
+    m.load_option_rom(&rom, LoadOptions::default()).unwrap();
+    assert!(m.run_option_rom_init().returned());
+    assert_eq!(rd32(&m, 0x500).to_le_bytes(), *b"$PnP");
+    let pnp_at = u64::from(rd32(&m, 0x504) & 0xFFFF);
+    let mut h = [0u8; 0x21];
+    m.read_guest(0xF_0000 + pnp_at, &mut h).unwrap();
+    assert_eq!((h[4], h[5]), (0x10, 0x21));
+    assert_eq!(h.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
+    assert_eq!(rd32(&m, 0x50C) & 0xFFFF, 0x82);
+}
+
+/// Waiting for the start of vertical retrace on 0x3DA (bit 3), then for its
+/// end: one 60 Hz frame passes in a few thousand instructions, and the
+/// retrace (1 ms) is seen.
+#[test]
+fn vga_retrace_wait_skips_time_and_sees_the_retrace() {
+    let mut m = machine();
+    let before = m.now_ns();
+    let (_, out) = run(&mut m, |a| {
+        let mut out_of = a.create_label();
+        let mut into = a.create_label();
+        let mut leave = a.create_label();
+        a.mov(dx, 0x3DAu32)?;
+        // Wait until not in retrace, then for retrace, then for its end.
+        a.set_label(&mut out_of)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(out_of)?;
+        a.set_label(&mut into)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jz(into)?;
+        a.set_label(&mut leave)?;
+        a.in_(al, dx)?;
+        a.test(al, 8)?;
+        a.jnz(leave)
+    });
+    let RunOutcome::Returned { instructions } = out else {
+        panic!("{out:?}")
+    };
+    let t = m.now_ns();
+    // The retrace ends on a frame boundary (60 Hz: 16 666 667 ns).
+    assert!(t - before > 16_000_000, "{} ns", t - before);
+    assert!(
+        t % 16_666_667 < 20_000,
+        "ended {} ns after a frame start",
+        t % 16_666_667
+    );
+    assert!(instructions < 30_000, "{instructions} instructions");
 }

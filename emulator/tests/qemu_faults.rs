@@ -1,20 +1,30 @@
 //! QEMU's IGD quirks against the containment invariant: each test is a minimal
 //! counterexample, named for the fault, asserting the exact faulty output.
-//! Faults are QEMU's (commit ids in `passthrough::qemu2016`/`qemu2025`); the
-//! same inputs under `Strict` are asserted alongside where it helps.
+//! Faults are QEMU's (commit ids in `passthrough::qemu_release`); the same
+//! inputs under `Strict` are asserted alongside where it helps.
+//!
+//! Which releases each holds for: `qemu2016_*` is QEMU 9.1.0 (the alias) and
+//! holds for every release with the rebase, 2.9 to 9.2 except 5.0 (the BAR4
+//! quirk with `data - host + guest`, GMS zeroed through 9.1); `qemu9_2_*` only
+//! for 9.2.0; `qemu2025_*` is QEMU 10.1.0 and holds for 10.0 to 10.2 (no BAR4
+//! quirk, BAR0 mirrors, bdsm-size = GMS). Per-release differences are in
+//! `qemu_releases.rs`.
 
 mod common;
 
 use common::*;
 use igdemu::addr::{GuestPhys, HostPhys, Iova, Region};
-use igdemu::check::{check, CheckInput, Report, Violation};
+use igdemu::check::{check, CheckInput, GttLedger, Report, Violation};
+use igdemu::igd::generation::BdsmLocation;
 use igdemu::igd::generation::{info, Platform, PteFormat};
 use igdemu::machine::iommu::{AccessClass, Iommu, Mapping};
 use igdemu::passthrough::qemu2016::UNSUPPORTED_BIOS;
+use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
     Bar4Access, Bar4Op, Bar4Reg, Decision, HostIgd, Outcome, PassthroughEvent, Qemu2016, Qemu2025,
     Reason, RemapContext, Remapper, Strict,
 };
+use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
 
 fn last_data_outcome(pt: &Rig) -> Outcome {
     pt.events()
@@ -53,13 +63,17 @@ fn vm_iommu(pt: &Rig) -> Iommu {
 /// The checker over `pt`'s SNB GTT and events, behind [`vm_iommu`].
 fn check_vm(pt: &Rig) -> Report {
     let iommu = vm_iommu(pt);
-    let events: Vec<&PassthroughEvent> = pt.events().iter().collect();
+    let mut ledger = GttLedger::new(PteFormat::Snb.size(), pt.host().gtt_bytes().len() as u64);
+    for e in pt.events() {
+        ledger.record(Default::default(), e);
+    }
     check(&CheckInput {
         gtt: pt.host().gtt_bytes(),
         format: PteFormat::Snb,
         iommu: &iommu,
-        events: &events,
+        ledger: &ledger,
         dma: &[],
+        dma_unlisted: &[],
     })
 }
 
@@ -157,12 +171,15 @@ fn qemu2016_forces_gen8_high_dword_to_zero() {
     assert_eq!(pt.host().gtt_entry(0), 0x0000_0000_7E00_0001);
 }
 
-/// (e) gen 11 keeps BDSM 64-bit; a guest BDSM above 4 GiB is rebased in 64
-/// bits and then truncated to the 32-bit data write.
+/// (e) Holds for QEMU 9.2.0 only (the one release with both the 64-bit BDSM
+/// at 0xC0, `7bafcd176729`, and the BAR4 rebase), on a device 9.2 numbers gen
+/// 11+ (EHL, TGL): a guest BDSM above 4 GiB is rebased in 64 bits and then
+/// truncated to the 32-bit data write.
 #[test]
-fn qemu2016_gen11_bdsm_above_4g_is_truncated() {
+fn qemu9_2_gen12_bdsm_above_4g_is_truncated() {
+    let host = FakeIgd::new(info(Platform::TigerLake), HOST_BDSM, BDW_GGC);
     let ctx = RemapContext {
-        info: info(Platform::IceLake),
+        info: info(Platform::TigerLake),
         host_bdsm: HostPhys(HOST_BDSM),
         guest_bdsm: 0x1_0000_0000,
         host_stolen_size: 64 * MIB,
@@ -171,7 +188,8 @@ fn qemu2016_gen11_bdsm_above_4g_is_truncated() {
         ggc: BDW_GGC,
         reserved_stolen: None,
     };
-    let mut q = Qemu2016::new();
+    let mut q = QemuIgd::realized_for(QemuSetup::release(Release::V9_2), host.config());
+    assert_eq!(q.bdsm_location(ctx.info), Some(BdsmLocation::ConfigC0));
     let idx = Bar4Access {
         reg: Bar4Reg::Index,
         offset: 0,
@@ -200,6 +218,9 @@ fn qemu2016_gen11_bdsm_above_4g_is_truncated() {
     };
     assert_eq!(value as u32, 0x0000_0001);
     assert_eq!(q.latched_index(), !0);
+    // 9.1 numbers TGL gen 8: 32-bit BDSM at 0x5C, the high bits never exist.
+    let q91 = QemuIgd::realized_for(QemuSetup::release(Release::V9_1), host.config());
+    assert_eq!(q91.bdsm_location(ctx.info), Some(BdsmLocation::Config5C));
 }
 
 /// (f) Only `index < gtt_max` is trapped: entry 256 of a 1 MiB SNB GTT passes
@@ -214,10 +235,12 @@ fn qemu2016_entries_beyond_gtt_max_pass_unmodified() {
     assert_eq!(last_data_outcome(&pt), Outcome::Forwarded);
 }
 
-/// (f') CHV decoded with gen-8 positions: GGMS read from bits 7:6 (CHV's GMS
-/// bits) gives gtt_max 0 and bdsm-size 0: nothing is trapped at all.
+/// (f') Holds for 2.7 to 9.2: CHV is QEMU gen 8, so its GGC is decoded with
+/// gen-8 positions. Zeroing "GMS" (bits 15:8) wipes CHV's real GGMS (bits
+/// 9:8); GGMS is then read from bits 7:6 (CHV's GMS bits), here 0, and a GGMS
+/// of 0 reads as 1 MiB: bdsm-size 1 MiB, 256 PTEs trapped.
 #[test]
-fn qemu2016_chv_decoded_as_gen8_traps_nothing() {
+fn qemu2016_chv_decoded_as_gen8_wipes_its_ggms() {
     let chv = info(Platform::Cherryview);
     let ggc = chv.encode_ggc(0x02, 3);
     assert_eq!(ggc, 0x0310);
@@ -227,14 +250,21 @@ fn qemu2016_chv_decoded_as_gen8_traps_nothing() {
         ggc,
         Box::new(Qemu2016::new()),
     );
-    assert_eq!(pt.bdsm_size(), 0);
-    assert!(!pt
-        .events()
-        .iter()
-        .any(|e| matches!(e, PassthroughEvent::StartupClear { .. })));
+    assert_eq!(
+        pt.regs().ggc,
+        0x0010,
+        "bits 15:8 cleared, CHV's GGMS with them"
+    );
+    assert_eq!(pt.bdsm_size(), MIB);
+    assert_eq!(
+        pt.events().first(),
+        Some(&PassthroughEvent::StartupClear { entries: 512 })
+    );
     set_bdsm(&mut pt, GUEST_BDSM);
     write_pte(&mut pt, 0, 0x8B00_0001, false);
-    assert_eq!(pt.host().gtt_entry(0), 0x8B00_0001);
+    assert_eq!(pt.host().gtt_entry(0), 0x7E00_0001);
+    write_pte(&mut pt, 256, 0x8B00_0001, false);
+    assert_eq!(pt.host().gtt_entry(256), 0x8B00_0001, "past gtt_max");
 }
 
 /// (g) QEMU's BDSM mirror is a BAR0 quirk: through the BAR4 window
@@ -325,7 +355,7 @@ fn qemu2016_startup_clears_trapped_ptes() {
         pt.events().first(),
         Some(&PassthroughEvent::StartupClear { entries: 512 })
     );
-    let w = Qemu2016::new().startup_writes(&pt.context());
+    let w = Qemu2016::realized_for(pt.host().config()).startup_writes(&pt.context());
     assert_eq!((w[0], w[1], w[511]), (1, 5, 2045));
     let bdw = rig(
         Platform::Broadwell,
@@ -334,5 +364,10 @@ fn qemu2016_startup_clears_trapped_ptes() {
         Box::new(Qemu2016::new()),
     );
     // 2 MiB on gen 8: gtt_max = 512 * 8 = 4096, both dwords of 512 PTEs.
-    assert_eq!(Qemu2016::new().startup_writes(&bdw.context()).len(), 1024);
+    assert_eq!(
+        Qemu2016::realized_for(bdw.host().config())
+            .startup_writes(&bdw.context())
+            .len(),
+        1024
+    );
 }

@@ -3,8 +3,9 @@
 
 use igdemu::cpu::Registers;
 use igdemu::machine::legacy::dispi_reg;
+use igdemu::machine::EventKind;
 use igdemu::machine::{LoadOptions, Machine, MachineConfig};
-use igdemu::trace::{EventKind, Unhandled};
+use igdemu::trace::Unhandled;
 
 const ROM: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 

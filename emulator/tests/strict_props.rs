@@ -17,10 +17,13 @@ use igdemu::check::sweep_gtt;
 use igdemu::fuzz::{firmware_step, gtt_writes, vm_iommu};
 use igdemu::igd::generation::{PlatformInfo, PLATFORMS};
 use igdemu::machine::iommu::{AccessClass, IommuDma, SparseMemory};
+use igdemu::passthrough::qemu_release::{Bar4Quirk, LegacyGate};
 use igdemu::passthrough::testing::FakeIgd;
 use igdemu::passthrough::{
-    HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, RemapContext, Remapper, Strict,
+    HostIgd, OutsidePolicy, Passthrough, Qemu2016, Qemu2025, Reason, RemapContext, Remapper, Strict,
 };
+use igdemu::passthrough::{QemuIgd, QemuSetup, Release};
+use igdemu::session::Verdict;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -44,13 +47,18 @@ fn valid_gms(info: &PlatformInfo) -> Vec<u8> {
         .collect()
 }
 
-/// One generated situation: a platform, a stolen size GGC can encode, host and
-/// guest BDSM (1 MiB aligned, within the PTE format's reach) and a PTE.
+/// One generated situation: a platform, a stolen size GGC can encode, a
+/// guest stolen region as large or up to 8 times smaller (a VMM may reserve
+/// less than the host has), host and guest BDSM (1 MiB aligned, within the PTE
+/// format's reach) and a PTE.
 #[derive(Clone, Debug)]
 struct Case {
     info: &'static PlatformInfo,
     ggc: u16,
+    /// Host stolen size.
     stolen: u64,
+    /// Guest stolen size (at most `stolen`).
+    guest_stolen: u64,
     host: u64,
     guest: u64,
     raw: u64,
@@ -73,7 +81,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
         (any::<u64>(), any::<bool>()),
         (any::<u64>(), any::<bool>()),
         (0u8..4, any::<u64>(), any::<u64>(), any::<u64>()),
-        (0u64..64, any::<bool>(), any::<bool>()),
+        (0u64..64, any::<bool>(), any::<bool>(), 0u32..4),
     )
         .prop_map(
             |(
@@ -82,7 +90,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                 (h, hlow),
                 (g, glow),
                 (kind, page, flags, rnd),
-                (entry, high_first, scratch),
+                (entry, high_first, scratch, shrink),
             )| {
                 let fmt = info.pte;
                 let gms = valid_gms(info);
@@ -91,8 +99,9 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                 let ggc = info.encode_ggc(gms, ggms);
                 let stolen = info.decode_ggc(ggc).map_or(MIB, |d| d.stolen_size);
                 let limit_mib = fmt.addr_limit() >> 20;
+                let guest_stolen = ((stolen >> shrink) & !(MIB - 1)).clamp(MIB.min(stolen), stolen);
                 let host = pick_base(h, stolen >> 20, limit_mib, hlow);
-                let guest = pick_base(g, stolen >> 20, limit_mib, glow);
+                let guest = pick_base(g, guest_stolen >> 20, limit_mib, glow);
                 let flags = flags & fmt.flag_mask();
                 let pages = (stolen / PAGE).max(1);
                 let raw = match kind {
@@ -116,6 +125,7 @@ fn case(platforms: Vec<&'static PlatformInfo>) -> impl Strategy<Value = Case> {
                     info,
                     ggc,
                     stolen,
+                    guest_stolen,
                     host,
                     guest,
                     raw,
@@ -133,7 +143,7 @@ fn ctx(c: &Case) -> RemapContext {
         host_bdsm: HostPhys(c.host),
         guest_bdsm: c.guest,
         host_stolen_size: c.stolen,
-        guest_stolen_size: c.stolen,
+        guest_stolen_size: c.guest_stolen,
         gtt_size: 2 * MIB,
         ggc: c.ggc,
         reserved_stolen: None,
@@ -144,7 +154,7 @@ fn ctx(c: &Case) -> RemapContext {
 fn contained(c: &Case, device: u64) -> Result<(), TestCaseError> {
     let fmt = c.info.pte;
     let out = fmt.decode(device);
-    let guest = Region::new(GuestPhys(c.guest), c.stolen);
+    let guest = Region::new(GuestPhys(c.guest), c.guest_stolen);
     if out.valid {
         prop_assert!(
             guest.contains_range(out.addr, PAGE),
@@ -160,6 +170,7 @@ fn contained(c: &Case, device: u64) -> Result<(), TestCaseError> {
 #[test]
 fn strict_remap_entry_is_contained_on_every_platform() {
     let n = std::cell::Cell::new(0u32);
+    let beyond = std::cell::Cell::new(0u32);
     let all: Vec<&'static PlatformInfo> = PLATFORMS.iter().collect();
     runner(2048)
         .run(&case(all), |c| {
@@ -173,28 +184,53 @@ fn strict_remap_entry_is_contained_on_every_platform() {
             let fmt = c.info.pte;
             let inp = fmt.decode(c.raw);
             let host = Region::new(HostPhys(c.host), c.stolen);
-            let guest = Region::new(GuestPhys(c.guest), c.stolen);
+            let guest = Region::new(GuestPhys(c.guest), c.guest_stolen);
+            // A host stolen page past the end of the (smaller) guest region.
+            let past_guest = inp.valid
+                && !guest.contains_range(inp.addr, PAGE)
+                && host.contains_range(inp.addr, PAGE)
+                && inp.addr - c.host + PAGE > c.guest_stolen;
             match strict.remap_entry(&ctx(&c), c.raw) {
-                Ok((v, _)) => {
+                Ok((v, reason)) => {
                     contained(&c, v)?;
                     let out = fmt.decode(v);
                     prop_assert_eq!(out.flags, inp.flags, "flags kept");
                     if inp.valid && guest.contains_range(inp.addr, PAGE) {
                         prop_assert_eq!(v, c.raw, "no double shift");
+                    } else if past_guest {
+                        prop_assert!(matches!(reason, Reason::ScratchPage { .. }), "{reason:?}");
+                        beyond.set(beyond.get() + 1);
                     } else if inp.valid && host.contains_range(inp.addr, PAGE) {
                         prop_assert_eq!(out.addr - c.guest, inp.addr - c.host, "page offset kept");
                     }
                 }
-                Err(_) => {
-                    // Refused: only entries outside host and guest stolen.
+                Err(reason) => {
+                    // Refused: only entries outside host stolen, or past the
+                    // end of guest stolen.
                     prop_assert!(inp.valid);
-                    prop_assert!(!host.contains_range(inp.addr, PAGE));
                     prop_assert!(policy == OutsidePolicy::Refuse);
+                    if past_guest {
+                        prop_assert!(
+                            matches!(reason, Reason::BeyondGuestStolen { .. }),
+                            "{reason:?}"
+                        );
+                        beyond.set(beyond.get() + 1);
+                    } else {
+                        prop_assert!(!host.contains_range(inp.addr, PAGE));
+                    }
                 }
             }
             Ok(())
         })
         .unwrap();
+    assert!(
+        beyond.get() > 0,
+        "no case put a host stolen page past the end of a smaller guest stolen region"
+    );
+    println!(
+        "strict_remap_entry: {} host pages past guest stolen",
+        beyond.get()
+    );
     println!(
         "strict_remap_entry: {} cases over {} platforms",
         n.get(),
@@ -209,10 +245,12 @@ fn through_wrapper(
     r: Box<dyn Remapper>,
 ) -> Result<(u64, Passthrough<FakeIgd>), TestCaseError> {
     let width = c.info.bdsm.width();
-    prop_assume!(width == 8 || c.guest + c.stolen <= 1 << 32);
+    prop_assume!(width == 8 || c.guest + c.guest_stolen <= 1 << 32);
     prop_assume!(width == 8 || c.host + c.stolen <= 1 << 32);
     let mut pt = Passthrough::new(FakeIgd::new(c.info, c.host, c.ggc), r);
     set_bdsm(&mut pt, c.guest);
+    // What firmware reserved (possibly less than host stolen).
+    pt.set_reserved_stolen(Some(Region::new(GuestPhys(c.guest), c.guest_stolen)));
     let size = c.info.pte.size();
     if c.info.iobar_gtt {
         write_pte(&mut pt, c.entry, c.raw, c.high_first);
@@ -259,7 +297,8 @@ fn strict_completes_host_stolen_entries_in_either_dword_order() {
     runner(256)
         .run(&case(all), |mut c| {
             let fmt = c.info.pte;
-            let pages = c.stolen / PAGE;
+            // Pages that fit the guest region: completed, never refused.
+            let pages = c.guest_stolen / PAGE;
             c.raw = fmt
                 .encode(c.host + (c.raw % pages) * PAGE, fmt.typical_flags())
                 .unwrap_or(0);
@@ -269,7 +308,7 @@ fn strict_completes_host_stolen_entries_in_either_dword_order() {
             let inp = fmt.decode(c.raw);
             let out = fmt.decode(dev);
             prop_assert!(out.valid);
-            if Region::new(GuestPhys(c.guest), c.stolen).contains_range(inp.addr, PAGE) {
+            if Region::new(GuestPhys(c.guest), c.guest_stolen).contains_range(inp.addr, PAGE) {
                 // Overlapping regions: an address already in guest stolen stays.
                 prop_assert_eq!(out.addr, inp.addr);
             } else {
@@ -541,19 +580,23 @@ fn no_remapper_panics_on_any_guest_sequence() {
     let all: Vec<&'static PlatformInfo> = PLATFORMS.iter().collect();
     let strategy = (
         prop::sample::select(all),
-        0u8..4,
+        0u8..5,
+        prop::sample::select(Release::ALL.to_vec()),
         prop::collection::vec(op(), 1..48),
     );
     let n = std::cell::Cell::new(0u32);
     runner(256)
-        .run(&strategy, |(info, which, seq)| {
+        .run(&strategy, |(info, which, release, seq)| {
             n.set(n.get() + 1);
             let r: Box<dyn Remapper> = match which {
                 0 => Box::new(Qemu2016::new()),
-                1 => Box::new(Qemu2025 {
-                    gms_override: Some(1),
-                }),
+                1 => Box::new(Qemu2025::with_gms(1)),
                 2 => Box::new(Strict::new(OutsidePolicy::Scratch)),
+                4 => {
+                    let mut setup = QemuSetup::release(release);
+                    setup.options.gms = 2;
+                    Box::new(QemuIgd::new(setup))
+                }
                 _ => Box::new(Strict::default()),
             };
             let mut w = world(info, 0x8B00_0000, r);
@@ -568,4 +611,103 @@ fn no_remapper_panics_on_any_guest_sequence() {
         })
         .unwrap();
     println!("no panics: {} cases", n.get());
+}
+
+// ------------------------------------------------- Strict against every release
+
+/// The verdict a world reached: the VM stopped, or the worst place a device
+/// entry or DMA access lands (the session's verdict order).
+fn world_verdict(w: &World) -> Verdict {
+    if w.pt.halted().is_some() {
+        return Verdict::Stopped;
+    }
+    let class_verdict = |c: AccessClass| match c {
+        AccessClass::GuestStolen => Verdict::Clean,
+        AccessClass::Unmapped => Verdict::Fault,
+        AccessClass::OtherGuestRam => Verdict::Corrupt,
+        AccessClass::HostStolenEscape => Verdict::Escape,
+    };
+    let mut v = Verdict::Clean;
+    let info = w.pt.host().info();
+    sweep_gtt(
+        w.pt.host().gtt_bytes(),
+        info.pte,
+        &w.bus.iommu,
+        |_, _, _, class| {
+            v = v.max(class_verdict(class));
+        },
+    );
+    for a in &w.bus.log {
+        v = v.max(class_verdict(a.class));
+    }
+    v
+}
+
+/// For every release that rebases (2.9 to 9.2, 5.0 excepted: compiled out),
+/// on every platform that release admits, the same guest sequence gives
+/// Strict a verdict never worse than the release's.
+#[test]
+fn strict_is_never_worse_than_a_rebasing_release() {
+    let rebasing: Vec<Release> = Release::ALL
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.behaviour().bar4.value == Bar4Quirk::Rebase
+                && r.behaviour().legacy.value != LegacyGate::CompiledOut
+        })
+        .collect();
+    assert_eq!(rebasing.len(), 23, "2.9-4.2, 5.1-9.2");
+    let bar4: Vec<&'static PlatformInfo> = PLATFORMS.iter().filter(|p| p.iobar_gtt).collect();
+    let strategy = (
+        prop::sample::select(rebasing),
+        prop::sample::select(bar4),
+        prop::collection::vec(op(), 1..48),
+    );
+    let (n, skipped, worse) = (
+        std::cell::Cell::new(0u32),
+        std::cell::Cell::new(0u32),
+        std::cell::Cell::new(0u32),
+    );
+    runner(256)
+        .run(&strategy, |(release, info, seq)| {
+            let host = 0x8B00_0000;
+            let setup = QemuSetup::release(release);
+            let q = world(info, host, Box::new(QemuIgd::new(setup)));
+            if q.pt.bdsm_location().is_none() {
+                // The release refuses the device: nothing to compare.
+                skipped.set(skipped.get() + 1);
+                return Ok(());
+            }
+            n.set(n.get() + 1);
+            let mut q = q;
+            let mut s = world(info, host, Box::new(Strict::default()));
+            for op in &seq {
+                apply(&mut q, op);
+                apply(&mut s, op);
+            }
+            let (vq, vs) = (world_verdict(&q), world_verdict(&s));
+            prop_assert!(
+                vs <= vq,
+                "{} on {}: Strict {:?} worse than the release's {:?}",
+                release,
+                info.name,
+                vs,
+                vq
+            );
+            if vs < vq {
+                worse.set(worse.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "strict vs rebasing releases: {} cases ({} refused by the release), the release worse in {}",
+        n.get(),
+        skipped.get(),
+        worse.get()
+    );
+    assert!(
+        worse.get() > 0,
+        "the sequences must hit a release fault for the comparison to mean something"
+    );
 }

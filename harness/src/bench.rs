@@ -19,6 +19,10 @@
 //!   (one machine per thread; unicorn is `!Send`).
 //! * **e. peak memory**: VmHWM of a fresh process that runs one ROM with a
 //!   2 GiB guest.
+//! * **f. real vBIOS images**: figure a for every option ROM in the real
+//!   image directory (`IGDEMU_VBIOS_DIR`, default `../shared/vbios`), and the
+//!   wall time of the whole matrix (every image under every remapper, POST +
+//!   VBE 1024x768x32) on all cores.
 //!
 //! Wiring `igdemu bench`: call [`maybe_run_child`] first thing in `main`
 //! (figure e re-executes the current binary), then
@@ -36,10 +40,11 @@ use igdemu::check::sweep_gtt;
 use igdemu::igd::PteFormat;
 use igdemu::machine::iommu::{Iommu, Mapping};
 use igdemu::machine::memory::{E820Type, PCI_HOLE};
+use igdemu::machine::EventKind;
 use igdemu::machine::{slot, LoadOptions, Machine};
 use igdemu::pci::BarKind;
 use igdemu::session::{RemapperKind, Scenario, SessionRun, Step};
-use igdemu::trace::{EventKind, IntRegs, IntResult, Unhandled};
+use igdemu::trace::{IntRegs, IntResult, Unhandled};
 use igdemu_roms::personality::{build, Options, Personality};
 use serde::Serialize;
 use unicorn_engine::{Arch, Mode, Prot, RegisterX86, Unicorn};
@@ -65,6 +70,19 @@ pub struct BenchOptions {
     pub peer: bool,
     /// Measure peak memory in a child process (figure e).
     pub peak_memory: bool,
+    /// Directory of real vBIOS images (figure f); skipped when absent.
+    pub vbios_dir: Option<PathBuf>,
+}
+
+/// The real vBIOS directory: `IGDEMU_VBIOS_DIR`, else `../shared/vbios`
+/// from the current directory, when it exists.
+#[must_use]
+pub fn default_vbios_dir() -> Option<PathBuf> {
+    std::env::var_os("IGDEMU_VBIOS_DIR")
+        .map_or_else(|| PathBuf::from("../shared/vbios"), PathBuf::from)
+        .canonicalize()
+        .ok()
+        .filter(|p| p.is_dir())
 }
 
 impl Default for BenchOptions {
@@ -76,6 +94,7 @@ impl Default for BenchOptions {
             threads: 0,
             peer: true,
             peak_memory: true,
+            vbios_dir: default_vbios_dir(),
         }
     }
 }
@@ -218,6 +237,71 @@ pub struct BenchReport {
     pub memory: Option<MemoryFigure>,
     /// Why figure e is missing, if it is.
     pub memory_note: String,
+    /// Figure f: one figure a per real image.
+    pub real: Vec<GuestRate>,
+    /// Figure f: the whole real-image matrix (`None` without images).
+    pub real_matrix: Option<RealMatrix>,
+}
+
+/// Figure f's matrix: every real image under every remapper.
+#[derive(Clone, Debug, Serialize)]
+pub struct RealMatrix {
+    /// Images.
+    pub images: usize,
+    /// Runs (images x remappers).
+    pub runs: usize,
+    /// Threads used.
+    pub threads: usize,
+    /// Wall time of all runs.
+    pub secs: f64,
+}
+
+/// The option ROMs (0x55AA) in `dir`, by file name.
+#[must_use]
+pub fn real_roms(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            (bytes.get(..2) == Some(&[0x55, 0xAA][..]))
+                .then(|| (e.file_name().to_string_lossy().into_owned(), bytes))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run every (ROM, remapper) pair on `threads` threads; the wall time.
+fn run_matrix(roms: &[(String, Vec<u8>)], threads: usize) -> Duration {
+    let jobs: Vec<(&[u8], RemapperKind)> = roms
+        .iter()
+        .flat_map(|(_, r)| {
+            RemapperKind::ALL
+                .into_iter()
+                .map(move |k| (r.as_slice(), k))
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((rom, k)) = jobs.get(i) else {
+                    break;
+                };
+                let sc = Scenario::for_rom(rom, *k).with_script(vec![Step::vbe(1024, 768, 32)]);
+                std::hint::black_box(
+                    igdemu::session::run(rom, &sc)
+                        .map(|r| r.report.instructions)
+                        .ok(),
+                );
+            });
+        }
+    });
+    t.elapsed()
 }
 
 /// Run every figure.
@@ -252,6 +336,17 @@ pub fn run_benches(opts: &BenchOptions) -> BenchReport {
     } else {
         (None, "skipped".to_string())
     };
+    let real_images = opts.vbios_dir.as_deref().map(real_roms).unwrap_or_default();
+    let real = real_images
+        .iter()
+        .map(|(n, r)| guest_rate(n, r, reps))
+        .collect();
+    let real_matrix = (!real_images.is_empty()).then(|| RealMatrix {
+        images: real_images.len(),
+        runs: real_images.len() * RemapperKind::ALL.len(),
+        threads,
+        secs: run_matrix(&real_images, threads).as_secs_f64(),
+    });
     BenchReport {
         host: host_info(),
         guest,
@@ -261,6 +356,8 @@ pub fn run_benches(opts: &BenchOptions) -> BenchReport {
         corpus,
         memory,
         memory_note,
+        real,
+        real_matrix,
     }
 }
 
@@ -1126,37 +1223,7 @@ impl fmt::Display for BenchReport {
             f,
             "\na. guest instructions/s, POST + VBE 1024x768x32 (igdemu: full tracing + check; raw: unicorn, replay hooks only)"
         )?;
-        writeln!(
-            f,
-            "{:<16} {:>10} {:>9} {:>11} {:>10} {:>9} {:>11} {:>9}",
-            "rom", "insns", "igdemu ms", "igdemu i/s", "raw insns", "raw ms", "raw i/s", "slowdown"
-        )?;
-        for g in &self.guest {
-            let (ri, rs, rr, sl) = match (&g.raw, g.slowdown()) {
-                (Some(r), Some(s)) => (
-                    r.instructions.to_string(),
-                    format!("{:.1}", r.secs * 1e3),
-                    m(r.ips),
-                    format!("{s:.2}x"),
-                ),
-                _ => ("-".into(), "-".into(), "-".into(), "-".into()),
-            };
-            writeln!(
-                f,
-                "{:<16} {:>10} {:>9.1} {:>11} {:>10} {:>9} {:>11} {:>9}",
-                g.rom,
-                g.instructions,
-                g.igdemu_secs * 1e3,
-                m(g.igdemu_ips),
-                ri,
-                rs,
-                rr,
-                sl
-            )?;
-            if !g.note.is_empty() {
-                writeln!(f, "  note: {}", g.note)?;
-            }
-        }
+        write_rates(f, &self.guest)?;
         writeln!(
             f,
             "\nb. peer: libx86emu, SeaVGABIOS POST + VBE (same replayed answers)"
@@ -1211,8 +1278,63 @@ impl fmt::Display for BenchReport {
             )?,
             None => writeln!(f, "not measured: {}", self.memory_note)?,
         }
+        writeln!(
+            f,
+            "\nf. real vBIOS images, POST + VBE 1024x768x32 under strict (as figure a)"
+        )?;
+        match &self.real_matrix {
+            Some(mx) => {
+                write_rates(f, &self.real)?;
+                writeln!(
+                    f,
+                    "matrix: {} images x {} remappers = {} runs in {:.2} s on {} threads",
+                    mx.images,
+                    mx.runs / mx.images.max(1),
+                    mx.runs,
+                    mx.secs,
+                    mx.threads
+                )?;
+            }
+            None => writeln!(f, "skipped: no real vBIOS directory (IGDEMU_VBIOS_DIR)")?,
+        }
         Ok(())
     }
+}
+
+/// Figure a's table for `rates`.
+fn write_rates(f: &mut fmt::Formatter<'_>, rates: &[GuestRate]) -> fmt::Result {
+    writeln!(
+        f,
+        "{:<16} {:>10} {:>9} {:>11} {:>10} {:>9} {:>11} {:>9}",
+        "rom", "insns", "igdemu ms", "igdemu i/s", "raw insns", "raw ms", "raw i/s", "slowdown"
+    )?;
+    for g in rates {
+        let (ri, rs, rr, sl) = match (&g.raw, g.slowdown()) {
+            (Some(r), Some(s)) => (
+                r.instructions.to_string(),
+                format!("{:.1}", r.secs * 1e3),
+                m(r.ips),
+                format!("{s:.2}x"),
+            ),
+            _ => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        writeln!(
+            f,
+            "{:<16} {:>10} {:>9.1} {:>11} {:>10} {:>9} {:>11} {:>9}",
+            g.rom,
+            g.instructions,
+            g.igdemu_secs * 1e3,
+            m(g.igdemu_ips),
+            ri,
+            rs,
+            rr,
+            sl
+        )?;
+        if !g.note.is_empty() {
+            writeln!(f, "  note: {}", g.note)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,8 +30,8 @@ pub enum RomAction {
 
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct BuildOpts {
-    /// Device ID to build for, e.g. 0x0126.
-    #[arg(long, value_parser = parse_u16)]
+    /// Device ID to build for, in hex (0x0126 or 0126).
+    #[arg(long, value_parser = parse_pci_id)]
     pub device_id: Option<u16>,
     /// Where the ROM takes its stolen base: baked, config-bdsm, bar4-mirror, bar0-unreal.
     #[arg(long, value_parser = parse_source)]
@@ -65,9 +65,23 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
     r.map_err(|e| format!("{s:?} is not a number ({e}); write hex as 0x8b800000"))
 }
 
-pub fn parse_u16(s: &str) -> Result<u16, String> {
-    let v = parse_u64(s)?;
-    u16::try_from(v).map_err(|_| format!("{s} does not fit 16 bits"))
+/// Parse a PCI ID (vendor or device). PCI IDs are written in hex everywhere
+/// (`lspci -n`, PCIR, the PCI ID database), so `1912`, `0x1912` and `0X1912`
+/// all mean device 0x1912.
+pub fn parse_pci_id(s: &str) -> Result<u16, String> {
+    let t = s.trim().replace('_', "");
+    let h = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(&t);
+    if h.is_empty() || h.len() > 4 {
+        return Err(format!(
+            "{s:?} is not a PCI ID: write 4 hex digits, e.g. 1912 or 0x1912"
+        ));
+    }
+    u16::from_str_radix(h, 16).map_err(|e| {
+        format!("{s:?} is not a PCI ID ({e}): write 4 hex digits, e.g. 1912 or 0x1912")
+    })
 }
 
 pub fn parse_source(s: &str) -> Result<StolenSource, String> {
@@ -121,4 +135,21 @@ pub fn run(action: RomAction) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_ids_are_hex_with_or_without_prefix() {
+        assert_eq!(parse_pci_id("1912"), Ok(0x1912));
+        assert_eq!(parse_pci_id("0x1912"), Ok(0x1912));
+        assert_eq!(parse_pci_id("0X3E9B"), Ok(0x3E9B));
+        assert_eq!(parse_pci_id("0126"), Ok(0x0126));
+        assert_eq!(parse_pci_id("9a49"), Ok(0x9A49));
+        assert!(parse_pci_id("12345").is_err());
+        assert!(parse_pci_id("0x").is_err());
+        assert!(parse_pci_id("19g2").is_err());
+    }
 }

@@ -1,6 +1,7 @@
 //! `igdemu run`: one ROM through the emulator, with a report.
 
 use clap::Args;
+use igdemu::igd::display::DisplayTopology;
 use igdemu::igd::generation::{self, Gen};
 use igdemu::igd::RegisterOverride;
 use igdemu::session::{self, RemapperKind, Scenario, SessionRun, Step, Verdict};
@@ -8,7 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli_rom::{parse_u16, parse_u64, BuildOpts};
+use crate::cli_rom::{parse_pci_id, parse_u64, BuildOpts};
 use crate::profile::Profile;
 use crate::render;
 
@@ -17,8 +18,9 @@ use crate::render;
 pub struct RunArgs {
     /// The ROM: a file, builtin:NAME (see `igdemu rom list`) or seabios:VARIANT.
     pub rom: String,
-    /// IGD device ID (default: the ROM's PCIR device if it is an Intel IGD).
-    #[arg(long, value_parser = parse_u16, conflicts_with = "gen")]
+    /// IGD device ID in hex, e.g. 1912 or 0x1912 (default: chosen from the
+    /// ROM's PCIR device and device list).
+    #[arg(long, value_parser = parse_pci_id, conflicts_with = "gen")]
     pub device_id: Option<u16>,
     /// IGD generation (6, 7, 7.5, 8, 9, 11, 12): its first device.
     #[arg(long, value_parser = parse_gen)]
@@ -32,7 +34,10 @@ pub struct RunArgs {
     /// GTT size (GGMS), e.g. 2M.
     #[arg(long, value_parser = parse_size)]
     pub gtt: Option<u64>,
-    /// The passthrough policy: strict, qemu-2016 or qemu-2025.
+    /// The passthrough policy: strict, qemu-2016 (= qemu-9.1), qemu-2025 (=
+    /// qemu-10.1), or any QEMU release qemu-2.7 .. qemu-10.2 with vfio-pci
+    /// options, e.g. qemu-9.1,x-igd-gms=2 (x-igd-gms, x-igd-opregion,
+    /// x-igd-lpc, x-igd-legacy-mode where the release has them).
     #[arg(long, default_value = "strict", value_parser = parse_remapper)]
     pub remapper: RemapperKind,
     /// Steps after POST: comma-separated vbe:WxHxBPP, text:STRING, flr, post.
@@ -44,6 +49,10 @@ pub struct RunArgs {
     /// Instruction budget per step.
     #[arg(long, value_parser = parse_u64)]
     pub budget: Option<u64>,
+    /// Displays attached: edp:WxH|none, dp:WxH|none, crt:WxH|none
+    /// (default edp:1920x1080,dp:1920x1080,crt:none).
+    #[arg(long = "display", value_parser = parse_display)]
+    pub display: Option<DisplayTopology>,
     /// Register behaviour override, e.g. 0x45400=status-follows-request:31->30 (repeatable).
     #[arg(long = "override", value_parser = parse_override)]
     pub overrides: Vec<RegisterOverride>,
@@ -80,9 +89,13 @@ fn parse_gen(s: &str) -> Result<Gen, String> {
     Gen::parse(s).ok_or_else(|| format!("unknown generation {s:?}: one of 6, 7, 7.5, 8, 9, 11, 12"))
 }
 
-fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
-    RemapperKind::parse(s)
-        .ok_or_else(|| format!("unknown remapper {s:?}: strict, qemu-2016 or qemu-2025"))
+/// Parse `--remapper`: `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-OPTION=V]...`.
+pub fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
+    RemapperKind::parse_spec(s)
+}
+
+fn parse_display(s: &str) -> Result<DisplayTopology, String> {
+    DisplayTopology::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_override(s: &str) -> Result<RegisterOverride, String> {
@@ -135,14 +148,25 @@ pub fn scenario_with(
     });
     let mut sc = match (device_id, args.gen) {
         (Some(id), _) => {
-            generation::lookup(id)
-                .map_err(|e| format!("{e}; see the device table in the README"))?;
+            generation::lookup(id).map_err(|e| e.to_string())?;
             Scenario::for_device(id, args.remapper)
         }
         (None, Some(g)) => {
             Scenario::for_device(generation::default_for_gen(g).device_ids[0], args.remapper)
         }
-        (None, None) => Scenario::for_rom(rom, args.remapper),
+        (None, None) => match Scenario::try_for_rom(rom, args.remapper) {
+            Ok(sc) => sc,
+            // The project's own machine-test ROMs (SeaVGABIOS) run next to the
+            // default IGD without asking.
+            Err(session::DeviceChoiceError::NotIntel { .. })
+                if args.rom.starts_with("seabios:") || args.rom.starts_with("builtin:") =>
+            {
+                Scenario::for_rom(rom, args.remapper)
+            }
+            // The loader reports an unreadable image with its own hint.
+            Err(session::DeviceChoiceError::Rom(_)) => Scenario::for_rom(rom, args.remapper),
+            Err(e) => return Err(format!("{}: {e}", args.rom)),
+        },
     };
     if let Some(b) = args.host_bdsm {
         if b % (1 << 20) != 0 {
@@ -164,17 +188,22 @@ pub fn scenario_with(
     if let Some(p) = profile {
         p.apply(&mut sc);
     }
+    if let Some(d) = &args.display {
+        sc.display = d.clone();
+    }
     sc.script = Step::parse_script(&args.script)?;
     Ok(sc)
 }
 
-/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run.
+/// Exit code for a verdict: 0 clean, 1 violations, 2 the ROM could not run
+/// or a step failed, 3 inconclusive.
 #[must_use]
 pub fn exit_code(v: Verdict) -> u8 {
     match v {
         Verdict::Clean => 0,
         Verdict::DidNotRun => 2,
-        _ => 1,
+        Verdict::Inconclusive => 3,
+        Verdict::Fault | Verdict::Corrupt | Verdict::Escape | Verdict::Stopped => 1,
     }
 }
 
@@ -205,6 +234,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
                 .map(|n| format!(": {n}"))
                 .unwrap_or_default()
         );
+    }
+    for w in qemu_warnings(&sc) {
+        eprintln!("igdemu: qemu: {w}");
     }
     let run = session::run(&rom.bytes, &sc).map_err(|e| {
         let hint = match e {
@@ -265,6 +297,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::from(exit_code(run.report.verdict)))
+}
+
+/// What the chosen QEMU release prints at realize and goes on (ignored or
+/// out-of-range options).
+fn qemu_warnings(sc: &Scenario) -> Vec<String> {
+    let (Some(setup), Ok(cfg)) = (sc.remapper.qemu(), sc.igd_config()) else {
+        return Vec::new();
+    };
+    igdemu::igd::IgdDevice::new(cfg)
+        .ok()
+        .and_then(|d| igdemu::passthrough::qemu_release::realize(&setup, d.config()).ok())
+        .map_or_else(Vec::new, |r| r.warnings)
 }
 
 fn recent(o: &igdemu::cpu::RunOutcome) -> Vec<String> {

@@ -16,7 +16,7 @@ use crate::source::{sha_prefix, LoadedRom};
 /// Options of `igdemu corpus`.
 #[derive(Args, Debug, Clone)]
 pub struct CorpusArgs {
-    /// Directories (searched recursively for *.rom and *.bin) or ROM specs
+    /// Directories (searched recursively for option ROMs, recognised by content) or ROM specs
     /// (builtin:NAME, seabios:VARIANT, files). `builtin:all` is every built-in ROM.
     #[arg(required = true)]
     pub inputs: Vec<String>,
@@ -77,8 +77,21 @@ pub fn collect(inputs: &[String]) -> Result<Vec<LoadedRom>, String> {
         }
         let p = PathBuf::from(i);
         if p.is_dir() {
-            for f in igdemu_roms::discover::find_roms(&p) {
+            let scan = igdemu_roms::discover::scan_roms(&p);
+            for (f, why) in &scan.skipped {
+                eprintln!("corpus: skipped {}: {why}", f.display());
+            }
+            for f in scan.roms {
                 let spec = f.to_string_lossy().into_owned();
+                match crate::profile::Profile::beside(&f) {
+                    Ok(Some(_)) => eprintln!(
+                        "corpus: {} runs with its profile {}",
+                        f.display(),
+                        crate::profile::beside_path(&f).display()
+                    ),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("corpus: {e} (running without it)"),
+                }
                 let mut rom = crate::source::load(&spec, &igdemu_roms::Options::default())?;
                 rom.name = f
                     .strip_prefix(&p)
@@ -212,11 +225,12 @@ pub fn table(rows: &[Row]) -> String {
 fn rank(verdict: &str) -> u8 {
     match verdict {
         "clean" => 0,
-        "fault" => 1,
-        "corrupt" => 2,
-        "escape" => 3,
-        "stopped" => 4,
-        _ => 5,
+        "inconclusive" => 1,
+        "fault" => 2,
+        "corrupt" => 3,
+        "escape" => 4,
+        "stopped" => 5,
+        _ => 6,
     }
 }
 
@@ -250,7 +264,10 @@ pub fn regressions(
 pub fn run(args: &CorpusArgs) -> Result<ExitCode, String> {
     let roms = collect(&args.inputs)?;
     if roms.is_empty() {
-        return Err("no ROMs found (looked for *.rom and *.bin)".into());
+        return Err(
+            "no ROMs found (a file is taken when it starts with 55 aa and has a PCIR structure or a $VBT block, whatever its extension)"
+                .into(),
+        );
     }
     let script = Step::parse_script(&args.script)?;
     let jobs = args

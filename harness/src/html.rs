@@ -22,8 +22,8 @@ use igdemu::check::Violation;
 use igdemu::igd::PteFormat;
 use igdemu::machine::iommu::{AccessClass, Iommu};
 use igdemu::machine::memory::E820Type;
+use igdemu::machine::{DeviceEvent, EventKind, TraceEvent as Event};
 use igdemu::session::{GttRun, SessionRun, Verdict};
-use igdemu::trace::{Event, EventKind};
 
 use crate::render::{entry_range, fold_groups, fold_line, last_raw, size, verdict_sentence};
 use crate::screenshot::{self, Image, Source};
@@ -80,6 +80,7 @@ fn verdict_colour(v: Verdict) -> &'static str {
         Verdict::Escape => "#7c3aed",
         Verdict::Stopped => "#7f1d1d",
         Verdict::DidNotRun => "#6b7280",
+        Verdict::Inconclusive => "#0369a1",
     }
 }
 
@@ -229,8 +230,8 @@ fn summary(o: &mut String, run: &SessionRun) {
         "DMA",
         escape(&format!(
             "{} runs, {} through the aperture; {} aperture faults",
-            r.dma.len(),
-            size(r.dma.iter().map(|d| d.len).sum()),
+            r.dma_totals.runs,
+            size(r.dma_totals.bytes),
             r.aperture_faults
         )),
     );
@@ -724,12 +725,15 @@ fn screen(o: &mut String, img: Option<&Image>) {
     };
     let what = match img.source {
         Source::Scanout {
+            pipe,
+            format,
             surface,
             stride,
             unreachable_pages,
         } => {
             let mut s = format!(
-                "Display plane A scanout, {}x{}, surface at GTT offset {surface:#x}, stride {stride} bytes.",
+                "Display plane {} scanout, {}x{} {format:?}, surface at GTT offset {surface:#x}, stride {stride} bytes.",
+                char::from(b'A' + pipe.min(25) as u8),
                 img.width, img.height
             );
             if unreachable_pages > 0 {
@@ -758,7 +762,9 @@ fn screen(o: &mut String, img: Option<&Image>) {
 
 fn violation_class(v: &Violation) -> Option<AccessClass> {
     match v {
-        Violation::GttEntry { class, .. } | Violation::Dma { class, .. } => Some(*class),
+        Violation::GttEntry { class, .. }
+        | Violation::Dma { class, .. }
+        | Violation::DmaUnlisted { class, .. } => Some(*class),
         Violation::Fatal { .. } => None,
     }
 }
@@ -869,7 +875,7 @@ fn dma_runs(o: &mut String, run: &SessionRun) {
     let _ = write!(
         o,
         "<section><h2>Device DMA <span class=\"count\">{} run(s)</span></h2>\n<div class=\"scroll short\"><table id=\"dma-runs\" class=\"grid\">\n<thead><tr><th>IOVA</th><th>bytes</th><th>dir</th><th>lands in</th><th>completed</th><th>accesses</th><th>at</th></tr></thead><tbody>\n",
-        r.dma.len()
+        r.dma_totals.runs
     );
     for d in r.dma.iter().take(MAX_DMA_ROWS) {
         let (k, _, name) = class_style(d.class);
@@ -886,11 +892,12 @@ fn dma_runs(o: &mut String, run: &SessionRun) {
         );
     }
     o.push_str("</tbody></table></div>\n");
-    if r.dma.len() > MAX_DMA_ROWS {
+    let shown = r.dma.len().min(MAX_DMA_ROWS) as u64;
+    if r.dma_totals.runs > shown {
         let _ = writeln!(
             o,
             "<p class=\"note\">{} more runs left out.</p>",
-            r.dma.len() - MAX_DMA_ROWS
+            r.dma_totals.runs - shown
         );
     }
     o.push_str("</section>\n");
@@ -958,8 +965,8 @@ pub fn describe_event(kind: &EventKind) -> (&'static str, String) {
                 if *write { "←" } else { "→" }
             ),
         ),
-        EventKind::Passthrough(p) => ("passthrough", format!("{p:?}")),
-        EventKind::Dma(d) => (
+        EventKind::Device(DeviceEvent::Passthrough(p)) => ("passthrough", format!("{p:?}")),
+        EventKind::Device(DeviceEvent::Dma(d)) => (
             "dma",
             format!(
                 "{} {} bytes at IOVA {} in {}, {} access(es){}",
@@ -992,6 +999,14 @@ pub fn describe_event(kind: &EventKind) -> (&'static str, String) {
         EventKind::Checkpoint { port, value } => {
             ("checkpoint", format!("port {port:#x} = {value:#x}"))
         }
+        EventKind::Pmm {
+            function,
+            args,
+            result,
+        } => (
+            "pmm",
+            format!("PMM function {function:04X}h args {args:04X?} → DX:AX={result:#010x}"),
+        ),
         EventKind::Unhandled(u) => ("unhandled", format!("{u:?}")),
     }
 }

@@ -86,6 +86,20 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<String, String> {
             );
         }
     }
+    let _ = match igdemu::session::choose_device(bytes) {
+        Ok((id, choice)) => {
+            let what = generation::device(id).map_or_else(
+                |_| String::new(),
+                |d| {
+                    let p = generation::info(d.platform);
+                    format!(" {} {} {}", p.name, p.gen, d.variant())
+                },
+            );
+            let why = choice.note(id).map_or(String::new(), |n| format!("; {n}"));
+            writeln!(o, "run as    {id:04x}{what}{why}")
+        }
+        Err(e) => writeln!(o, "run as    none: {e}"),
+    };
     Ok(o)
 }
 

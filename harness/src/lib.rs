@@ -5,10 +5,12 @@
 pub mod bench;
 pub mod cli_rom;
 pub mod cli_run;
+pub mod compat;
 pub mod corpus;
 pub mod explain;
 pub mod html;
 pub mod inspect;
+pub mod pattern;
 pub mod profile;
 pub mod render;
 pub mod screenshot;

@@ -3,7 +3,7 @@
 //! stolen memory.
 
 use clap::{Parser, Subcommand};
-use igdemu_harness::{bench, cli_rom, cli_run, corpus, explain, inspect, source};
+use igdemu_harness::{bench, cli_rom, cli_run, compat, corpus, explain, inspect, source};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -11,7 +11,7 @@ use std::process::ExitCode;
     name = "igdemu",
     version,
     about = "Intel IGD passthrough simulator: run a vBIOS, check where its GTT entries and DMA land",
-    after_help = "Exit codes: 0 clean, 1 violations (or a corpus regression), 2 the ROM could not run or bad arguments."
+    after_help = "Exit codes: 0 clean, 1 violations (or a corpus regression), 2 the ROM could not run (or a step failed) or bad arguments, 3 inconclusive (nothing reached the GTT or the aperture)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,12 +21,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one ROM (POST + script) and check containment.
-    Run(cli_run::RunArgs),
+    Run(Box<cli_run::RunArgs>),
     /// Run every ROM in directories with every remapper; print a table.
     Corpus(corpus::CorpusArgs),
+    /// Will my setup work? ROMs under every QEMU release 2.7-10.2: the
+    /// verdict per release, and the commit where it changes.
+    Compat(compat::CompatArgs),
     /// Run a ROM and show the code where it stopped (or --at CS:IP), annotated
     /// with the registers read, the values seen and the branch directions.
-    Explain(explain::ExplainArgs),
+    Explain(Box<explain::ExplainArgs>),
     /// Print an option ROM's structure without running it.
     Inspect {
         /// The ROM: a file, builtin:NAME or seabios:VARIANT.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cli_run::run(&args),
         Command::Corpus(args) => corpus::run(&args),
+        Command::Compat(args) => compat::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Inspect { rom } => source::load(&rom, &igdemu_roms::Options::default())
             .and_then(|r| inspect::describe(&r.name, &r.bytes))

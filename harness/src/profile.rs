@@ -8,7 +8,7 @@
 //!
 //! ```toml
 //! device_id = "0x3e92"
-//! topology = "edp+hdmi"
+//! topology = "edp:1920x1080,dp:none,crt:none"
 //! overrides = ["0x46000=const:0x2a1"]
 //! note = "CDCLK_CTL not modelled for CFL yet"
 //! ```
@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use igdemu::diagnose::Diagnosis;
+use igdemu::igd::display::DisplayTopology;
 use igdemu::igd::RegisterOverride;
 use igdemu::session::{RemapperKind, Scenario};
 use toml_edit::{DocumentMut, Item, Value};
@@ -27,7 +28,8 @@ pub struct Profile {
     pub path: Option<PathBuf>,
     /// IGD device ID.
     pub device_id: Option<u16>,
-    /// Display topology, passed through to the report for now.
+    /// Display topology in the `--display` grammar
+    /// (`edp:1920x1080,dp:none,crt:1024x768`).
     pub topology: Option<String>,
     /// Register overrides, as written.
     pub overrides: Vec<String>,
@@ -59,7 +61,7 @@ impl Profile {
         }
         let device_id = match doc.get("device_id") {
             None => None,
-            Some(Item::Value(Value::String(s))) => Some(crate::cli_rom::parse_u16(s.value())?),
+            Some(Item::Value(Value::String(s))) => Some(crate::cli_rom::parse_pci_id(s.value())?),
             Some(Item::Value(Value::Integer(i))) => {
                 Some(u16::try_from(*i.value()).map_err(|_| "device_id out of range".to_string())?)
             }
@@ -80,10 +82,14 @@ impl Profile {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("`overrides` must be an array of strings".into()),
         };
+        let topology = string(&doc, "topology")?;
+        if let Some(t) = &topology {
+            DisplayTopology::parse(t).map_err(|e| format!("topology {t:?}: {e}"))?;
+        }
         Ok(Self {
             path: None,
             device_id,
-            topology: string(&doc, "topology")?,
+            topology,
             overrides,
             note: string(&doc, "note")?,
         })
@@ -124,11 +130,18 @@ impl Profile {
     }
 
     /// Apply the overrides to a scenario (before any given on the command
-    /// line, so those win).
+    /// line, so those win), and the topology.
     pub fn apply(&self, sc: &mut Scenario) {
         let mut o = self.register_overrides();
         o.append(&mut sc.overrides);
         sc.overrides = o;
+        if let Some(t) = self
+            .topology
+            .as_ref()
+            .and_then(|t| DisplayTopology::parse(t).ok())
+        {
+            sc.display = t;
+        }
     }
 }
 
@@ -218,11 +231,12 @@ mod tests {
     #[test]
     fn parses_every_key_and_rejects_mistakes() {
         let p = Profile::parse(
-            "device_id = \"0x3e92\"\ntopology = \"edp\"\noverrides = [\"0x46000=const:0x2a1\"]\nnote = \"n\"\n",
+            "device_id = \"0x3e92\"\ntopology = \"edp:1024x768,dp:none,crt:none\"\noverrides = [\"0x46000=const:0x2a1\"]\nnote = \"n\"\n",
         )
         .unwrap();
         assert_eq!(p.device_id, Some(0x3E92));
-        assert_eq!(p.topology.as_deref(), Some("edp"));
+        assert_eq!(p.topology.as_deref(), Some("edp:1024x768,dp:none,crt:none"));
+        assert!(Profile::parse("topology = \"hdmi\"").is_err());
         assert_eq!(p.overrides, vec!["0x46000=const:0x2a1".to_string()]);
         assert_eq!(p.register_overrides().len(), 1);
         assert!(Profile::parse("devid = \"1\"")

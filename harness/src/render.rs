@@ -53,7 +53,10 @@ pub fn verdict_sentence(v: Verdict) -> &'static str {
         Verdict::Escape => "untranslated host stolen-memory addresses reached the device",
         Verdict::Stopped => "the VMM stopped the VM (QEMU hw_error)",
         Verdict::DidNotRun => {
-            "the ROM did not complete POST or a script step (see the steps above)"
+            "the ROM did not complete POST or a script step failed (see the steps above)"
+        }
+        Verdict::Inconclusive => {
+            "every step succeeded but the ROM never wrote a GTT entry nor touched the aperture: nothing was checked"
         }
     }
 }
@@ -82,6 +85,9 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         "device    {:04x} {} ({}), GGC {:#06x}",
         r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
     );
+    if let Some(c) = &r.device.choice {
+        let _ = writeln!(o, "          {c}");
+    }
     let _ = writeln!(o, "remapper  {}", r.remapper);
     let _ = writeln!(
         o,
@@ -131,12 +137,14 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
     if r.gtt.len() > 12 {
         let _ = writeln!(o, "          ... {} more runs", r.gtt.len() - 12);
     }
-    let dma_bytes: u64 = r.dma.iter().map(|d| d.len).sum();
+    if let Some(b) = stolen_base_source(r) {
+        let _ = writeln!(o, "base      the guest wrote {b}");
+    }
     let _ = writeln!(
         o,
         "DMA       {} runs, {} through the aperture; {} aperture faults",
-        r.dma.len(),
-        size(dma_bytes),
+        r.dma_totals.runs,
+        size(r.dma_totals.bytes),
         r.aperture_faults
     );
     let _ = writeln!(
@@ -163,6 +171,37 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         );
     }
     o
+}
+
+/// Where the ROM takes its stolen base, read from the PTEs it wrote (before
+/// any remapping): guest stolen addresses mean it derives them from the BDSM
+/// the VMM emulates; host stolen addresses mean a base baked into the image or
+/// read from the device (a BAR0/BAR4 mirror the VMM does not emulate). Valid
+/// entries only (bit 0); the page address is bits 31:12 (every region here
+/// lies below 4 GiB).
+#[must_use]
+pub fn stolen_base_source(r: &SessionReport) -> Option<String> {
+    let (mut guest, mut host, mut other) = (0u64, 0u64, 0u64);
+    for g in r.gtt.iter().filter(|g| g.guest_first & 1 == 1) {
+        let page = g.guest_first & 0xFFFF_F000;
+        if r.regions.guest_stolen.is_some_and(|s| s.contains(page)) {
+            guest += g.count;
+        } else if r.regions.host_stolen.contains(page) {
+            host += g.count;
+        } else {
+            other += g.count;
+        }
+    }
+    let what = match (guest > 0, host > 0) {
+        (false, false) if other == 0 => return None,
+        (true, false) => "guest stolen addresses: the ROM derives its base from the BDSM the VMM emulates",
+        (false, true) => "host stolen addresses: the ROM's base is baked in or read from the device, not from the emulated BDSM",
+        (true, true) => "both guest and host stolen addresses: the ROM mixes bases",
+        (false, false) => "addresses in neither stolen region",
+    };
+    Some(format!(
+        "{what} ({guest} entries in guest stolen, {host} in host stolen, {other} elsewhere)"
+    ))
 }
 
 /// The GTT entries a run covers: `first`, or `first..=last`.
@@ -280,6 +319,8 @@ pub struct SnapshotSummary {
     pub violations: Vec<String>,
     /// DMA bytes per (class, direction).
     pub dma: Vec<String>,
+    /// Where the ROM takes its stolen base ([`stolen_base_source`]).
+    pub base: Option<String>,
     /// Verdict.
     pub verdict: String,
     /// Guest instructions executed.
@@ -342,8 +383,15 @@ pub fn snapshot_summary(r: &SessionReport) -> SnapshotSummary {
     }
     SnapshotSummary {
         device: format!(
-            "{:04x} {} {} GGC {:#06x}",
-            r.device.device_id, r.device.platform, r.device.gen, r.device.ggc
+            "{:04x} {} {} GGC {:#06x}{}",
+            r.device.device_id,
+            r.device.platform,
+            r.device.gen,
+            r.device.ggc,
+            r.device
+                .choice
+                .as_ref()
+                .map_or(String::new(), |c| format!(" ({c})"))
         ),
         remapper: r.remapper.to_string(),
         regions,
@@ -354,6 +402,7 @@ pub fn snapshot_summary(r: &SessionReport) -> SnapshotSummary {
             .into_iter()
             .map(|(k, (runs, bytes))| format!("{k}: {runs} runs, {bytes} bytes"))
             .collect(),
+        base: stolen_base_source(r),
         verdict: r.verdict.name().to_string(),
         instructions: r.instructions,
     }

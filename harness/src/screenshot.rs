@@ -1,7 +1,9 @@
-//! The screen the ROM drew, as a picture: the IGD's primary display plane
-//! (pipe A scanout, decoded the way the display engine fetches it: a GTT
-//! offset in `DSPASURF`, a stride in `DSPASTRIDE`, 32-bit xRGB pixels, each
-//! page translated through the GTT into guest memory); else the Bochs VBE
+//! The screen the ROM drew, as a picture: the IGD's first enabled primary
+//! display plane, decoded the way the display engine fetches it
+//! ([`igdemu::igd::display::plane`]: the surface's GTT offset, stride, pixel
+//! format and size from the plane and pipe registers the ROM programmed, in
+//! the platform's layout, each page translated through the GTT and the IOMMU
+//! into guest memory); else the Bochs VBE
 //! DISPI mode of the standard VGA that SeaVGABIOS drives (its linear frame
 //! buffer in BAR0 at the DISPI resolution, depth, virtual width and offsets);
 //! else VGA text mode from 0xB8000 drawn with a built-in font.
@@ -22,19 +24,11 @@
 mod font;
 
 use igdemu::addr::Iova;
+use igdemu::igd::display::{active_primary_plane, PixelFormat, PlaneScanout};
 use igdemu::machine::igd_slot::IgdFunction;
 use igdemu::machine::pci_bus::StdVga;
 use igdemu::machine::{slot, Machine};
 use igdemu::session::{SessionReport, SessionRun};
-
-/// `DSPACNTR`: primary plane A control; bit 31 enables the plane.
-pub const DSPACNTR: u32 = 0x70180;
-/// `DSPASTRIDE`: bytes per scan line of plane A.
-pub const DSPASTRIDE: u32 = 0x70188;
-/// `DSPASURF`: GTT offset of plane A's surface (4 KiB aligned).
-pub const DSPASURF: u32 = 0x7019C;
-/// Plane enable bit of `DSPACNTR`.
-pub const DSPACNTR_ENABLE: u32 = 1 << 31;
 
 /// Geometry used when the caller gives none and the report has no VBE mode.
 pub const DEFAULT_GEOMETRY: (u32, u32) = (1024, 768);
@@ -78,11 +72,15 @@ pub struct Image {
 /// Where a screenshot came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// The IGD's plane A scanout.
+    /// The IGD's primary plane scanout.
     Scanout {
-        /// `DSPASURF` (GTT offset).
+        /// Pipe (0 = A).
+        pipe: u32,
+        /// Pixel format the plane was programmed with.
+        format: PixelFormat,
+        /// Surface base (GTT offset).
         surface: u32,
-        /// `DSPASTRIDE`.
+        /// Bytes per line.
         stride: u32,
         /// Pages drawn as a checkerboard because the GTT or IOMMU led nowhere.
         unreachable_pages: u32,
@@ -159,28 +157,36 @@ pub fn vbe_geometry(report: &SessionReport) -> Option<(u32, u32)> {
         })
 }
 
-/// The screen after the run: the IGD's plane A scanout when the plane is
-/// enabled (`geometry` is the mode's width and height; `None` takes the last
-/// VBE mode set in the report, else 1024x768); otherwise the standard VGA's
-/// DISPI frame buffer when DISPI is enabled in a packed mode (its own
-/// registers give the geometry); otherwise VGA text mode. `None` when none of
-/// them can be read.
+/// The screen after the run: the IGD's first enabled primary plane as its
+/// registers describe it (`geometry`, when given, overrides the size the
+/// plane registers give); otherwise the standard VGA's DISPI frame buffer
+/// when DISPI is enabled in a packed mode (its own registers give the
+/// geometry); otherwise VGA text mode. `None` when none of them can be read.
 #[must_use]
 pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Image> {
     if let Some(igd) = run.igd() {
-        let mmio = igd.passthrough().host().mmio();
-        if mmio.read32(DSPACNTR) & DSPACNTR_ENABLE != 0 {
-            let (w, h) = geometry
-                .or_else(|| vbe_geometry(&run.report))
-                .unwrap_or(DEFAULT_GEOMETRY);
-            return Some(scanout(
-                &run.machine,
-                igd,
-                w.clamp(1, MAX_SIDE),
-                h.clamp(1, MAX_SIDE),
-                mmio.read32(DSPASURF),
-                mmio.read32(DSPASTRIDE),
-            ));
+        let host = igd.passthrough().host();
+        if let Some(mut plane) = active_primary_plane(host.info().platform, host.mmio()) {
+            if let Some((w, h)) = geometry {
+                (plane.width, plane.height) = (w, h);
+            }
+            plane.width = plane.width.clamp(1, MAX_SIDE);
+            plane.height = plane.height.clamp(1, MAX_SIDE);
+            if plane.palette.iter().all(|c| *c == 0) {
+                // No pipe palette programmed: the VGA DAC's (6-bit entries).
+                plane.palette = run
+                    .machine
+                    .state()
+                    .vga()
+                    .dac
+                    .chunks(3)
+                    .map(|c| {
+                        c.iter()
+                            .fold(0u32, |v, x| (v << 8) | u32::from((x << 2) | (x >> 4)))
+                    })
+                    .collect();
+            }
+            return Some(scanout(&run.machine, igd, &plane));
         }
     }
     let machine = &run.machine;
@@ -283,35 +289,26 @@ fn checker(x: u32, y: u32) -> u32 {
     }
 }
 
-/// Decode plane A: `surface` is a GTT offset, `stride` bytes per line, 32 bpp.
-fn scanout(
-    machine: &Machine,
-    igd: &IgdFunction,
-    width: u32,
-    height: u32,
-    surface: u32,
-    stride: u32,
-) -> Image {
-    let mut img = Image::filled(
-        width,
-        height,
-        0,
-        Source::Scanout {
-            surface,
-            stride,
-            unreachable_pages: 0,
-        },
-    );
+/// Decode `plane`: each pixel's bytes are fetched through the GTT (the
+/// surface is a GGTT offset) and the IOMMU, then expanded from its format.
+fn scanout(machine: &Machine, igd: &IgdFunction, plane: &PlaneScanout) -> Image {
+    let source = |unreachable_pages| Source::Scanout {
+        pipe: plane.pipe,
+        format: plane.format,
+        surface: plane.surface,
+        stride: plane.stride,
+        unreachable_pages,
+    };
+    let mut img = Image::filled(plane.width, plane.height, 0, source(0));
     let gtt = igd.passthrough().host().gtt();
     let iommu = igd.dma().iommu();
     // Page cache: GTT index -> page bytes (None: unreachable).
     let mut pages: std::collections::HashMap<u64, Option<Vec<u8>>> = Default::default();
-    let line = u64::from(stride.max(4));
-    // Surface is 4 KiB aligned in hardware; the low bits are flags.
-    let base = u64::from(surface) & !0xFFF;
-    for y in 0..height {
-        for x in 0..width {
-            let off = base + u64::from(y) * line + u64::from(x) * 4;
+    let base = u64::from(plane.surface);
+    let bytes = plane.format.bytes() as usize;
+    for y in 0..plane.height {
+        for x in 0..plane.width {
+            let off = base + plane.byte_offset(x, y);
             let index = off / PAGE;
             let page = pages.entry(index).or_insert_with(|| {
                 let pte = gtt.decode(index);
@@ -323,11 +320,12 @@ fn scanout(
                 read.then_some(buf)
             });
             let colour = match page {
-                Some(bytes) => {
+                Some(page) => {
                     let i = (off % PAGE) as usize;
-                    bytes
-                        .get(i..i + 4)
-                        .map_or(CHECK_A, |p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
+                    page.get(i..i + bytes).map_or(CHECK_A, |p| {
+                        let raw = p.iter().rev().fold(0u32, |v, b| (v << 8) | u32::from(*b));
+                        plane.format.to_xrgb(raw, &plane.palette)
+                    })
                 }
                 None => checker(x, y),
             };
@@ -335,11 +333,7 @@ fn scanout(
         }
     }
     let unreachable = pages.values().filter(|p| p.is_none()).count() as u32;
-    img.source = Source::Scanout {
-        surface,
-        stride,
-        unreachable_pages: unreachable,
-    };
+    img.source = source(unreachable);
     img
 }
 

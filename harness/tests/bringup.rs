@@ -123,3 +123,14 @@ fn a_broken_power_well_is_diagnosed_and_the_suggested_override_fixes_it() {
     let run = post(&rom, vec![fix], 50_000_000);
     assert!(run.report.steps[0].returned, "{:?}", run.report.steps[0]);
 }
+
+/// The bus hands the IGD the virtual time of each access: after POST the
+/// device's clock is that of its last access, no later than the machine's.
+#[test]
+fn the_igd_sees_virtual_time() {
+    let rom = build(Personality::SnbLegacy, &Options::default()).expect("builds");
+    let run = post(&rom, Vec::new(), 50_000_000);
+    let dev = run.igd().expect("igd").passthrough().host().now_ns();
+    assert!(dev > 1_000_000, "{dev} ns: POST waited on timers");
+    assert!(dev <= run.machine.now_ns());
+}

@@ -146,8 +146,15 @@ fn bad_checksum_is_refused_then_run_with_the_flag() {
         "--script",
         "",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // It runs, but its init only returns: nothing reached the GTT or the
+    // aperture, so nothing is proven (exit 3).
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("WRONG (run anyway)"));
+    assert!(
+        stdout(&o).contains("verdict   INCONCLUSIVE"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -182,11 +189,20 @@ fn corpus_table_and_regression_exit() {
     std::fs::create_dir_all(dir.join("sub")).expect("dir");
     let good = igdemu_roms::build(igdemu_roms::Personality::SnbLegacy, &Default::default())
         .expect("builds");
-    std::fs::write(dir.join("sub/good.rom"), good).expect("write");
+    std::fs::write(dir.join("sub/good.rom"), &good).expect("write");
+    // vBIOS dumps come with any extension: recognised by content.
+    std::fs::write(dir.join("sub/dump.dat"), &good).expect("write");
+    std::fs::write(dir.join("notes.txt"), b"not a ROM").expect("write");
     let o = igdemu(&["corpus", dir.to_str().expect("utf-8"), "--jobs", "2"]);
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("sub/good.rom"), "{text}");
+    assert!(text.contains("sub/dump.dat"), "{text}");
+    assert!(
+        stderr(&o).contains("skipped") && stderr(&o).contains("notes.txt: starts with 6e 6f"),
+        "{}",
+        stderr(&o)
+    );
     assert!(text.contains("corrupt (1155)"), "{text}");
     std::fs::write(
         dir.join("bad.bin"),
@@ -203,4 +219,223 @@ fn corpus_table_and_regression_exit() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("REGRESSION bad.bin"), "{}", stdout(&o));
+}
+
+/// The built-in SNB ROM with its PCIR edited: vendor, device, device list
+/// (empty: no list) and code type.
+fn edited_rom(vendor: u16, device: u16, list: &[u16], code_type: u8) -> Vec<u8> {
+    use igdemu_roms::image::{fix_checksum, PCIR_OFFSET};
+    let mut img = igdemu_roms::build(
+        igdemu_roms::Personality::SnbLegacy,
+        &igdemu_roms::Options::default(),
+    )
+    .expect("builds");
+    let p = PCIR_OFFSET;
+    img[p + 4..p + 6].copy_from_slice(&vendor.to_le_bytes());
+    img[p + 6..p + 8].copy_from_slice(&device.to_le_bytes());
+    if list.is_empty() {
+        img[p + 8..p + 10].copy_from_slice(&0u16.to_le_bytes());
+    } else {
+        let at = p + usize::from(u16::from_le_bytes([img[p + 8], img[p + 9]]));
+        for (i, id) in list.iter().chain(&[0]).enumerate() {
+            img[at + 2 * i..at + 2 * i + 2].copy_from_slice(&id.to_le_bytes());
+        }
+    }
+    img[p + 0x14] = code_type;
+    fix_checksum(&mut img);
+    img
+}
+
+#[test]
+fn device_ids_are_hex_and_unknown_ones_are_errors_that_say_how_to_choose() {
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "1912"]);
+    assert!(
+        stdout(&o).contains("device    1912 SKL (gen9)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "0x0166"]);
+    assert!(
+        stdout(&o).contains("device    0166 IVB (gen7)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = igdemu(&["run", "builtin:snb-legacy", "--device-id", "0x1234"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown Intel graphics device ID 0x1234"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--gen N"), "{}", stderr(&o));
+
+    // An Intel ROM whose PCIR device and list are unknown: no silent fallback.
+    let rom = rom_file("unknown-dev.rom", edited_rom(0x8086, 0x1234, &[0x1235], 0));
+    let o = igdemu(&["run", rom.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("unknown Intel graphics device ID 0x1234 (the ROM's PCIR device, nor any of its listed IDs 1235)"), "{err}");
+    assert!(err.contains("--gen N"), "{err}");
+}
+
+#[test]
+fn pcir_placeholder_id_picks_the_first_listed_known_id_and_says_so() {
+    let rom = rom_file(
+        "placeholder.rom",
+        edited_rom(0x8086, 0x0406, &[0x3E00, 0x3E92, 0x3E90], 0),
+    );
+    let o = igdemu(&["run", rom.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    assert!(out.contains("device    3e92 CFL (gen9)"), "{out}");
+    assert!(
+        out.contains(
+            "PCIR device 0406 is not in the list, 3e92 is its first listed ID igdemu knows"
+        ),
+        "{out}"
+    );
+    let o = igdemu(&["inspect", rom.to_str().expect("utf-8")]);
+    assert!(
+        stdout(&o)
+            .contains("run as    3e92 CFL gen9 GT2 desktop; chosen from the ROM's device list"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn non_intel_and_uefi_only_roms_are_named_for_what_they_are() {
+    let amd = rom_file("amd.rom", edited_rom(0x1002, 0x98E0, &[], 0));
+    let o = igdemu(&["run", amd.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("1002:98e0, not an Intel IGD vBIOS"), "{err}");
+    assert!(err.contains("to run it anyway as a machine test"), "{err}");
+    // ...and it runs when the IGD is named.
+    let o = igdemu(&["run", amd.to_str().expect("utf-8"), "--gen", "9"]);
+    assert!(
+        stdout(&o).contains("device    1902 SKL (gen9)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let gop = rom_file("gop.efirom", edited_rom(0x8086, 0x3E92, &[], 3));
+    let o = igdemu(&["run", gop.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("UEFI GOP driver for 8086:3e92"), "{err}");
+    assert!(err.contains("not a legacy vBIOS"), "{err}");
+}
+
+/// The real Coffee Lake image (`IGDEMU_VBIOS_DIR`, default `../shared/vbios`):
+/// PCIR 0406, list 3e90.. .
+#[test]
+fn real_cfl_image_runs_as_its_first_listed_device() {
+    let dir = std::env::var("IGDEMU_VBIOS_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vbios").to_string());
+    let path = std::path::Path::new(&dir).join("cfl-1014.rom");
+    if !path.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing (set IGDEMU_VBIOS_DIR)",
+            path.display()
+        );
+        println!("skipped: {} missing (set IGDEMU_VBIOS_DIR)", path.display());
+        return;
+    }
+    let o = igdemu(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--script",
+        "",
+        "--budget",
+        "2000000",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("device    3e90 CFL (gen9)"), "{out}");
+    assert!(out.contains("PCIR device 0406 is not in the list"), "{out}");
+}
+
+#[test]
+fn device_id_is_hex_without_prefix() {
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--device-id",
+        "0126",
+        "--script",
+        "",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("device    0126 SNB"), "{out}{}", stderr(&o));
+    let o = igdemu(&[
+        "rom",
+        "build",
+        "skl-legacy",
+        "--device-id",
+        "1912",
+        "-o",
+        tmp("skl.rom").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rom = std::fs::read(tmp("skl.rom")).expect("written");
+    let o = igdemu(&["inspect", tmp("skl.rom").to_str().expect("utf-8")]);
+    assert!(stdout(&o).contains("1912"), "{}", stdout(&o));
+    assert!(!rom.is_empty());
+}
+
+/// `--remapper qemu-X.Y[,options]`: a release with its options runs; an
+/// option the release lacks, an unknown release and a refused device each
+/// say why, with exit code 2.
+#[test]
+fn qemu_releases_and_their_options_on_the_command_line() {
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-10.0,x-igd-gms=2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("remapper  qemu-10.0"), "{}", stdout(&o));
+    // 64 MiB (GMS 2) reserved: the option reached etc/igd-bdsm-size.
+    assert!(stdout(&o).contains("64 MiB"), "{}", stdout(&o));
+
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-9.2,x-igd-gms=2",
+    ]);
+    assert!(
+        stderr(&o).contains("x-igd-gms=0x2 is accepted and ignored by qemu-9.2"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "qemu-9.1,x-igd-lpc=on",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("qemu-9.1 has no x-igd-lpc (added in qemu-10.0 by 674f61117d36)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "qemu-1.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown QEMU release"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "qemu-5.0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("compiled out"), "{}", stderr(&o));
+    let o = igdemu(&["run", "builtin:icl-legacy", "--remapper", "qemu-10.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("dd69d846046f"), "{}", stderr(&o));
 }

@@ -23,6 +23,16 @@ fn fingerprint(rom: &[u8], remapper: RemapperKind) -> (String, String, usize) {
     (hex(&trace), hex(&report), run.machine.trace().len())
 }
 
+/// Whether the remapper gives the ROM's device legacy mode at all (QEMU 10.1,
+/// `qemu-2025`, refuses gen 11+).
+fn admitted(rom: &[u8], remapper: RemapperKind) -> bool {
+    Scenario::for_rom(rom, remapper)
+        .igd_config()
+        .ok()
+        .and_then(|c| igdemu::igd::IgdDevice::new(c).ok())
+        .is_some_and(|d| remapper.admit(d.config()).is_ok())
+}
+
 fn assert_deterministic(name: &str, rom: &[u8], remapper: RemapperKind) {
     let a = fingerprint(rom, remapper);
     let b = fingerprint(rom, remapper);
@@ -46,7 +56,9 @@ fn personalities_are_deterministic() {
             s.spawn(move || {
                 let rom = build(p, &Options::default()).expect("personality builds");
                 for remapper in RemapperKind::ALL {
-                    assert_deterministic(p.name(), &rom, remapper);
+                    if admitted(&rom, remapper) {
+                        assert_deterministic(p.name(), &rom, remapper);
+                    }
                 }
             });
         }

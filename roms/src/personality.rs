@@ -96,6 +96,12 @@ pub mod regs {
     pub const DSPASURF: u32 = 0x7019C;
     /// Plane enable (bit 31) with 32-bit xRGB format (0x6 << 26).
     pub const DSPACNTR_ENABLE_XRGB8888: u32 = 0x9800_0000;
+    /// `PLANE_CTL_ENABLE` | `PLANE_CTL_FORMAT_XRGB_8888` (4 in bits 27:24), gen 9+.
+    pub const PLANE_CTL_ENABLE_XRGB8888: u32 = 0x8400_0000;
+    /// `PLANE_SIZE_1_A` (gen 9+): height − 1 in 31:16, width − 1 in 15:0.
+    pub const PLANE_SIZE_1_A: u32 = 0x70190;
+    /// `PIPEASRC`: pipe A source size, width − 1 in 31:16, height − 1 in 15:0.
+    pub const PIPEASRC: u32 = 0x6001C;
 }
 
 /// Where a personality takes its stolen base from; this decides which QEMU era
@@ -410,10 +416,33 @@ fn emit_write(
     Ok(())
 }
 
-/// Program display plane A: stride, enable (xRGB8888), surface at GTT offset `surf`.
-fn emit_plane(a: &mut CodeAssembler, io_wr: CodeLabel, surf: u32) -> Result<(), BuildError> {
-    emit_write(a, io_wr, regs::DSPASTRIDE, FB_STRIDE)?;
-    emit_write(a, io_wr, regs::DSPACNTR, regs::DSPACNTR_ENABLE_XRGB8888)?;
+/// Program display plane A for the 1024x768x32 frame buffer at GTT offset
+/// `surf`, in the platform's layout (i915 `i9xx_plane_regs.h`,
+/// `skl_universal_plane_regs.h`): gen 6-8 `DSPASTRIDE` in bytes, `DSPACNTR`
+/// enable with `DISP_FORMAT_BGRX888`, size from `PIPEASRC`; gen 9+
+/// `PLANE_STRIDE` in 64-byte units, `PLANE_CTL` enable with
+/// `PLANE_CTL_FORMAT_XRGB_8888`, `PLANE_SIZE`; then the surface.
+fn emit_plane(
+    a: &mut CodeAssembler,
+    io_wr: CodeLabel,
+    gen: Gen,
+    surf: u32,
+) -> Result<(), BuildError> {
+    let pipesrc = ((FB_WIDTH - 1) << 16) | (FB_HEIGHT - 1);
+    emit_write(a, io_wr, regs::PIPEASRC, pipesrc)?;
+    if gen >= Gen::Gen9 {
+        emit_write(a, io_wr, regs::DSPASTRIDE, FB_STRIDE / 64)?;
+        emit_write(
+            a,
+            io_wr,
+            regs::PLANE_SIZE_1_A,
+            ((FB_HEIGHT - 1) << 16) | (FB_WIDTH - 1),
+        )?;
+        emit_write(a, io_wr, regs::DSPACNTR, regs::PLANE_CTL_ENABLE_XRGB8888)?;
+    } else {
+        emit_write(a, io_wr, regs::DSPASTRIDE, FB_STRIDE)?;
+        emit_write(a, io_wr, regs::DSPACNTR, regs::DSPACNTR_ENABLE_XRGB8888)?;
+    }
     emit_write(a, io_wr, regs::DSPASURF, surf)
 }
 
@@ -627,7 +656,7 @@ impl Ctx<'_> {
         checkpoint(a, 0x05)?;
 
         // Display plane A at GTT offset 0.
-        emit_plane(a, io_wr, 0)?;
+        emit_plane(a, io_wr, self.info.gen, 0)?;
 
         // Install INT 10h (keep the old vector for chaining).
         a.xor(ax, ax)?;
@@ -1155,7 +1184,7 @@ impl Ctx<'_> {
         a.mov(esi, FB_GTT_OFFSET as u32)?;
         let map_pages = l.get(a, "map_stolen_pages");
         a.call(map_pages)?;
-        emit_plane(a, io_wr, FB_GTT_OFFSET as u32)?;
+        emit_plane(a, io_wr, self.info.gen, FB_GTT_OFFSET as u32)?;
         a.mov(bx, word_ptr(BDA_VBE_MODE as u32).es())?;
         a.test(bx, 0x8000u32)?;
         let mut skip = l.get(a, "vbe_4f02_no_clear");

@@ -10,13 +10,16 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-use std::collections::HashMap;
+pub mod ledger;
+
 use std::fmt;
 
 use crate::addr::Iova;
 use crate::igd::generation::PteFormat;
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
-use crate::passthrough::{le_value, Outcome, PassthroughEvent};
+use crate::passthrough::le_value;
+use crate::trace::CsIp;
+pub use ledger::{FatalStop, GttLedger, GttWriter};
 
 /// Where in the guest program a violation came from (filled by the machine).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -66,6 +69,22 @@ pub enum Violation {
         /// Guest instruction that caused it, when known.
         origin: Option<Origin>,
     },
+    /// Device DMA runs outside guest stolen memory past the runs kept one
+    /// by one (a guest scattering accesses), counted.
+    DmaUnlisted {
+        /// Runs.
+        runs: u64,
+        /// Bytes over those runs.
+        bytes: u64,
+        /// Write or read.
+        write: bool,
+        /// Where they landed.
+        class: AccessClass,
+        /// The first one's IOVA.
+        first_iova: Iova,
+        /// Guest instruction of the first one, when known.
+        origin: Option<Origin>,
+    },
     /// The VMM stopped the VM.
     Fatal {
         /// The VMM's message.
@@ -81,6 +100,7 @@ impl Violation {
         match self {
             Violation::GttEntry { origin, .. }
             | Violation::Dma { origin, .. }
+            | Violation::DmaUnlisted { origin, .. }
             | Violation::Fatal { origin, .. } => *origin = Some(o),
         }
     }
@@ -123,11 +143,44 @@ impl fmt::Display for Violation {
                 if *write { "wrote" } else { "read" },
                 at(origin)
             ),
+            Violation::DmaUnlisted {
+                runs,
+                bytes,
+                write,
+                class,
+                first_iova,
+                origin,
+            } => write!(
+                f,
+                "the device {} {bytes} bytes in {runs} more runs in {class}, past the runs listed one by one (the first at IOVA {first_iova}{})",
+                if *write { "wrote" } else { "read" },
+                at(origin)
+            ),
             Violation::Fatal { message, origin } => {
                 write!(f, "the VMM stopped the VM: {message}{}", at(origin))
             }
         }
     }
+}
+
+/// Device DMA runs of one class, direction and completion, counted past the
+/// runs a recorder keeps one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnlistedDma {
+    /// Write or read.
+    pub write: bool,
+    /// Where they landed.
+    pub class: AccessClass,
+    /// Whether the IOMMU let them through.
+    pub completed: bool,
+    /// Runs.
+    pub runs: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// The first one's IOVA.
+    pub first_iova: Iova,
+    /// The guest instruction that started the first one, when known.
+    pub first_at: Option<CsIp>,
 }
 
 /// The checker's verdict.
@@ -177,10 +230,13 @@ pub struct CheckInput<'a> {
     pub format: PteFormat,
     /// The IOMMU (guest stolen, host stolen, mappings).
     pub iommu: &'a Iommu,
-    /// Passthrough events (to recover what the guest wrote).
-    pub events: &'a [&'a PassthroughEvent],
+    /// What the guest wrote to each entry, and whether the VMM stopped the
+    /// VM (kept as it happened, not read back from the trace).
+    pub ledger: &'a GttLedger,
     /// Device DMA accesses.
     pub dma: &'a [ClassifiedAccess],
+    /// Device DMA runs counted past those listed in `dma`.
+    pub dma_unlisted: &'a [UnlistedDma],
 }
 
 /// Sweep the GTT: call `bad(index, raw, addr, class)` for each valid entry
@@ -330,39 +386,6 @@ fn sweep_lanes<const N: usize>(
 /// Run every check.
 #[must_use]
 pub fn check(input: &CheckInput<'_>) -> Report {
-    // What the guest last wrote per PTE index, from the events.
-    let size = input.format.size();
-    let mut guest: HashMap<u64, u64> = HashMap::new();
-    let mut fatal = Vec::new();
-    for e in input.events {
-        match e {
-            PassthroughEvent::Bar4DataWrite {
-                index,
-                guest_value,
-                outcome,
-                ..
-            } => {
-                if index & 1 == 1 {
-                    let off = u64::from(index & !3);
-                    let entry = guest.entry(off / size).or_insert(0);
-                    let shift = (off % size) * 8;
-                    *entry =
-                        (*entry & !(0xFFFF_FFFFu64 << shift)) | (u64::from(*guest_value) << shift);
-                }
-                if let Outcome::Fatal { message } = outcome {
-                    fatal.push(message.clone());
-                }
-            }
-            PassthroughEvent::Bar0GttWrite {
-                gtt_offset,
-                guest_value,
-                ..
-            } => {
-                guest.insert(gtt_offset / size, *guest_value);
-            }
-            _ => {}
-        }
-    }
     let mut report = Report::default();
     let (entries, valid) = sweep_gtt(
         input.gtt,
@@ -371,7 +394,7 @@ pub fn check(input: &CheckInput<'_>) -> Report {
         |index, raw, addr, class| {
             report.violations.push(Violation::GttEntry {
                 index,
-                guest_value: guest.get(&index).copied(),
+                guest_value: input.ledger.guest_value(index),
                 device_value: raw,
                 addr,
                 class,
@@ -381,7 +404,8 @@ pub fn check(input: &CheckInput<'_>) -> Report {
     );
     report.entries_checked = entries;
     report.valid_entries = valid;
-    report.dma_checked = input.dma.len() as u64;
+    report.dma_checked =
+        input.dma.len() as u64 + input.dma_unlisted.iter().map(|u| u.runs).sum::<u64>();
     for a in input.dma {
         if !a.class.is_ok() {
             report.violations.push(Violation::Dma {
@@ -393,9 +417,21 @@ pub fn check(input: &CheckInput<'_>) -> Report {
             });
         }
     }
-    for message in fatal {
+    for u in input.dma_unlisted {
+        if !u.class.is_ok() {
+            report.violations.push(Violation::DmaUnlisted {
+                runs: u.runs,
+                bytes: u.bytes,
+                write: u.write,
+                class: u.class,
+                first_iova: u.first_iova,
+                origin: None,
+            });
+        }
+    }
+    if let Some(stop) = input.ledger.fatal() {
         report.violations.push(Violation::Fatal {
-            message,
+            message: stop.message.clone(),
             origin: None,
         });
     }
@@ -427,8 +463,9 @@ mod tests {
             gtt: &gtt,
             format: PteFormat::Snb,
             iommu: &iommu,
-            events: &[],
+            ledger: &GttLedger::default(),
             dma: &[],
+            dma_unlisted: &[],
         });
         assert_eq!((r.entries_checked, r.valid_entries), (4, 3));
         assert_eq!(r.violations.len(), 2);
@@ -520,6 +557,44 @@ mod tests {
                 assert_eq!(got, want, "{format:?} {window:?}");
             }
         }
+    }
+
+    #[test]
+    fn dma_past_the_listed_runs_is_still_checked() {
+        let iommu = Iommu::new(
+            vec![Mapping {
+                guest: Region::new(GuestPhys(0), 0x8000_0000),
+                host: HostPhys(0),
+            }],
+            Some(Region::new(GuestPhys(0x7C00_0000), 0x10_0000)),
+            Region::new(HostPhys(0x8B00_0000), 0x10_0000),
+        );
+        let group = |class| UnlistedDma {
+            write: true,
+            class,
+            completed: true,
+            runs: 5_000_000,
+            bytes: 20_000_000,
+            first_iova: Iova(0x1000),
+            first_at: None,
+        };
+        let r = check(&CheckInput {
+            gtt: &[],
+            format: PteFormat::Snb,
+            iommu: &iommu,
+            ledger: &GttLedger::default(),
+            dma: &[],
+            dma_unlisted: &[
+                group(AccessClass::GuestStolen),
+                group(AccessClass::OtherGuestRam),
+            ],
+        });
+        assert_eq!(r.dma_checked, 10_000_000);
+        assert_eq!(r.violations.len(), 1);
+        assert_eq!(
+            r.violations[0].to_string(),
+            "the device wrote 20000000 bytes in 5000000 more runs in other guest RAM (silent corruption), past the runs listed one by one (the first at IOVA 0x1000)"
+        );
     }
 
     #[test]

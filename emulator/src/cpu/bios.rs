@@ -48,6 +48,8 @@ pub struct Int15Answer {
     pub bx: Option<u16>,
     /// CX on return, if changed.
     pub cx: Option<u16>,
+    /// CL on return, if changed (CH kept; applied after `cx`).
+    pub cl: Option<u8>,
     /// DX on return, if changed.
     pub dx: Option<u16>,
     /// Carry flag on return.
@@ -62,6 +64,7 @@ impl Int15Answer {
             ax: 0x005F,
             bx: None,
             cx: None,
+            cl: None,
             dx: None,
             cf: false,
         }
@@ -71,33 +74,103 @@ impl Int15Answer {
 /// The Intel INT 15h hook answers, keyed by AX.
 pub type Int15Table = BTreeMap<u16, Int15Answer>;
 
-/// Default answers for the Intel vBIOS hooks a legacy vBIOS calls during init:
-/// 5F14h (hook), 5F31h (POST completion), 5F35h (boot display device:
-/// CL = 0 = VBIOS default), 5F40h (panel type: CL = 1), 5F49h (panel backlight
-/// control), 5F51h/5F52h (panel/hook queries) and 5F70h (mux): all "supported,
-/// success" (AX=005Fh, CF=0).
+/// Intel vBIOS system-BIOS hook codes (coreboot `drivers/intel/gma/int15.h`).
+pub mod gma_int15 {
+    /// 5F34h/5F35h value: let the vBIOS use its own (VBT) default.
+    pub const VBIOS_DEFAULT: u8 = 0;
+    /// 5F35h boot display bits: CRT.
+    pub const BOOT_DISPLAY_CRT: u8 = 1 << 0;
+    /// 5F35h boot display bits: TV (eDP on later parts).
+    pub const BOOT_DISPLAY_TV: u8 = 1 << 1;
+    /// 5F35h boot display bits: EFP (external flat panel: DVI/HDMI/DP).
+    pub const BOOT_DISPLAY_EFP: u8 = 1 << 2;
+    /// 5F35h boot display bits: LFP (local flat panel).
+    pub const BOOT_DISPLAY_LFP: u8 = 1 << 3;
+    /// 5F34h panel fitting bits: centering.
+    pub const PANEL_FIT_CENTERING: u8 = 1 << 0;
+    /// 5F34h panel fitting bits: text stretching.
+    pub const PANEL_FIT_TXT_STRETCH: u8 = 1 << 1;
+    /// 5F34h panel fitting bits: graphics stretching.
+    pub const PANEL_FIT_GFX_STRETCH: u8 = 1 << 2;
+    /// 5F51h active LFP: none (the vBIOS does not enable a panel).
+    pub const ACTIVE_LFP_NONE: u8 = 0;
+    /// 5F51h active LFP: integrated LVDS.
+    pub const ACTIVE_LFP_INT_LVDS: u8 = 1;
+    /// 5F51h active LFP: SDVO LVDS.
+    pub const ACTIVE_LFP_SDVO_LVDS: u8 = 2;
+    /// 5F51h active LFP: eDP.
+    pub const ACTIVE_LFP_EDP: u8 = 3;
+}
+
+/// What a system BIOS tells an Intel vBIOS through the INT 15h 5Fxxh hooks,
+/// as coreboot's `install_intel_vga_int15_handler(active_lfp, pfit, display,
+/// panel_type)` configures its handler (`drivers/intel/gma/int15.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SystemBiosHooks {
+    /// 5F34h "set panel fitting" hook: CX = [`gma_int15`] `PANEL_FIT_*` bits,
+    /// 0 = vBIOS default.
+    pub panel_fit: u8,
+    /// 5F35h "boot display device" hook: CX = `BOOT_DISPLAY_*` bits, 0 =
+    /// vBIOS default.
+    pub boot_display: u8,
+    /// 5F40h "boot panel type" hook: CL = panel type.
+    pub panel_type: u8,
+    /// 5F51h "select active LFP" hook: CX = `ACTIVE_LFP_*`.
+    pub active_lfp: u8,
+}
+
+impl Default for SystemBiosHooks {
+    /// coreboot's defaults for a board without a panel (its desktop boards:
+    /// `GMA_INT15_ACTIVE_LFP_NONE, GMA_INT15_PANEL_FIT_DEFAULT,
+    /// GMA_INT15_BOOT_DISPLAY_DEFAULT`), with panel type 1 (the first panel
+    /// entry; the hook numbers panels from 1).
+    fn default() -> Self {
+        Self {
+            panel_fit: gma_int15::VBIOS_DEFAULT,
+            boot_display: gma_int15::VBIOS_DEFAULT,
+            panel_type: 1,
+            active_lfp: gma_int15::ACTIVE_LFP_NONE,
+        }
+    }
+}
+
+impl SystemBiosHooks {
+    /// The answers coreboot's handler gives: 5F34h, 5F35h, 5F40h, 5F51h and
+    /// 5F70h (mux/switchable graphics: CH = 0 get mux, 1 set mux, 2 get SG
+    /// mode, all answered CX = 0; other CH values are not handled). Every
+    /// other 5Fxxh function is unsupported (AH = 86h, CF = 1), as coreboot
+    /// leaves it.
+    #[must_use]
+    pub fn table(&self) -> Int15Table {
+        let cx = |v: u8| Int15Answer {
+            cx: Some(u16::from(v)),
+            ..Int15Answer::ok()
+        };
+        let mut t = Int15Table::new();
+        t.insert(0x5F34, cx(self.panel_fit));
+        t.insert(0x5F35, cx(self.boot_display));
+        t.insert(
+            0x5F40,
+            Int15Answer {
+                cl: Some(self.panel_type),
+                ..Int15Answer::ok()
+            },
+        );
+        t.insert(0x5F51, cx(self.active_lfp));
+        t.insert(0x5F70, cx(0));
+        t
+    }
+}
+
+/// Default answers for the Intel vBIOS hooks: [`SystemBiosHooks::default`].
 #[must_use]
 pub fn default_int15_table() -> Int15Table {
-    let mut t = Int15Table::new();
-    for ax in [0x5F14, 0x5F31, 0x5F49, 0x5F51, 0x5F52, 0x5F70] {
-        t.insert(ax, Int15Answer::ok());
-    }
-    t.insert(
-        0x5F35,
-        Int15Answer {
-            cx: Some(0),
-            ..Int15Answer::ok()
-        },
-    );
-    t.insert(
-        0x5F40,
-        Int15Answer {
-            cx: Some(1),
-            ..Int15Answer::ok()
-        },
-    );
-    t
+    SystemBiosHooks::default().table()
 }
+
+/// 5F70h sub-functions (CH) a system BIOS answers: get mux, set mux, get SG
+/// mode (coreboot `int15.c`).
+const MUX_SUBFUNCTIONS: u8 = 3;
 
 /// PCI BIOS return codes (AH).
 pub mod pci_status {
@@ -279,6 +352,9 @@ fn pci_bios(st: &mut MachineState, r: &mut Registers) -> Service {
 
 fn int15(st: &mut MachineState, r: &mut Registers, mem: &mut dyn GuestMem) -> Service {
     if r.ah() == 0x5F {
+        if r.ax() == 0x5F70 && r.ch() >= MUX_SUBFUNCTIONS {
+            return unimplemented(r);
+        }
         return match st.int15.get(&r.ax()).copied() {
             Some(a) => {
                 r.set_ax(a.ax);
@@ -287,6 +363,9 @@ fn int15(st: &mut MachineState, r: &mut Registers, mem: &mut dyn GuestMem) -> Se
                 }
                 if let Some(v) = a.cx {
                     r.set_cx(v);
+                }
+                if let Some(v) = a.cl {
+                    r.set_cl(v);
                 }
                 if let Some(v) = a.dx {
                     r.set_dx(v);

@@ -16,14 +16,16 @@
 )]
 
 pub mod bios;
+pub mod pmm;
 pub mod rom;
 
 use iced_x86::Register;
 use serde::Serialize;
 use unicorn_engine::{uc_error, HookType, MemType, RegisterX86, Unicorn};
 
+use crate::machine::EventKind;
 use crate::machine::MachineState;
-use crate::trace::{CsIp, EventKind, IntRegs, IntResult, Unhandled};
+use crate::trace::{CsIp, IntRegs, IntResult, Unhandled};
 
 /// Segment of the BIOS (stubs and trampolines).
 pub const BIOS_SEG: u16 = 0xF000;
@@ -33,6 +35,39 @@ pub const STUB_BASE: u16 = 0xE000;
 pub const STUB_PORT: u16 = 0xEF;
 /// Offset of the host-call trampoline in the BIOS segment.
 pub const TRAMPOLINE_IP: u16 = 0xFF00;
+/// Entry point of the POST Memory Manager (`out STUB_PORT,al ; retf`).
+pub const PMM_ENTRY_IP: u16 = 0xE400;
+/// The `$PMM` structure (16-byte aligned, in the F000 segment where option
+/// ROMs scan for it).
+pub const PMM_HEADER_IP: u16 = 0xE410;
+/// The Plug and Play installation check structure (`$PnP`, 16-byte aligned);
+/// option ROM init gets ES:DI pointing at it (BIOS Boot Specification 1.01,
+/// section 3.3).
+pub const PNP_HEADER_IP: u16 = 0xE420;
+/// Real-mode PnP BIOS entry: every function returns 82h (function not
+/// supported), as SeaBIOS's `handle_pnp` does for all but 60h.
+pub const PNP_ENTRY_IP: u16 = 0xE450;
+
+/// The `$PnP` installation check structure (Plug and Play BIOS Specification
+/// 1.0A, section 4.4; SeaBIOS `struct pnpheader`): 21h bytes, version 1.0,
+/// real-mode and 16-bit protected-mode entries in the F000 segment.
+#[must_use]
+pub fn pnp_header() -> [u8; 0x21] {
+    let mut h = [0u8; 0x21];
+    let base = (u32::from(BIOS_SEG) << 4).to_le_bytes();
+    h[..4].copy_from_slice(b"$PnP");
+    h[4] = 0x10; // version 1.0
+    h[5] = 0x21; // length
+    h[0x0D..0x0F].copy_from_slice(&PNP_ENTRY_IP.to_le_bytes());
+    h[0x0F..0x11].copy_from_slice(&BIOS_SEG.to_le_bytes());
+    h[0x11..0x13].copy_from_slice(&PNP_ENTRY_IP.to_le_bytes());
+    h[0x13..0x17].copy_from_slice(&base);
+    h[0x1B..0x1D].copy_from_slice(&BIOS_SEG.to_le_bytes());
+    h[0x1D..0x21].copy_from_slice(&base);
+    let sum = h.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    h[8] = 0u8.wrapping_sub(sum);
+    h
+}
 /// Stack used for host calls (SS:SP = 0000:7000).
 pub const HOST_STACK: (u16, u16) = (0x0000, 0x7000);
 /// How often (in blocks) the wall-clock deadline is checked.
@@ -162,11 +197,6 @@ pub enum FaultKind {
     },
     /// Write to unmapped memory.
     UnmappedWrite {
-        /// Linear address.
-        address: u64,
-    },
-    /// Write to the option ROM shadow after it was write-protected.
-    ShadowWrite {
         /// Linear address.
         address: u64,
     },
@@ -746,6 +776,58 @@ fn stop_with(uc: &mut Unicorn<'_, MachineState>, reason: StopReason) {
     let _ = uc.emu_stop();
 }
 
+/// Whether the instruction at linear `addr` (16-bit code) writes SP/ESP
+/// without using the stack (a `mov`/`lss`/`xchg` into SP, not a push or pop).
+fn starts_with_sp_load(uc: &Unicorn<'_, MachineState>, addr: u64) -> bool {
+    use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, OpAccess, Register};
+    let mut b = [0u8; 15];
+    if uc.mem_read(addr, &mut b).is_err() {
+        return false;
+    }
+    let insn = Decoder::new(16, &b, DecoderOptions::NONE).decode();
+    if insn.is_invalid() || insn.is_stack_instruction() {
+        return false;
+    }
+    InstructionInfoFactory::new()
+        .info(&insn)
+        .used_registers()
+        .iter()
+        .any(|r| {
+            matches!(r.register(), Register::SP | Register::ESP)
+                && matches!(r.access(), OpAccess::Write | OpAccess::ReadWrite)
+        })
+}
+
+/// A far call into the PMM entry: the function and its arguments are the
+/// words above the return address; the result goes to DX:AX (and EAX).
+fn pmm_trap(uc: &mut Unicorn<'_, MachineState>) {
+    let (ss_base, sp) = stack_addr(uc);
+    let mut w = [0u16; 8];
+    for (i, v) in w.iter_mut().enumerate() {
+        let mut b = [0u8; 2];
+        let _ = uc.mem_read(ss_base + u64::from(sp.wrapping_add(2 * i as u16)), &mut b);
+        *v = u16::from_le_bytes(b);
+    }
+    let [ret_ip, ret_cs, f, a1, a2, a3, a4, a5] = w;
+    // Far calls come in several lengths: the trace names the return address
+    // (the instruction after the call).
+    let caller = CsIp::new(ret_cs, ret_ip);
+    let args = [f, a1, a2, a3, a4, a5];
+    let st = uc.get_data_mut();
+    let result = st.pmm.call(&args);
+    st.trace.push(
+        caller,
+        EventKind::Pmm {
+            function: args[0],
+            args: [args[1], args[2], args[3], args[4], args[5]],
+            result,
+        },
+    );
+    let _ = uc.reg_write(RegisterX86::EAX, u64::from(result));
+    let dx = uc.reg_read(RegisterX86::EDX).unwrap_or(0) & !0xFFFF;
+    let _ = uc.reg_write(RegisterX86::EDX, dx | u64::from(result >> 16));
+}
+
 /// A BIOS stub trapped: run the Rust service, put the results in the
 /// registers, and CF into the FLAGS image the stub's IRET will pop.
 fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
@@ -910,6 +992,10 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             bios_trap(uc, at);
             return;
         }
+        if port as u16 == STUB_PORT && at == CsIp::new(BIOS_SEG, PMM_ENTRY_IP) {
+            pmm_trap(uc);
+            return;
+        }
         let st = uc.get_data_mut();
         st.here = at;
         st.port_out(port as u16, size as u8, value);
@@ -977,7 +1063,11 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             (0, 0)
         };
         let stack = (u64::from(ss) << 4) + u64::from(sp);
-        if check && sp != 0 && stack < STACK_GUARD {
+        // `mov ss,..` ends a block (the CPU holds interrupts for one
+        // instruction so that `mov ss` + `mov sp` switch stacks atomically):
+        // a block that starts by loading SP is the second half of a switch,
+        // and is checked once SP is loaded.
+        if check && sp != 0 && stack < STACK_GUARD && !starts_with_sp_load(uc, addr) {
             stop_with(
                 uc,
                 StopReason::Fault(FaultKind::StackOverflow {
@@ -1000,16 +1090,34 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             | HookType::MEM_READ_PROT,
         1,
         0,
-        |uc, kind, addr, _size, _value| {
-            let st = uc.get_data_mut();
-            let shadow = st
+        |uc, kind, addr, size, value| {
+            let shadow = uc
+                .get_data()
                 .shadow_protected
                 .is_some_and(|(b, l)| addr >= b && addr < b + l);
+            // A chipset's read-only shadow (PAM registers set to read-only once
+            // POST is over) discards writes; the store goes nowhere and the CPU
+            // carries on. Unicorn drops the store of a handled WRITE_PROT on
+            // a read-only region.
+            if kind == MemType::WRITE_PROT && shadow {
+                let at = mem_here(uc, addr, true);
+                let st = uc.get_data_mut();
+                st.shadow_writes_dropped += 1;
+                st.trace.push(
+                    at,
+                    EventKind::Unhandled(Unhandled::ShadowWrite {
+                        address: addr,
+                        size: u8::try_from(size).unwrap_or(u8::MAX),
+                        value: value as u64,
+                    }),
+                );
+                return true;
+            }
+            let st = uc.get_data_mut();
             let f = match kind {
                 MemType::FETCH_UNMAPPED => FaultKind::UnmappedFetch { address: addr },
                 MemType::READ_UNMAPPED => FaultKind::UnmappedRead { address: addr },
                 MemType::WRITE_UNMAPPED => FaultKind::UnmappedWrite { address: addr },
-                MemType::WRITE_PROT if shadow => FaultKind::ShadowWrite { address: addr },
                 other => FaultKind::Protection {
                     address: addr,
                     access: format!("{other:?}"),
@@ -1161,6 +1269,16 @@ pub fn bios_image() -> Vec<u8> {
             &[0xE6, STUB_PORT as u8, 0xCF, 0x90],
         );
     }
+    // The PMM: entry `out 0xEF,al ; retf`, then its `$PMM` structure.
+    put(usize::from(PMM_ENTRY_IP), &[0xE6, STUB_PORT as u8, 0xCB]);
+    put(
+        usize::from(PMM_HEADER_IP),
+        &pmm::header(BIOS_SEG, PMM_ENTRY_IP),
+    );
+    // Plug and Play installation check structure and its entry:
+    // `mov ax,0082h ; retf`.
+    put(usize::from(PNP_HEADER_IP), &pnp_header());
+    put(usize::from(PNP_ENTRY_IP), &[0xB8, 0x82, 0x00, 0xCB]);
     // Trampoline: lcall C000:0003 ; hlt (the INT variant is written per call).
     put(
         usize::from(TRAMPOLINE_IP),

@@ -83,6 +83,17 @@ pub enum RomError {
         /// Images seen.
         images: usize,
     },
+    /// Only UEFI images (PCIR code type 3): a UEFI GOP driver, no legacy BIOS
+    /// code to run.
+    #[error("the ROM is a UEFI GOP driver for {vendor:04x}:{device:04x} (PCIR code type 3, {images} image(s)), not a legacy vBIOS: igdemu runs x86 legacy images (code type 0); use the legacy option ROM of the same device")]
+    UefiOnly {
+        /// PCIR vendor of the first image.
+        vendor: u16,
+        /// PCIR device of the first image.
+        device: u16,
+        /// Images seen.
+        images: usize,
+    },
     /// The x86 image does not fit the 128 KiB shadow.
     #[error("x86 image of {size:#x} bytes does not fit the shadow")]
     TooLarge {
@@ -234,10 +245,19 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 pub fn select_x86(rom: &[u8]) -> Result<(RomImage, &[u8], bool), RomError> {
     let images = parse_images(rom)?;
     let n = images.len();
+    let uefi_only = images.iter().all(|i| i.code_type == CODE_TYPE_EFI);
+    let first = images.first().map(|i| (i.vendor, i.device));
     let img = images
         .into_iter()
         .find(|i| i.code_type == CODE_TYPE_X86)
-        .ok_or(RomError::NoX86Image { images: n })?;
+        .ok_or(match first {
+            Some((vendor, device)) if uefi_only => RomError::UefiOnly {
+                vendor,
+                device,
+                images: n,
+            },
+            _ => RomError::NoX86Image { images: n },
+        })?;
     if img.size > super::super::machine::memory::SHADOW.1 as usize {
         return Err(RomError::TooLarge { size: img.size });
     }
@@ -365,8 +385,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn efi_only_image_has_no_x86() {
+    fn efi_only_image_is_a_gop_driver() {
         let r = image(1, CODE_TYPE_EFI, true);
+        let e = select_x86(&r).unwrap_err();
+        assert_eq!(
+            e,
+            RomError::UefiOnly {
+                vendor: 0x1234,
+                device: 0x1111,
+                images: 1
+            }
+        );
+        assert!(e.to_string().contains("UEFI GOP driver"), "{e}");
+        assert!(e.to_string().contains("not a legacy vBIOS"), "{e}");
+        // An image of another code type (e.g. Open Firmware, 1) is not UEFI.
+        let r = image(1, 1, true);
         assert_eq!(select_x86(&r), Err(RomError::NoX86Image { images: 1 }));
     }
 

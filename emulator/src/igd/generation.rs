@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+use super::devices::DeviceInfo;
+
 const MIB: u64 = 1 << 20;
 
 /// A graphics generation as i915 numbers them (HSW is 7.5, written 75).
@@ -188,7 +190,9 @@ pub struct PlatformInfo {
     pub gen: Gen,
     /// Short name as i915 prints it.
     pub name: &'static str,
-    /// Representative real device IDs (pciids.h).
+    /// Representative device IDs (pciids.h): what built-in ROMs list in their
+    /// PCIR and what `--gen` picks (the first). Every ID i915 knows is in
+    /// [`super::devices::DEVICES`].
     pub device_ids: &'static [u16],
     /// GGC field layout.
     pub ggc: GgcLayout,
@@ -207,10 +211,6 @@ pub struct PlatformInfo {
     pub pte_addr_high_bit: u32,
     /// FLR mechanism.
     pub flr: FlrCapability,
-    /// Default host bridge (00:00.0) device ID for this platform.
-    pub host_bridge_id: u16,
-    /// Default LPC/ISA bridge (00:1f.0) device ID for this platform.
-    pub lpc_bridge_id: u16,
 }
 
 impl PlatformInfo {
@@ -324,7 +324,7 @@ pub struct GgcDecode {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GenError {
     /// A device ID no table row knows.
-    #[error("unknown Intel graphics device ID {0:#06x}")]
+    #[error("unknown Intel graphics device ID {0:#06x}: not in igdemu's device table (every gen 6-12 IGD ID Linux i915 knows); choose a device with --gen N (6, 7, 7.5, 8, 9, 11, 12) or a known --device-id")]
     UnknownDeviceId(u16),
     /// A GMS value the platform reserves.
     #[error("GMS value {gms:#04x} is reserved on {platform:?}")]
@@ -341,7 +341,7 @@ const MIB16: u64 = 16 << 20;
 
 macro_rules! row {
     ($p:ident, $g:ident, $name:literal, $ids:expr, $ggc:ident, $pte:ident, $bdsm:ident, $bar0:expr,
-     $iobar:expr, $hi:expr, $flr:ident, $hb:expr, $lpc:expr) => {
+     $iobar:expr, $hi:expr, $flr:ident) => {
         PlatformInfo {
             platform: Platform::$p,
             gen: Gen::$g,
@@ -355,17 +355,12 @@ macro_rules! row {
             bdsm_mirror: true,
             pte_addr_high_bit: $hi,
             flr: FlrCapability::$flr,
-            host_bridge_id: $hb,
-            lpc_bridge_id: $lpc,
         }
     };
 }
 
-/// The platform table. Host/LPC bridge IDs are typical parts of each platform
-/// (SNB 0x0104 + 6-series 0x1C49, IVB 0x0154 + 7-series 0x1E55, HSW 0x0C04 +
-/// 8-series 0x8C4F, BDW-U 0x1604 + 0x9CC3, SKL 0x1904 + 0x9D48, KBL 0x5904 +
-/// 0x9D58, CFL 0x3EC4 + 0xA30E, ICL 0x8A12 + 0x3482, TGL 0x9A14 + 0xA082,
-/// ADL 0x4641 + 0x5182; values recalled from public lspci dumps).
+/// The platform table. The host and LPC bridges that go with each device are
+/// in [`crate::machine::chipset`]; every device ID in [`super::devices`].
 pub static PLATFORMS: &[PlatformInfo] = &[
     row!(
         SandyBridge,
@@ -378,9 +373,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         KIB4,
         true,
         39,
-        AdvancedFeatures,
-        0x0104,
-        0x1C49
+        AdvancedFeatures
     ),
     row!(
         IvyBridge,
@@ -393,9 +386,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         KIB4,
         true,
         39,
-        AdvancedFeatures,
-        0x0154,
-        0x1E55
+        AdvancedFeatures
     ),
     row!(
         Valleyview,
@@ -408,9 +399,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         KIB4,
         true,
         39,
-        AdvancedFeatures,
-        0x0F00,
-        0x0F1C
+        AdvancedFeatures
     ),
     row!(
         Haswell,
@@ -426,9 +415,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         KIB4,
         true,
         38,
-        AdvancedFeatures,
-        0x0C04,
-        0x8C4F
+        AdvancedFeatures
     ),
     row!(
         Broadwell,
@@ -441,9 +428,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x1604,
-        0x9CC3
+        AdvancedFeatures
     ),
     row!(
         Cherryview,
@@ -456,9 +441,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x2280,
-        0x229C
+        AdvancedFeatures
     ),
     row!(
         Skylake,
@@ -471,9 +454,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x1904,
-        0x9D48
+        AdvancedFeatures
     ),
     row!(
         Broxton,
@@ -486,9 +467,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x5AF0,
-        0x5AE8
+        AdvancedFeatures
     ),
     row!(
         KabyLake,
@@ -501,9 +480,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x5904,
-        0x9D58
+        AdvancedFeatures
     ),
     row!(
         GeminiLake,
@@ -516,9 +493,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x31F0,
-        0x31E8
+        AdvancedFeatures
     ),
     row!(
         CoffeeLake,
@@ -531,9 +506,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x3EC4,
-        0xA30E
+        AdvancedFeatures
     ),
     row!(
         CometLake,
@@ -546,9 +519,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         true,
         38,
-        AdvancedFeatures,
-        0x9B61,
-        0x0284
+        AdvancedFeatures
     ),
     row!(
         IceLake,
@@ -561,9 +532,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         38,
-        AdvancedFeaturesAndPcie,
-        0x8A12,
-        0x3482
+        AdvancedFeaturesAndPcie
     ),
     row!(
         ElkhartLake,
@@ -576,9 +545,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         38,
-        AdvancedFeaturesAndPcie,
-        0x4522,
-        0x4B00
+        AdvancedFeaturesAndPcie
     ),
     row!(
         JasperLake,
@@ -591,9 +558,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         38,
-        AdvancedFeaturesAndPcie,
-        0x4E22,
-        0x4D87
+        AdvancedFeaturesAndPcie
     ),
     row!(
         TigerLake,
@@ -606,9 +571,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         45,
-        AdvancedFeaturesAndPcie,
-        0x9A14,
-        0xA082
+        AdvancedFeaturesAndPcie
     ),
     row!(
         RocketLake,
@@ -621,9 +584,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         45,
-        AdvancedFeaturesAndPcie,
-        0x4C43,
-        0x4385
+        AdvancedFeaturesAndPcie
     ),
     row!(
         AlderLakeS,
@@ -636,9 +597,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         45,
-        AdvancedFeaturesAndPcie,
-        0x4660,
-        0x7A84
+        AdvancedFeaturesAndPcie
     ),
     row!(
         AlderLakeP,
@@ -651,9 +610,7 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         45,
-        AdvancedFeaturesAndPcie,
-        0x4641,
-        0x5182
+        AdvancedFeaturesAndPcie
     ),
     row!(
         RaptorLake,
@@ -666,18 +623,19 @@ pub static PLATFORMS: &[PlatformInfo] = &[
         MIB16,
         false,
         45,
-        AdvancedFeaturesAndPcie,
-        0xA706,
-        0x519D
+        AdvancedFeaturesAndPcie
     ),
 ];
 
-/// Look a device ID up in the table.
+/// Look a device ID up in the device table ([`super::devices::DEVICES`]) and
+/// return its platform's row.
 pub fn lookup(device_id: u16) -> Result<&'static PlatformInfo, GenError> {
-    PLATFORMS
-        .iter()
-        .find(|p| p.device_ids.contains(&device_id))
-        .ok_or(GenError::UnknownDeviceId(device_id))
+    device(device_id).map(|d| info(d.platform))
+}
+
+/// The device table row of a device ID.
+pub fn device(device_id: u16) -> Result<&'static DeviceInfo, GenError> {
+    super::devices::device(device_id).ok_or(GenError::UnknownDeviceId(device_id))
 }
 
 /// The table row of a platform.
@@ -710,6 +668,18 @@ mod tests {
 
     fn p(pl: Platform) -> &'static PlatformInfo {
         info(pl)
+    }
+
+    #[test]
+    fn representative_ids_are_in_the_device_table_under_their_platform() {
+        for row in PLATFORMS {
+            for id in row.device_ids {
+                assert_eq!(device(*id).unwrap().platform, row.platform, "{id:#06x}");
+            }
+        }
+        assert_eq!(lookup(0x5917).unwrap().platform, Platform::KabyLake);
+        assert_eq!(lookup(0x3E90).unwrap().platform, Platform::CoffeeLake);
+        assert_eq!(lookup(0x0A0E).unwrap().platform, Platform::Haswell);
     }
 
     #[test]

@@ -125,6 +125,11 @@ impl Gmbus {
         self.eeprom.set_edid(edid);
     }
 
+    /// Attach the EEPROM to the pin pairs in `pins` (bit n = pin n) only.
+    pub fn set_pins(&mut self, pins: u32) {
+        self.pins = pins;
+    }
+
     /// Back to the power-on state (EEPROM contents kept).
     pub fn reset(&mut self) {
         *self = Gmbus::new(self.base, self.eeprom.data(), self.pins);
@@ -203,9 +208,11 @@ impl Gmbus {
         self.cycle = v;
         let count = (v >> GMBUS_BYTE_COUNT_SHIFT) & 0x1FF;
         let addr = ((v >> 1) & 0x7F) as u8;
-        let transfer = count > 0 || v & GMBUS_CYCLE_INDEX != 0;
+        // Every cycle but a bare STOP starts with the address phase, a
+        // zero-byte one (a presence probe) included.
+        let addressed = count > 0 || v & (GMBUS_CYCLE_INDEX | GMBUS_CYCLE_WAIT) != 0;
         self.gmbus2 &= GMBUS_INUSE;
-        if transfer && !self.device_present(addr) {
+        if addressed && !self.device_present(addr) {
             tracing::debug!(addr, pin = self.gmbus0 & 0x1F, "gmbus: no slave, NAK");
             self.gmbus2 |= GMBUS_SATOER;
             self.remaining = 0;
@@ -221,6 +228,11 @@ impl Gmbus {
         }
         self.remaining = count;
         if count == 0 {
+            if addressed {
+                // The slave acknowledged its address: the controller is
+                // ready for the next cycle.
+                self.gmbus2 |= GMBUS_HW_RDY;
+            }
             self.finish();
             return;
         }
@@ -278,6 +290,26 @@ mod tests {
     use crate::igd::edid::{edid, Panel};
 
     const BASE: u32 = 0xC_0000;
+
+    #[test]
+    fn zero_byte_probe_acks_a_present_slave_and_naks_an_absent_one() {
+        let mut g = Gmbus::new(BASE, edid(&Panel::default()), 0b100);
+        g.write(BASE + GMBUS0, 2, !0);
+        let probe = |addr: u32| GMBUS_SW_RDY | GMBUS_CYCLE_WAIT | GMBUS_CYCLE_STOP | (addr << 1);
+        g.write(BASE + GMBUS1, probe(0x50), !0);
+        let s = g.read(BASE + GMBUS2);
+        assert_eq!(
+            s & (GMBUS_HW_RDY | GMBUS_SATOER | GMBUS_ACTIVE),
+            GMBUS_HW_RDY
+        );
+        g.write(BASE + GMBUS1, probe(0x37), !0);
+        let s = g.read(BASE + GMBUS2);
+        assert_eq!(s & (GMBUS_HW_RDY | GMBUS_SATOER), GMBUS_SATOER);
+        // A bare STOP has no address phase.
+        g.write(BASE + GMBUS1, GMBUS_SW_CLR_INT, !0);
+        g.write(BASE + GMBUS1, GMBUS_SW_RDY | GMBUS_CYCLE_STOP, !0);
+        assert_eq!(g.read(BASE + GMBUS2) & (GMBUS_SATOER | GMBUS_HW_RDY), 0);
+    }
 
     #[test]
     fn missing_slave_naks_and_sw_clr_int_recovers() {

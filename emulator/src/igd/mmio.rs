@@ -19,9 +19,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::display::topology::DisplayTopology;
 use super::dpaux::{AuxChannel, DpSink};
 use super::edid::{edid, Panel, EDID_BLOCK};
-use super::generation::{BdsmLocation, PlatformInfo};
+use super::generation::{BdsmLocation, Platform, PlatformInfo};
 use super::gmbus::Gmbus;
 use super::overrides::RegisterOverride;
 use super::regs;
@@ -107,6 +108,13 @@ pub enum RegisterBehaviour {
     /// A masked register (`_MASKED_BIT_ENABLE`): bits 31:16 of a write select
     /// which of bits 15:0 it changes; bits 31:16 read 0.
     MaskedWrite,
+    /// Bits in `mask` report hardware status (hotplug monitor sense): the
+    /// device sets them (reset value, display topology); guest writes leave
+    /// them unchanged.
+    DeviceStatus {
+        /// The status bits.
+        mask: u32,
+    },
     /// Reads always give `value`; writes are ignored.
     Constant {
         /// The value.
@@ -129,12 +137,13 @@ pub struct MmioRegisters {
     overridden: BTreeSet<u32>,
     gmbus: Gmbus,
     aux: Vec<(u32, AuxChannel)>,
+    platform: Platform,
 }
 
 impl MmioRegisters {
     /// The register file of `info`, with the BDSM/GGC mirrors holding the host
-    /// values where the platform has them, the default [`Panel`] behind GMBUS
-    /// and the default [`DpSink`] on the platform's first AUX channel.
+    /// values where the platform has them, the state firmware leaves
+    /// ([`regs::FIRMWARE_STATES`]) and the default [`DisplayTopology`].
     #[must_use]
     pub fn new(info: &PlatformInfo, host_bdsm_reg: u64, ggc: u16) -> Self {
         let limit = u32::try_from(info.gtt_offset_in_bar0()).unwrap_or(u32::MAX);
@@ -149,6 +158,9 @@ impl MmioRegisters {
             {
                 *reset.entry(status_offset & !3).or_insert(0) |= status_mask;
             }
+        }
+        for f in regs::firmware_values(info.platform) {
+            *reset.entry(f.offset & !3).or_insert(0) |= f.value;
         }
         if info.bdsm_mirror {
             for m in [GEN6_DSMBASE, GEN6_DSMBASE + 4, GGC_MIRROR] {
@@ -166,10 +178,9 @@ impl MmioRegisters {
         let e = edid(&Panel::default());
         let aux = regs::aux_channels(info.platform)
             .iter()
-            .enumerate()
-            .map(|(i, (ctl, _))| (*ctl, AuxChannel::new((i == 0).then(DpSink::default), e)))
+            .map(|(ctl, _)| (*ctl, AuxChannel::new(None, e)))
             .collect();
-        Self {
+        let mut r = Self {
             limit,
             regs: reset.clone(),
             reset,
@@ -178,7 +189,80 @@ impl MmioRegisters {
             overridden: BTreeSet::new(),
             gmbus: Gmbus::new(regs::gmbus_base(info.platform), e, DEFAULT_EDID_PINS),
             aux,
+            platform: info.platform,
+        };
+        r.set_topology(&DisplayTopology::default());
+        r
+    }
+
+    /// Attach the displays of `t`: the panel on AUX A, the port B monitor on
+    /// AUX B, their DDC pins on GMBUS, port B's live state (`SDEISR`) and
+    /// strap (`SFUSE_STRAP`), the CRT's monitor sense in `ADPA`. Reset values
+    /// change too: an FLR does not unplug a monitor.
+    pub fn set_topology(&mut self, t: &DisplayTopology) {
+        let tr = regs::topology_registers(self.platform);
+        let ddc = t.monitor.as_ref().or(t.panel.as_ref()).or(t.crt.as_ref());
+        if let Some(p) = ddc {
+            self.gmbus.set_edid(edid(p));
         }
+        self.gmbus.set_pins(t.gmbus_pins(self.platform));
+        let sinks = [
+            t.panel.as_ref().map(|p| (DpSink::default(), p)),
+            t.monitor.as_ref().map(|p| {
+                (
+                    DpSink {
+                        edp: false,
+                        ..DpSink::default()
+                    },
+                    p,
+                )
+            }),
+        ];
+        for (i, (_, ch)) in self.aux.iter_mut().enumerate() {
+            match sinks.get(i).and_then(Option::as_ref) {
+                Some((sink, panel)) => {
+                    ch.set_sink(Some(*sink));
+                    ch.set_edid(edid(panel));
+                }
+                None => ch.set_sink(None),
+            }
+        }
+        if let Some(adpa) = tr.adpa {
+            let sense = if t.crt.is_some() {
+                regs::ADPA_CRT_HOTPLUG_MONITOR_MASK
+            } else {
+                0
+            };
+            self.set_device_bits(adpa, regs::ADPA_CRT_HOTPLUG_MONITOR_MASK, sense);
+        }
+        let b = t.monitor.is_some();
+        if tr.ddi_straps {
+            let v = if b {
+                regs::SFUSE_STRAP_DDIB_DETECTED
+            } else {
+                0
+            };
+            self.set_device_bits(regs::SFUSE_STRAP, regs::SFUSE_STRAP_DDIB_DETECTED, v);
+        }
+        if tr.sde_hotplug {
+            let v = if b { regs::SDE_PORTB_HOTPLUG_CPT } else { 0 };
+            self.set_device_bits(regs::SDEISR, regs::SDE_PORTB_HOTPLUG_CPT, v);
+        }
+    }
+
+    /// Set the `mask` bits of the register at `off` to `value` from the
+    /// device side, in the current and the reset value.
+    fn set_device_bits(&mut self, off: u32, mask: u32, value: u32) {
+        let off = off & !3;
+        let cur = self.regs.get(&off).copied().unwrap_or(0);
+        let rst = self.reset.get(&off).copied().unwrap_or(0);
+        self.reset.insert(off, (rst & !mask) | (value & mask));
+        store(
+            &mut self.regs,
+            &self.reset,
+            off,
+            (cur & !mask) | (value & mask),
+        );
     }
 
     /// Put `panel` behind GMBUS and every AUX channel (its EDID).
@@ -426,7 +510,9 @@ impl MmioRegisters {
                         }
                     }
                 }
-                RegisterBehaviour::Toggle { mask } | RegisterBehaviour::Mirror { mask, .. } => {
+                RegisterBehaviour::Toggle { mask }
+                | RegisterBehaviour::Mirror { mask, .. }
+                | RegisterBehaviour::DeviceStatus { mask } => {
                     ro |= mask;
                 }
                 RegisterBehaviour::MaskedWrite => {
@@ -687,8 +773,72 @@ mod tests {
     }
 
     #[test]
+    fn crt_force_trigger_completes_and_monitor_sense_is_read_only() {
+        for (p, adpa) in [
+            (Platform::SandyBridge, regs::PCH_ADPA),
+            (Platform::Haswell, regs::PCH_ADPA),
+            (Platform::Valleyview, regs::VLV_DISPLAY_BASE + 0x6_1100),
+        ] {
+            let mut r = regs(p);
+            w32(
+                &mut r,
+                adpa,
+                (1 << 31) | regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER | (3 << 24),
+            );
+            // The trigger is done at once; no CRT: monitor sense reads none.
+            assert_eq!(rd(&mut r, adpa), 1 << 31, "{p:?}");
+        }
+        // SKL's PCH has no CRT port: plain storage, the trigger would stick.
+        let mut r = regs(Platform::Skylake);
+        w32(&mut r, regs::PCH_ADPA, regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER);
+        assert_eq!(
+            rd(&mut r, regs::PCH_ADPA),
+            regs::ADPA_CRT_HOTPLUG_FORCE_TRIGGER
+        );
+    }
+
+    #[test]
+    fn sideband_and_pcode_transactions_complete_successfully() {
+        let mut r = regs(Platform::Haswell);
+        w32(&mut r, regs::SBI_CTL_STAT, 0x0600 | regs::SBI_BUSY | 0x6);
+        assert_eq!(rd(&mut r, regs::SBI_CTL_STAT), 0x0600);
+        let mut r = regs(Platform::CoffeeLake);
+        w32(&mut r, 0x13_8128, 3);
+        w32(&mut r, regs::GEN6_PCODE_MAILBOX, regs::GEN6_PCODE_READY | 7);
+        assert_eq!(rd(&mut r, regs::GEN6_PCODE_MAILBOX), 0);
+        assert_eq!(rd(&mut r, 0x13_8128) & 1, 1, "SKL_CDCLK_READY_FOR_CHANGE");
+    }
+
+    #[test]
+    fn default_topology_straps_and_live_status_are_read_only() {
+        let mut r = regs(Platform::CoffeeLake);
+        assert_eq!(
+            rd(&mut r, regs::SFUSE_STRAP),
+            regs::SFUSE_STRAP_DDIB_DETECTED
+        );
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+        w32(&mut r, regs::SDEISR, 0);
+        w32(&mut r, regs::SFUSE_STRAP, 0);
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+        assert_eq!(
+            rd(&mut r, regs::SFUSE_STRAP),
+            regs::SFUSE_STRAP_DDIB_DETECTED
+        );
+        // SNB/IVB have no DDI straps; their PCH still reports port B live.
+        let mut r = regs(Platform::IvyBridge);
+        assert_eq!(rd(&mut r, regs::SFUSE_STRAP), 0);
+        assert_eq!(rd(&mut r, regs::SDEISR), regs::SDE_PORTB_HOTPLUG_CPT);
+    }
+
+    #[test]
     fn skl_dpll_locks_after_two_reads_and_unlocks_at_once() {
         let mut r = regs(Platform::Skylake);
+        // Firmware left DPLL0 locked and the CD clock at 337.5 MHz.
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        assert_eq!(rd(&mut r, regs::CDCLK_CTL) & 0x7FF, 0x2A1);
+        w32(&mut r, regs::LCPLL1_CTL, 0);
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
         w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 1: not locked");
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 2: not locked");

@@ -25,6 +25,8 @@
 
 pub mod aperture;
 pub mod config;
+pub mod devices;
+pub mod display;
 pub mod dma;
 pub mod dpaux;
 pub mod edid;
@@ -151,6 +153,9 @@ pub struct IgdDevice {
     mmio: MmioRegisters,
     gtt: Gtt,
     iobar: IoBar,
+    /// Virtual time of the current access ([`crate::vtime`]), as the bus
+    /// hands it over.
+    now_ns: u64,
 }
 
 impl IgdDevice {
@@ -192,7 +197,28 @@ impl IgdDevice {
             mmio: MmioRegisters::new(info, config::bdsm_register(&cfg), cfg.ggc),
             gtt: Gtt::new(info.pte, ggc.gtt_size),
             iobar: IoBar::new(info.iobar_gtt),
+            now_ns: 0,
         })
+    }
+
+    /// Virtual time reached `now_ns` (emulated ns since power-on): what
+    /// completions scheduled with [`crate::vtime::Timer`] compare against.
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+    }
+
+    /// Virtual time of the current access.
+    #[must_use]
+    pub const fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// The earliest pending completion after `now_ns`, for a guest polling
+    /// for it to skip ahead ([`crate::vtime::IdleDetector`]). None today:
+    /// register completions are still counted in reads.
+    #[must_use]
+    pub fn next_deadline(&self, _now_ns: u64) -> Option<u64> {
+        None
     }
 
     /// The platform row.
@@ -363,6 +389,11 @@ impl IgdDevice {
     /// FLR.
     pub fn apply_override(&mut self, o: &RegisterOverride) {
         self.mmio.apply_override(o);
+    }
+
+    /// Attach the displays of `topology` (`--display`).
+    pub fn set_topology(&mut self, topology: &display::DisplayTopology) {
+        self.mmio.set_topology(topology);
     }
 
     /// Put `panel` (its EDID) behind GMBUS and the AUX channels.
@@ -834,7 +865,9 @@ mod tests {
     fn aux_without_a_sink_times_out_and_pch_channels_on_ivb() {
         use super::dpaux::*;
         let mut d = dev(0x0166);
-        // IVB: port B AUX is in the PCH at 0xE4110; nothing connected there.
+        // IVB: port B AUX is in the PCH at 0xE4110; the default monitor
+        // there unplugged.
+        assert!(d.set_dp_sink(1, None));
         mw(&mut d, 0xE_4114, 0x9000_0000);
         mw(&mut d, 0xE_4110, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20));
         let s = mr(&mut d, 0xE_4110);

@@ -13,6 +13,7 @@
 //!            | 'const:' VALUE               always reads VALUE
 //!            | 'w1c:' MASK                  MASK bits clear when written 1
 //!            | 'sc:' MASK                   MASK bits always read 0
+//!            | 'status:' MASK               MASK bits are hardware status, writes keep them
 //!            | 'toggle:' BIT                BIT flips after every read
 //!            | 'mirror:' OFFSET             reads the register at OFFSET
 //!            | 'masked'                     bits 31:16 of a write select bits 15:0
@@ -132,6 +133,7 @@ impl RegisterOverride {
             }
             ("w1c", Some(a)) => B::WriteOneToClear { mask: number(a)? },
             ("sc", Some(a)) => B::SelfClearing { mask: number(a)? },
+            ("status", Some(a)) => B::DeviceStatus { mask: number(a)? },
             ("toggle", Some(a)) => B::Toggle { mask: 1 << bit(a)? },
             ("mirror", Some(a)) => B::Mirror {
                 source: offset(a)?,
@@ -226,6 +228,7 @@ impl fmt::Display for RegisterOverride {
             B::Constant { value } => write!(f, "const:{value:#x}"),
             B::WriteOneToClear { mask } => write!(f, "w1c:{mask:#x}"),
             B::SelfClearing { mask } => write!(f, "sc:{mask:#x}"),
+            B::DeviceStatus { mask } => write!(f, "status:{mask:#x}"),
             B::Toggle { mask } => write!(f, "toggle:{}", mask.trailing_zeros()),
             B::Mirror { source, .. } => write!(f, "mirror:{source:#x}"),
             B::MaskedWrite => write!(f, "masked"),

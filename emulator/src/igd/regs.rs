@@ -44,6 +44,16 @@
 //!   `GEN8_DE_PIPE_ISR(pipe)` 0x44400 + 0x10·pipe `GEN8_PIPE_VBLANK` 0;
 //!   `PIPESTAT` 0x70024 + 0x1000·pipe `PIPE_VBLANK_INTERRUPT_STATUS` 1,
 //!   `PIPE_START_VBLANK_INTERRUPT_STATUS` 2.
+//! - CRT hotplug (`display/intel_crt_regs.h`, `intel_crt.c`
+//!   `ilk_crt_detect_hotplug`): `PCH_ADPA` 0xE1100
+//!   `ADPA_CRT_HOTPLUG_FORCE_TRIGGER` 16 starts a detection cycle and clears
+//!   itself when it is done; `ADPA_CRT_HOTPLUG_MONITOR_MASK` 25:24 then report
+//!   the monitor sensed (0 none, 3 colour). VLV uses the same bits in its
+//!   `ADPA` at 0x180000 + 0x61100 (`valleyview_crt_detect_hotplug`).
+//! - Sideband interface to the PCH (`i915_reg.h`, `intel_sbi.c`
+//!   `intel_sbi_rw`): `SBI_CTL_STAT` 0xC6008 `SBI_BUSY` 0 is set with the
+//!   command and clears when the transaction is done; `SBI_RESPONSE_MASK` 2:1
+//!   reads 0 (success).
 //! - GMBUS (`intel_gmbus_regs.h`) and DP AUX (`intel_dp_aux_regs.h`): see
 //!   [`super::gmbus`] and [`super::dpaux`].
 
@@ -141,6 +151,16 @@ pub const DEISR: u32 = 0x4_4000;
 pub const GEN8_DE_PIPE_ISR_A: u32 = 0x4_4400;
 /// `PIPESTAT(PIPE_A)` (`_PIPEASTAT`).
 pub const PIPESTAT_A: u32 = 0x7_0024;
+/// `PCH_ADPA`: analog (CRT) port control on PCH platforms.
+pub const PCH_ADPA: u32 = 0xE_1100;
+/// `ADPA_CRT_HOTPLUG_FORCE_TRIGGER`.
+pub const ADPA_CRT_HOTPLUG_FORCE_TRIGGER: u32 = 1 << 16;
+/// `ADPA_CRT_HOTPLUG_MONITOR_MASK`.
+pub const ADPA_CRT_HOTPLUG_MONITOR_MASK: u32 = 3 << 24;
+/// `SBI_CTL_STAT`: sideband interface control and status.
+pub const SBI_CTL_STAT: u32 = 0xC_6008;
+/// `SBI_BUSY`.
+pub const SBI_BUSY: u32 = 1 << 0;
 /// Reads a PLL reports "not locked" after it is enabled, before it locks.
 pub const PLL_LOCK_READS: u32 = 2;
 
@@ -445,6 +465,87 @@ const GEN8_VBLANK: &[Row] = &[
 
 const GEN12_VBLANK_D: &[Row] = &[toggle(0x4_4430, "GEN8_DE_PIPE_ISR_D", 1)];
 
+/// CRT force-detect on PCH platforms: the trigger completes at once and the
+/// monitor-sense bits report the attached CRT (none by default).
+const PCH_CRT_HOTPLUG: &[Row] = &[
+    row(
+        PCH_ADPA,
+        "PCH_ADPA",
+        B::SelfClearing {
+            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
+        },
+    ),
+    row(
+        PCH_ADPA,
+        "PCH_ADPA",
+        B::DeviceStatus {
+            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
+        },
+    ),
+];
+
+/// CRT force-detect on VLV (`ADPA` at `VLV_DISPLAY_BASE` + 0x61100,
+/// `valleyview_crt_detect_hotplug`): the same bits as `PCH_ADPA`.
+const VLV_CRT_HOTPLUG: &[Row] = &[
+    row(
+        VLV_DISPLAY_BASE + 0x6_1100,
+        "ADPA",
+        B::SelfClearing {
+            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
+        },
+    ),
+    row(
+        VLV_DISPLAY_BASE + 0x6_1100,
+        "ADPA",
+        B::DeviceStatus {
+            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
+        },
+    ),
+];
+
+/// `GEN6_PCODE_MAILBOX`: requests to the power controller firmware.
+pub const GEN6_PCODE_MAILBOX: u32 = 0x13_8124;
+/// `GEN6_PCODE_READY`: set with a command, cleared by pcode when it is done.
+pub const GEN6_PCODE_READY: u32 = 1 << 31;
+/// `SFUSE_STRAP`: display straps (which DDI ports the board wires).
+pub const SFUSE_STRAP: u32 = 0xC_2014;
+/// `SFUSE_STRAP_DDIB_DETECTED`.
+pub const SFUSE_STRAP_DDIB_DETECTED: u32 = 1 << 2;
+/// `SDEISR`: south display engine interrupt status (live hotplug state).
+pub const SDEISR: u32 = 0xC_4000;
+/// `SDE_PORTB_HOTPLUG_CPT`: port B live status on CPT and later PCHs.
+pub const SDE_PORTB_HOTPLUG_CPT: u32 = 1 << 21;
+
+/// The pcode mailbox (`snb_pcode_rw` in i915 `intel_pcode.c`): a command
+/// written with `GEN6_PCODE_READY` completes at once with error code 0
+/// (`GEN6_PCODE_SUCCESS`, bits 7:0), leaving the data registers as written
+/// (so `SKL_PCODE_CDCLK_CONTROL` with `SKL_CDCLK_PREPARE_FOR_CHANGE` 3 reads
+/// back `SKL_CDCLK_READY_FOR_CHANGE` 1 set).
+const PCODE_MAILBOX: &[Row] = &[row(
+    GEN6_PCODE_MAILBOX,
+    "GEN6_PCODE_MAILBOX",
+    B::SelfClearing {
+        mask: GEN6_PCODE_READY | 0xFF,
+    },
+)];
+
+/// Straps and live hotplug status are read-only to the guest; the display
+/// topology sets them ([`topology_registers`]).
+const PCH_DISPLAY_STATUS: &[Row] = &[
+    row(SFUSE_STRAP, "SFUSE_STRAP", B::ReadOnly),
+    row(SDEISR, "SDEISR", B::ReadOnly),
+];
+
+/// The PCH sideband interface: transactions complete at once, successfully.
+const PCH_SBI: &[Row] = &[
+    row(
+        SBI_CTL_STAT,
+        "SBI_CTL_STAT",
+        B::SelfClearing { mask: SBI_BUSY },
+    ),
+    row(SBI_CTL_STAT, "SBI_CTL_STAT", B::DeviceStatus { mask: 0x6 }),
+];
+
 /// Registers named for diagnostics without a behaviour (plain storage).
 const NAMES_ONLY: &[(u32, &str)] = &[
     (0xC_6014, "PCH_DPLL_A"),
@@ -457,9 +558,9 @@ const NAMES_ONLY: &[(u32, &str)] = &[
     (0x7_0000, "PIPEADSL"),
     (0x7_1000, "PIPEBDSL"),
     (0xA180, "ECOBUS"),
-    (0x6_C058, "DPLL_CTRL1"),
+    (DPLL_CTRL1, "DPLL_CTRL1"),
     (0x6_C05C, "DPLL_CTRL2"),
-    (0x4_6000, "CDCLK_CTL"),
+    (CDCLK_CTL, "CDCLK_CTL"),
     (0x4_5504, "DC_STATE_EN"),
     (GEN6_DSMBASE, "GEN6_DSMBASE"),
     (GGC_MIRROR, "GGC mirror (GEN6_GMCH_CTRL)"),
@@ -468,6 +569,7 @@ const NAMES_ONLY: &[(u32, &str)] = &[
 use Platform as P;
 
 const SNB: &[Platform] = &[P::SandyBridge];
+const VLV: &[Platform] = &[P::Valleyview];
 const IVB: &[Platform] = &[P::IvyBridge];
 const SNB_IVB: &[Platform] = &[P::SandyBridge, P::IvyBridge];
 const VLV_CHV: &[Platform] = &[P::Valleyview, P::Cherryview];
@@ -623,6 +725,15 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("DDI buffers A-E", DDI_PLATFORMS, DDI_A_E),
     table("DDI buffer F", GEN11_PLUS, DDI_F),
     table("DDI buffers TC4-TC6 (ports G-I)", GEN12, DDI_TC),
+    table("PCH CRT hotplug detection", PCH_CRT, PCH_CRT_HOTPLUG),
+    table("VLV CRT hotplug detection", VLV, VLV_CRT_HOTPLUG),
+    table("PCH sideband interface", LPT_PLUS, PCH_SBI),
+    table("pcode mailbox", PCH_SPLIT, PCODE_MAILBOX),
+    table(
+        "PCH straps and live hotplug status",
+        PCH_SPLIT,
+        PCH_DISPLAY_STATUS,
+    ),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
     table("IVB forcewake MT", IVB, IVB_FORCEWAKE),
@@ -642,6 +753,19 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
     table("gen12 pipe D vblank", GEN12, GEN12_VBLANK_D),
 ];
 
+/// Platforms whose PCH has an analog CRT port (CPT/PPT/LPT; SPT dropped it).
+const PCH_CRT: &[Platform] = &[P::SandyBridge, P::IvyBridge, P::Haswell, P::Broadwell];
+
+/// Platforms with the LPT-style sideband interface (LPT and later PCHs).
+const LPT_PLUS: &[Platform] = &[
+    P::Haswell,
+    P::Broadwell,
+    P::Skylake,
+    P::KabyLake,
+    P::CoffeeLake,
+    P::CometLake,
+];
+
 const GEN9_PLUS_ALL: &[Platform] = &[
     P::Skylake,
     P::Broxton,
@@ -658,6 +782,111 @@ const GEN9_PLUS_ALL: &[Platform] = &[
     P::AlderLakeP,
     P::RaptorLake,
 ];
+
+/// A register value platform firmware leaves before any option ROM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirmwareValue {
+    /// BAR0 offset.
+    pub offset: u32,
+    /// The value.
+    pub value: u32,
+}
+
+/// What firmware leaves in the display engine on one set of platforms.
+#[derive(Clone, Copy, Debug)]
+pub struct FirmwareState {
+    /// What the values set up.
+    pub name: &'static str,
+    /// Platforms it applies to.
+    pub platforms: &'static [Platform],
+    /// The register values.
+    pub values: &'static [FirmwareValue],
+}
+
+const fn fw(offset: u32, value: u32) -> FirmwareValue {
+    FirmwareValue { offset, value }
+}
+
+/// `CDCLK_CTL` (SKL+).
+pub const CDCLK_CTL: u32 = 0x4_6000;
+/// `DPLL_CTRL1` (SKL/KBL): DPLL link rates and overrides.
+pub const DPLL_CTRL1: u32 = 0x6_C058;
+
+/// Gen9 (SKL/KBL/CFL/CML): the pre-OS firmware (FSP-S or the system BIOS)
+/// brings the display up to where a vBIOS starts (i915
+/// `skl_get_cdclk`/`skl_sanitize_cdclk`, `intel_cdclk.c`; coreboot's SKL+ init
+/// leaves it to FSP): power well 1 and Misc I/O on (`HSW_PWR_WELL_CTL1` bits
+/// 29:28 and 1:0, `SKL_PW_CTL_IDX_PW_1` 14, `SKL_PW_CTL_IDX_MISC_IO` 0),
+/// DPLL0 enabled and locked for an 8100 MHz VCO (`LCPLL1_CTL`
+/// `LCPLL_PLL_ENABLE` 31 / `LCPLL_PLL_LOCK` 30; `DPLL_CTRL1` DPLL0 override 0
+/// with `DPLL_CTRL1_LINK_RATE_810` (2) in bits 3:1; `DPLL_STATUS`
+/// `DPLL_LOCK(0)` 0), CD clock 337.5 MHz (`CDCLK_CTL` `CDCLK_FREQ_337_308`
+/// (2) in bits 27:26, decimal field 10:0 = (337.5 - 1) x 2 = 0x2A1) and
+/// `DBUF_CTL` powered (request 31, state 30).
+const GEN9_FIRMWARE: &[FirmwareValue] = &[
+    fw(HSW_PWR_WELL_CTL1, SKL_PW1_REQ | SKL_PW1_STATE | 0b11),
+    fw(LCPLL1_CTL, (1 << 31) | (1 << 30)),
+    fw(DPLL_CTRL1, (2 << 1) | 1),
+    fw(DPLL_STATUS, 1),
+    fw(CDCLK_CTL, (2 << 26) | 0x2A1),
+    fw(0x4_5008, (1 << 31) | (1 << 30)),
+];
+
+/// Firmware state per platform (reset values of the register file: an FLR
+/// returns the display to them, as the pre-OS init is not run again).
+pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
+    name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
+    platforms: GEN9_BIG,
+    values: GEN9_FIRMWARE,
+}];
+
+/// Where the display topology shows on `platform` (see
+/// [`super::display::topology`]): the CRT port's control register, whether
+/// `SFUSE_STRAP` reports DDI B and whether `SDEISR` carries port B's live
+/// state.
+#[must_use]
+pub fn topology_registers(platform: Platform) -> TopologyRegisters {
+    TopologyRegisters {
+        adpa: if PCH_CRT.contains(&platform) {
+            Some(PCH_ADPA)
+        } else if platform == P::Valleyview {
+            Some(VLV_DISPLAY_BASE + 0x6_1100)
+        } else {
+            None
+        },
+        ddi_straps: DDI_PCH.contains(&platform),
+        sde_hotplug: PCH_SPLIT.contains(&platform),
+    }
+}
+
+/// The registers through which the display topology shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopologyRegisters {
+    /// `PCH_ADPA` (or VLV's `ADPA`): CRT monitor sense in bits 25:24.
+    pub adpa: Option<u32>,
+    /// `SFUSE_STRAP` has `SFUSE_STRAP_DDIB_DETECTED`.
+    pub ddi_straps: bool,
+    /// `SDEISR` has `SDE_PORTB_HOTPLUG_CPT`.
+    pub sde_hotplug: bool,
+}
+
+/// DDI platforms with a PCH that has `SFUSE_STRAP`/`SDEISR` port B bits.
+const DDI_PCH: &[Platform] = &[
+    P::Haswell,
+    P::Broadwell,
+    P::Skylake,
+    P::KabyLake,
+    P::CoffeeLake,
+    P::CometLake,
+];
+
+/// The firmware values that apply to `platform`.
+pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
+    FIRMWARE_STATES
+        .iter()
+        .filter(move |t| t.platforms.contains(&platform))
+        .flat_map(|t| t.values.iter().copied())
+}
 
 /// The rows that apply to `platform`, in table order.
 pub fn behaviours_for(platform: Platform) -> impl Iterator<Item = Row> {

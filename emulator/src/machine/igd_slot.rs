@@ -6,13 +6,15 @@
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::addr::{GuestPhys, Iova, Region};
+use crate::check::{GttLedger, UnlistedDma};
 use crate::igd::aperture::ApertureFault;
 use crate::igd::{DmaBus, DmaFault, IgdDevice};
 use crate::machine::iommu::{AccessClass, ClassifiedAccess, Iommu};
 use crate::machine::pci_bus::BusDevice;
+use crate::machine::{DeviceEvent, EventKind};
 use crate::passthrough::{Passthrough, Remapper};
 use crate::pci::{reg, ConfigSpace, ConfigWrite, PciFunction};
-use crate::trace::{CsIp, EventKind};
+use crate::trace::CsIp;
 
 /// BAR numbers of the IGD (GTTMMADR, GMADR, IOBAR).
 pub mod bar {
@@ -44,6 +46,62 @@ pub struct DmaRun {
     pub at: Option<CsIp>,
 }
 
+/// Device DMA runs kept one by one; past this many, runs are counted per
+/// (class, direction, completion) with the first as the example, so a guest
+/// that scatters accesses cannot grow the record without bound.
+pub const DMA_RUNS_KEPT: usize = 4096;
+/// Closed runs queued for the trace between two drains (past this, runs are
+/// still counted, not traced).
+const DMA_TRACE_QUEUE: usize = 1024;
+/// Aperture faults kept as examples (all are counted).
+pub const APERTURE_FAULT_EXAMPLES: usize = 64;
+
+/// Totals over every DMA run, kept or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DmaTotals {
+    /// Runs.
+    pub runs: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Accesses.
+    pub accesses: u64,
+}
+
+/// Aperture accesses the device could not translate: all counted, the first
+/// few (one per run of faults on the same GTT entry) kept as examples.
+#[derive(Clone, Debug, Default)]
+pub struct ApertureFaults {
+    count: u64,
+    examples: Vec<ApertureFault>,
+}
+
+impl ApertureFaults {
+    /// Count a fault; keep it as an example unless the last example faulted
+    /// on the same entry or enough are kept.
+    pub fn push(&mut self, f: ApertureFault) {
+        self.count += 1;
+        let same = self
+            .examples
+            .last()
+            .is_some_and(|l| l.gtt_index == f.gtt_index && l.kind == f.kind);
+        if !same && self.examples.len() < APERTURE_FAULT_EXAMPLES {
+            self.examples.push(f);
+        }
+    }
+
+    /// Faults counted.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The examples kept (at most [`APERTURE_FAULT_EXAMPLES`]).
+    #[must_use]
+    pub fn examples(&self) -> &[ApertureFault] {
+        &self.examples
+    }
+}
+
 /// The guest page device DMA last went to, while the IOMMU treats the whole
 /// page alike ([`Iommu::uniform_page`]): a run of accesses to one page (a
 /// framebuffer fill through the aperture) skips the IOMMU walk and
@@ -65,8 +123,13 @@ pub struct GuestDma {
     iommu: Iommu,
     memory: GuestMemoryMmap,
     open: Option<DmaRun>,
+    /// Runs closed since the last drain, for the trace.
     closed: Vec<DmaRun>,
+    /// The first [`DMA_RUNS_KEPT`] runs.
     all: Vec<DmaRun>,
+    /// The runs past those, per (class, direction, completion).
+    unlisted: Vec<UnlistedDma>,
+    totals: DmaTotals,
     /// Invalidated whenever the IOMMU may change ([`GuestDma::iommu_mut`]).
     page: Option<DmaPage>,
 }
@@ -81,6 +144,8 @@ impl GuestDma {
             open: None,
             closed: Vec::new(),
             all: Vec::new(),
+            unlisted: Vec::new(),
+            totals: DmaTotals::default(),
             page: None,
         }
     }
@@ -131,7 +196,7 @@ impl GuestDma {
             }
         }
         if let Some(done) = self.open.take() {
-            self.closed.push(done);
+            self.close(done);
         }
         self.open = Some(DmaRun {
             iova,
@@ -153,8 +218,62 @@ impl GuestDma {
     /// Close the open run (end of a run or of a script step).
     pub fn flush(&mut self) {
         if let Some(done) = self.open.take() {
-            self.closed.push(done);
+            self.close(done);
         }
+    }
+
+    /// Queue a closed run for the trace, or record it now when the queue is
+    /// full (nobody drains it).
+    fn close(&mut self, done: DmaRun) {
+        if self.closed.len() < DMA_TRACE_QUEUE {
+            self.closed.push(done);
+        } else {
+            self.retire(done);
+        }
+    }
+
+    /// Record a finished run: kept while fewer than [`DMA_RUNS_KEPT`] are,
+    /// else counted into its (class, direction, completion) group.
+    fn retire(&mut self, run: DmaRun) {
+        self.totals.runs += 1;
+        self.totals.bytes = self.totals.bytes.saturating_add(run.len);
+        self.totals.accesses = self.totals.accesses.saturating_add(run.accesses);
+        if self.all.len() < DMA_RUNS_KEPT {
+            self.all.push(run);
+            return;
+        }
+        let group = self
+            .unlisted
+            .iter_mut()
+            .find(|u| u.write == run.write && u.class == run.class && u.completed == run.completed);
+        match group {
+            Some(u) => {
+                u.runs += 1;
+                u.bytes = u.bytes.saturating_add(run.len);
+            }
+            None => self.unlisted.push(UnlistedDma {
+                write: run.write,
+                class: run.class,
+                completed: run.completed,
+                runs: 1,
+                bytes: run.len,
+                first_iova: run.iova,
+                first_at: run.at,
+            }),
+        }
+    }
+
+    /// Runs past [`DMA_RUNS_KEPT`], grouped (at most one group per class,
+    /// direction and completion).
+    #[must_use]
+    pub fn unlisted(&self) -> &[UnlistedDma] {
+        &self.unlisted
+    }
+
+    /// Totals over every recorded run.
+    #[must_use]
+    pub fn totals(&self) -> DmaTotals {
+        self.totals
     }
 
     fn stamp(&mut self, at: CsIp) {
@@ -163,7 +282,8 @@ impl GuestDma {
         }
     }
 
-    /// Every run so far (closed ones; call [`GuestDma::flush`] first).
+    /// The runs kept, at most [`DMA_RUNS_KEPT`] (closed and drained ones;
+    /// call [`GuestDma::flush`] first).
     #[must_use]
     pub fn runs(&self) -> &[DmaRun] {
         &self.all
@@ -245,7 +365,11 @@ impl DmaBus for GuestDma {
 pub struct IgdFunction {
     pt: Passthrough<IgdDevice>,
     dma: GuestDma,
-    faults: Vec<ApertureFault>,
+    faults: ApertureFaults,
+    /// What the guest wrote to the GTT and whether the VMM stopped the VM,
+    /// recorded as the passthrough layer reports it (the checker's source,
+    /// independent of the trace's cap).
+    ledger: GttLedger,
 }
 
 impl std::fmt::Debug for IgdFunction {
@@ -265,11 +389,20 @@ impl IgdFunction {
         iommu: Iommu,
         memory: GuestMemoryMmap,
     ) -> Self {
+        let ledger = GttLedger::new(device.gtt().format().size(), device.gtt_size());
         Self {
             pt: Passthrough::new(device, remapper),
             dma: GuestDma::new(iommu, memory),
-            faults: Vec::new(),
+            faults: ApertureFaults::default(),
+            ledger,
         }
+    }
+
+    /// What the guest wrote to each GTT entry (value, outcome, CS:IP) and the
+    /// VMM's stop, if any. Complete up to the last drained access.
+    #[must_use]
+    pub fn gtt_ledger(&self) -> &GttLedger {
+        &self.ledger
     }
 
     /// The passthrough layer (and through it the host device).
@@ -294,9 +427,10 @@ impl IgdFunction {
         &mut self.dma
     }
 
-    /// Aperture accesses the device could not translate.
+    /// Aperture accesses the device could not translate (counted, with a
+    /// bounded number of examples).
     #[must_use]
-    pub fn aperture_faults(&self) -> &[ApertureFault] {
+    pub fn aperture_faults(&self) -> &ApertureFaults {
         &self.faults
     }
 
@@ -348,6 +482,14 @@ impl BusDevice for IgdFunction {
         "igd"
     }
 
+    fn set_time(&mut self, now_ns: u64) {
+        self.pt.host_mut().set_time(now_ns);
+    }
+
+    fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        self.pt.host().next_deadline(now_ns)
+    }
+
     fn is_aperture(&self, bar: u8) -> bool {
         bar == bar::GMADR
     }
@@ -389,19 +531,20 @@ impl BusDevice for IgdFunction {
     fn drain_events(&mut self, at: CsIp, out: &mut Vec<EventKind>) {
         self.dma.stamp(at);
         if !self.pt.events().is_empty() {
-            out.extend(
-                self.pt
-                    .take_events()
-                    .into_iter()
-                    .map(EventKind::Passthrough),
-            );
+            for e in self.pt.take_events() {
+                self.ledger.record(at, &e);
+                out.push(EventKind::Device(DeviceEvent::Passthrough(e)));
+            }
         }
         if self.dma.closed.is_empty() {
             return;
         }
-        for run in self.dma.closed.drain(..) {
-            out.push(EventKind::Dma(run.clone()));
-            self.dma.all.push(run);
+        let closed = std::mem::take(&mut self.dma.closed);
+        for mut run in closed {
+            // Opened and closed by this access.
+            run.at.get_or_insert(at);
+            out.push(EventKind::Device(DeviceEvent::Dma(run.clone())));
+            self.dma.retire(run);
         }
     }
 }
@@ -471,5 +614,75 @@ mod tests {
         assert_eq!(b, [1, 2, 3, 4]);
         d.dma_read(Iova(0x1000), &mut b[..2]).unwrap();
         assert_eq!(b[..2], [3, 4]);
+    }
+
+    /// Ten million aperture accesses through invalid GTT entries, each on
+    /// another entry: all counted, a bounded number kept.
+    #[test]
+    fn aperture_faults_stay_bounded() {
+        let device = IgdDevice::new(crate::igd::IgdConfig::for_device(0x0126).unwrap()).unwrap();
+        let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let iommu = Iommu::new(
+            Vec::new(),
+            None,
+            Region::new(HostPhys(0x8B00_0000), 0x400_0000),
+        );
+        let mut f = IgdFunction::new(
+            device,
+            Box::new(crate::passthrough::Strict::default()),
+            iommu,
+            memory,
+        );
+        const N: u64 = 10_000_000;
+        let mut b = [0u8; 4];
+        for i in 0..N {
+            // Scattered over 256 MiB of aperture: a new GTT entry each time.
+            let offset = (i.wrapping_mul(0x9E37_79B9) % (1 << 16)) << 12;
+            if i % 2 == 0 {
+                f.bar_read(bar::GMADR, offset, &mut b);
+                assert_eq!(b, [0xFF; 4]);
+            } else {
+                f.bar_write(bar::GMADR, offset, &b);
+            }
+        }
+        assert_eq!(f.aperture_faults().count(), N);
+        assert_eq!(
+            f.aperture_faults().examples().len(),
+            APERTURE_FAULT_EXAMPLES
+        );
+    }
+
+    /// Ten million DMA accesses, none contiguous with the last: every run
+    /// counted, the record bounded (runs kept, groups, trace queue).
+    #[test]
+    fn scattered_dma_stays_bounded() {
+        let mut d = dma();
+        // The top half of guest RAM is guest stolen memory: two classes.
+        d.iommu_mut().guest_stolen = Some(Region::new(GuestPhys(8 << 20), 8 << 20));
+        const N: u64 = 10_000_000;
+        for i in 0..N {
+            let iova = (i.wrapping_mul(0x9E37_79B9) % (4 << 20)) * 4;
+            if i % 3 == 0 {
+                let mut b = [0u8; 4];
+                d.dma_read(Iova(iova), &mut b).unwrap();
+            } else {
+                d.dma_write(Iova(iova), &[1, 2, 3, 4]).unwrap();
+            }
+            assert!(d.closed.len() <= DMA_TRACE_QUEUE);
+        }
+        d.flush();
+        // What a drain does, then the totals.
+        for run in std::mem::take(&mut d.closed) {
+            d.retire(run);
+        }
+        let t = d.totals();
+        assert_eq!(t.accesses, N);
+        assert_eq!(t.bytes, 4 * N);
+        assert!(t.runs > N / 2, "{t:?}");
+        assert_eq!(d.runs().len(), DMA_RUNS_KEPT);
+        // (read, write) x (other guest RAM, guest stolen).
+        assert!(d.unlisted().len() <= 4, "{:?}", d.unlisted());
+        let counted: u64 = d.unlisted().iter().map(|u| u.runs).sum();
+        assert_eq!(counted + DMA_RUNS_KEPT as u64, t.runs);
     }
 }

@@ -113,6 +113,17 @@ pub struct Pit {
 }
 
 impl Pit {
+    /// Period of counter `index` in emulated nanoseconds (its reload value,
+    /// 0 meaning 65536, at [`PIT_HZ`]); the full 65536 count for others.
+    #[must_use]
+    pub fn period_ns(&self, index: u8) -> u64 {
+        let ticks = self
+            .ch
+            .get(usize::from(index))
+            .map_or(0x1_0000, PitChannel::period);
+        ticks.saturating_mul(1_000_000_000) / PIT_HZ
+    }
+
     /// Read port `0x40 + index` (index 0-2; 3, the control word, reads 0xFF).
     pub fn read(&mut self, index: u8, clock: &Clock) -> u8 {
         let now = clock.ticks(PIT_HZ);
@@ -403,6 +414,9 @@ const FRAME_NS: u64 = 16_666_667;
 const VRETRACE_NS: u64 = 1_000_000;
 /// One scan line at 31.5 kHz.
 const LINE_NS: u64 = 31_746;
+/// The shortest pulse input status 1 shows (horizontal blanking, the last
+/// fifth of a line): a poll of 0x3DA must not step over it.
+pub const VGA_STATUS_MIN_PULSE_NS: u64 = LINE_NS / 5;
 
 impl VgaRegs {
     /// Whether `port` belongs to the VGA register range.

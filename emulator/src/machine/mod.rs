@@ -22,6 +22,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod chipset;
 pub mod igd_slot;
 pub mod iommu;
 pub mod legacy;
@@ -36,10 +37,30 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use crate::cpu::bios::{default_int15_table, GuestMem, Int15Table};
 use crate::cpu::rom::{self, RomError, RomImage};
 use crate::cpu::{self, Limits, Registers, RunOutcome, StopReason};
-use crate::igd::generation::{info, Platform};
+use crate::igd::devices::Segment;
+use crate::igd::generation::Platform;
 use crate::pci::{command, reg, Bdf, ConfigWrite};
 use crate::trace::CsIp;
-use crate::trace::{EventKind, IntResult, Trace, Unhandled};
+use crate::trace::{IntResult, Unhandled};
+
+/// What a device on the machine's bus reports into the trace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "device")]
+pub enum DeviceEvent {
+    /// What the passthrough layer did with a guest access (GTT write before
+    /// and after remapping, refusals, mirror reads, FLR).
+    Passthrough(crate::passthrough::PassthroughEvent),
+    /// A run of device DMA (aperture accesses translated by the GTT) through
+    /// the IOMMU, classified.
+    Dma(igd_slot::DmaRun),
+}
+
+/// The machine's trace event kinds.
+pub type EventKind = crate::trace::EventKind<DeviceEvent>;
+/// The machine's trace records.
+pub type TraceEvent = crate::trace::Event<DeviceEvent>;
+/// The machine's trace.
+pub type Trace = crate::trace::Trace<DeviceEvent>;
 use legacy::{Clock, Cmos, Dispi, Pit, Port61, VgaRegs, PORT_ACCESS_NS};
 use memory::{E820, PCI_HOLE, PCI_MMIO_END};
 use pci_bus::{BarAllocator, BusDevice, PciBus, RamBacking};
@@ -84,11 +105,11 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        let p = info(Platform::Skylake);
+        let c = chipset::for_platform(Platform::Skylake, Segment::Desktop);
         Self {
             ram_size: 2 << 30,
-            host_bridge: (p.host_bridge_id, 0x07),
-            lpc_bridge: (p.lpc_bridge_id, 0x31),
+            host_bridge: c.host_bridge,
+            lpc_bridge: c.lpc_bridge,
             pmbase: 0x1800,
             stdvga: true,
             budget: 2_000_000_000,
@@ -207,6 +228,12 @@ pub struct MachineState {
     /// Blocks executed in the current run (for the watchdog cadence).
     pub(crate) run_blocks: u64,
     pub(crate) shadow_protected: Option<(u64, u64)>,
+    /// Sees the guest waiting and lets virtual time jump ([`crate::vtime`]).
+    pub(crate) idle: crate::vtime::IdleDetector,
+    /// The POST Memory Manager option ROMs call ([`crate::cpu::pmm`]).
+    pub(crate) pmm: crate::cpu::pmm::Pmm,
+    /// Writes into the read-only shadow dropped since the machine was built.
+    pub(crate) shadow_writes_dropped: u64,
     bars_dirty: bool,
     mapped: Vec<MappedBar>,
     /// Host pointer and length of low guest RAM (null until the machine maps
@@ -277,6 +304,9 @@ impl MachineState {
             deadline: None,
             run_blocks: 0,
             shadow_protected: None,
+            idle: crate::vtime::IdleDetector::default(),
+            pmm: crate::cpu::pmm::Pmm::new(config.ram_size.min(PCI_HOLE)),
+            shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
             low_ram: (std::ptr::null_mut(), 0),
@@ -366,6 +396,7 @@ impl MachineState {
     /// A config write, traced; BAR moves and decode changes re-map the CPU's
     /// view of the device at the end of the access.
     pub fn config_write(&mut self, at: CsIp, bdf: Bdf, offset: u16, size: u8, value: u32) {
+        self.idle.activity();
         let n = usize::from(size.clamp(1, 4));
         let bytes = value.to_le_bytes();
         let eff = self
@@ -464,9 +495,22 @@ impl MachineState {
             };
         }
         let io_bar = self.io_bar_at(port);
-        let value = if let Some(pm) = self.pmbase().filter(|b| {
+        let pm_timer = self.pmbase().filter(|b| {
             port >= b + pci_bus::PM_TIMER_OFFSET && port < b + pci_bus::PM_TIMER_OFFSET + 4
-        }) {
+        });
+        if let Some(src) = self.time_source(port, pm_timer.is_some()) {
+            let now = self.clock.ns();
+            let deadline = self.pci.next_deadline(now);
+            let skip = self.idle.time_read(at, u64::from(port), src, now, deadline);
+            self.clock.advance_ns(skip);
+        }
+        if let Some((bdf, _, _)) = io_bar {
+            let now = self.clock.ns();
+            if let Some(d) = self.pci.get_mut(bdf) {
+                d.set_time(now);
+            }
+        }
+        let value = if let Some(pm) = pm_timer {
             let shift = 8 * u32::from(port - pm - pci_bus::PM_TIMER_OFFSET);
             Some((legacy::pm_timer(&self.clock) >> shift) & ones)
         } else if port == 0x1CE {
@@ -499,6 +543,7 @@ impl MachineState {
                 self.trace.push(at, EventKind::PortIn { port, size, value });
                 if let Some((bdf, _, _)) = io_bar {
                     self.drain_device(at, bdf);
+                    self.poll_read(at, u64::from(port), u64::from(value));
                 }
                 value
             }
@@ -554,11 +599,42 @@ impl MachineState {
         );
     }
 
+    /// The time source a port IN reads, if any.
+    fn time_source(&self, port: u16, pm_timer: bool) -> Option<crate::vtime::TimeSource> {
+        use crate::vtime::TimeSource;
+        Some(match port {
+            _ if pm_timer => TimeSource::PmTimer,
+            0x40..=0x42 => TimeSource::Pit {
+                period_ns: self.pit.period_ns((port - 0x40) as u8),
+            },
+            0x61 => TimeSource::Port61 {
+                ch2_period_ns: self.pit.period_ns(2),
+            },
+            0x71 => TimeSource::Rtc,
+            0x3BA | 0x3DA => TimeSource::VgaStatus,
+            _ => return None,
+        })
+    }
+
+    /// A device register read returned `value`: if the guest is only polling
+    /// it and a device completes later, jump to that completion.
+    fn poll_read(&mut self, at: CsIp, key: u64, value: u64) {
+        let now = self.clock.ns();
+        let deadline = self.pci.next_deadline(now);
+        let jump = self.idle.poll(at, key, value, now, deadline);
+        self.clock.advance_ns(jump);
+    }
+
     /// A guest OUT of `size` bytes.
     pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
         let at = self.here;
         let size = size.clamp(1, 4);
         self.clock.advance_ns(PORT_ACCESS_NS);
+        // Latching a PIT count (0x43), selecting a CMOS register (0x70) and
+        // the POST/delay ports are part of reading time, not work.
+        if !matches!(port, 0x43 | 0x70 | 0x80 | 0xE0 | 0xED) {
+            self.idle.activity();
+        }
         if port == 0xCF8 {
             if size == 4 {
                 self.cf8 = value;
@@ -601,7 +677,9 @@ impl MachineState {
                         self.flow.index_write(bdf, bar, value);
                     }
                     let b = value.to_le_bytes();
+                    let now = self.clock.ns();
                     if let Some(d) = self.pci.get_mut(bdf) {
+                        d.set_time(now);
                         d.bar_write(bar, off, b.get(..usize::from(size)).unwrap_or_default());
                     }
                     true
@@ -632,9 +710,11 @@ impl MachineState {
     fn mmio(&mut self, bdf: Bdf, bar: u8, offset: u64, size: usize, write: Option<u64>) -> u64 {
         let at = self.here;
         let n = size.clamp(1, 8);
+        let now = self.clock.ns();
         let Some(dev) = self.pci.get_mut(bdf) else {
             return u64::MAX;
         };
+        dev.set_time(now);
         let aperture = dev.is_aperture(bar);
         let mut b = [0u8; 8];
         let value = match write {
@@ -655,6 +735,7 @@ impl MachineState {
                 .extend_aperture(at, bdf, offset, size, value, write.is_some())
         {
             drain_into(dev, at, &mut self.device_events, &mut self.trace);
+            self.idle.activity();
             return value;
         }
         let kind = if aperture {
@@ -691,6 +772,12 @@ impl MachineState {
         };
         self.trace.push(at, kind);
         drain_into(dev, at, &mut self.device_events, &mut self.trace);
+        if aperture || write.is_some() {
+            self.idle.activity();
+        } else {
+            let key = (u64::from(bdf.to_u16()) << 48) | (u64::from(bar) << 40) | offset;
+            self.poll_read(at, key, value);
+        }
         value
     }
 
@@ -1072,10 +1159,38 @@ impl Machine {
         self.uc.get_data_mut().e820.set(base, len, kind);
     }
 
+    /// Virtual time: emulated nanoseconds since power-on ([`crate::vtime`]).
+    #[must_use]
+    pub fn now_ns(&self) -> u64 {
+        self.uc.get_data().clock.ns()
+    }
+
+    /// Virtual nanoseconds skipped while the guest only waited.
+    #[must_use]
+    pub fn idle_skipped_ns(&self) -> u64 {
+        self.uc.get_data().idle.skipped_ns()
+    }
+
+    /// Writes into the read-only option ROM shadow the machine dropped (a
+    /// count kept in state, whatever the trace kept).
+    #[must_use]
+    pub fn shadow_writes_dropped(&self) -> u64 {
+        self.uc.get_data().shadow_writes_dropped
+    }
+
     /// The trace so far.
     #[must_use]
-    pub fn trace(&self) -> &[crate::trace::Event] {
+    pub fn trace(&self) -> &[TraceEvent] {
         self.uc.get_data().trace.events()
+    }
+
+    /// Disassemble the instruction at `cs:ip` in guest memory.
+    #[must_use]
+    pub fn disassemble_at(&self, cs: u16, ip: u16) -> Option<String> {
+        let at = CsIp::new(cs, ip);
+        let mut buf = [0u8; 15];
+        self.read_guest(u64::from(at.linear()), &mut buf).ok()?;
+        crate::trace::disassemble(&buf, at)
     }
 
     /// Read guest memory (RAM, shadow, frame buffers) at a linear address.
@@ -1167,7 +1282,8 @@ impl Machine {
     }
 
     /// Far-call the loaded ROM's entry (C000:0003) as a BIOS does: AX = bus/devfn
-    /// of the function it matched, BX = DX = FFFFh. Then write-protect the
+    /// of the function it matched, BX = DX = FFFFh, ES:DI = the `$PnP`
+    /// installation check structure. Then write-protect the
     /// shadow for the size the ROM reports after init.
     pub fn run_option_rom_init(&mut self) -> RunOutcome {
         let bdf = self.rom.as_ref().and_then(|r| r.bdf);
@@ -1176,6 +1292,7 @@ impl Machine {
         regs.set_bx(0xFFFF);
         regs.set_dx(0xFFFF);
         regs.es = cpu::BIOS_SEG;
+        regs.set_di(cpu::PNP_HEADER_IP);
         if let Err(e) = self.setup_call(&regs) {
             return RunOutcome::Fault {
                 at: CsIp::default(),

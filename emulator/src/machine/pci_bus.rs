@@ -56,7 +56,20 @@ pub trait BusDevice: PciFunction + std::any::Any {
 
     /// Hand over events the device recorded since the last call (the bus
     /// stamps them with the CS:IP of the access). Default: none.
-    fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<crate::trace::EventKind>) {}
+    fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<super::EventKind>) {}
+
+    /// Virtual time (emulated ns since power-on) at the access that follows;
+    /// the bus calls it before each BAR access. Models that complete work
+    /// later keep a [`crate::vtime::Timer`]. Default: ignored.
+    fn set_time(&mut self, _now_ns: u64) {}
+
+    /// The earliest virtual time after `now_ns` at which the device changes
+    /// state on its own (a [`crate::vtime::Timer`] pending), so that a guest
+    /// polling for it can skip ahead ([`crate::vtime::IdleDetector`]).
+    /// Default: none.
+    fn next_deadline(&self, _now_ns: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// A function that is nothing but its config space (bridges).
@@ -247,6 +260,16 @@ impl PciBus {
     pub fn get(&self, bdf: Bdf) -> Option<&(dyn BusDevice + 'static)> {
         let df = devfn(bdf)?;
         self.slots.get(&df).map(|b| b.as_ref())
+    }
+
+    /// The earliest pending device deadline after `now_ns`.
+    #[must_use]
+    pub fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        self.slots
+            .values()
+            .filter_map(|d| d.next_deadline(now_ns))
+            .filter(|d| *d > now_ns)
+            .min()
     }
 
     /// Every occupied location, in devfn order.

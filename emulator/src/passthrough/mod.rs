@@ -1,8 +1,10 @@
 //! The passthrough layer under test: what a VMM's IGD quirk puts between the
 //! guest and the assigned device (QEMU `hw/vfio/igd.c`, igd-anchors §1, §12).
 //!
-//! [`Passthrough`] virtualizes BDSM (guest-writable scratch at the
-//! generation's location, initially 0), ASLS (0xFC, initially 0) and GGC (read
+//! [`Passthrough`] lets the [`Remapper`] realize itself against the host
+//! config space (QEMU's realize: device ID, GGC, BDSM), then virtualizes BDSM
+//! (guest-writable scratch where the remapper emulates it, by default the
+//! generation's register, initially 0), ASLS (0xFC, initially 0) and GGC (read
 //! only, as the [`Remapper`] presents it); routes every BAR4 index/data access
 //! and every BAR0 GTT-half write through the [`Remapper`]; serves the BAR0
 //! mirrors the remapper declares from the virtual config. Everything that
@@ -28,21 +30,25 @@ pub mod firmware;
 mod host;
 pub mod qemu2016;
 pub mod qemu2025;
+pub mod qemu_igd;
+pub mod qemu_release;
 pub mod remap;
 pub mod strict;
 pub mod testing;
 
 pub use qemu2016::Qemu2016;
 pub use qemu2025::Qemu2025;
+pub use qemu_igd::QemuIgd;
+pub use qemu_release::{QemuOptions, QemuSetup, Realized, Refusal, Release};
 pub use remap::{
-    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, Reason, RemapContext,
-    Remapper,
+    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, HostBridgeView, Reason,
+    RemapContext, Remapper,
 };
 pub use strict::{OutsidePolicy, Strict};
 
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::igd::dma::{DmaAccesses, DmaBus};
-use crate::igd::generation::PlatformInfo;
+use crate::igd::generation::{BdsmLocation, PlatformInfo};
 use crate::pci::{ConfigSpace, ConfigWrite};
 use remap::{CFG_ASLS, CFG_GGC};
 
@@ -151,6 +157,8 @@ pub enum PassthroughEvent {
     Bar0GttWrite {
         /// Byte offset in the GTT.
         gtt_offset: u64,
+        /// Width in bytes.
+        width: u8,
         /// What the guest wrote (little-endian, up to 8 bytes).
         guest_value: u64,
         /// What the wrapper did.
@@ -210,6 +218,8 @@ pub struct Passthrough<H: HostIgd, R: Remapper + ?Sized = dyn Remapper> {
     regs: VirtualRegs,
     guest_stolen_size: u64,
     reserved_stolen: Option<Region<GuestPhys>>,
+    /// Where the remapper emulates BDSM (None: the device's register).
+    bdsm_loc: Option<BdsmLocation>,
     /// The device's MMIO_Index as the guest last wrote it.
     index_shadow: u32,
     events: Vec<PassthroughEvent>,
@@ -237,8 +247,10 @@ pub(crate) fn le_value(data: &[u8]) -> u64 {
 
 impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     /// Wrap `host`; the VMM's start-up GTT writes (if any) are done here.
-    pub fn new(host: H, remapper: Box<R>) -> Self {
+    pub fn new(host: H, mut remapper: Box<R>) -> Self {
         let info = host.info();
+        remapper.realize(info, host.config());
+        let bdsm_loc = remapper.bdsm_location(info);
         let host_ggc = host.config().read_u16(CFG_GGC);
         let ggc = remapper.guest_ggc(info, host_ggc);
         let guest_stolen_size = remapper.bdsm_size(info, ggc);
@@ -252,6 +264,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             },
             guest_stolen_size,
             reserved_stolen: None,
+            bdsm_loc,
             index_shadow: 0,
             events: Vec::new(),
             halted: None,
@@ -301,10 +314,22 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         }
     }
 
+    /// Where BDSM is emulated (None: the device's own register).
+    #[must_use]
+    pub fn bdsm_location(&self) -> Option<BdsmLocation> {
+        self.bdsm_loc
+    }
+
     /// The size firmware should reserve (`etc/igd-bdsm-size`).
     #[must_use]
     pub fn bdsm_size(&self) -> u64 {
         self.guest_stolen_size
+    }
+
+    /// What the VMM's host bridge shows of the platform's graphics registers.
+    #[must_use]
+    pub fn host_bridge_view(&self) -> HostBridgeView {
+        self.remapper.host_bridge()
     }
 
     /// The virtual registers.
@@ -351,10 +376,11 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
 
     /// Which virtual register byte `at` belongs to: (register start, width, kind).
     fn virtual_byte(&self, at: u16) -> Option<(u16, VReg)> {
-        let loc = self.host.info().bdsm;
-        let b = loc.offset();
-        if (b..b + loc.width()).contains(&at) {
-            return Some((b, VReg::Bdsm));
+        if let Some(loc) = self.bdsm_loc {
+            let b = loc.offset();
+            if (b..b + loc.width()).contains(&at) {
+                return Some((b, VReg::Bdsm));
+            }
         }
         if (CFG_ASLS..CFG_ASLS + 4).contains(&at) {
             return Some((CFG_ASLS, VReg::Asls));
@@ -511,6 +537,7 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
             let last = gtt.last().copied();
             self.events.push(PassthroughEvent::Bar0GttWrite {
                 gtt_offset,
+                width: data.len().min(8) as u8,
                 guest_value: le_value(data),
                 outcome,
                 gtt,
@@ -776,7 +803,7 @@ mod tests {
         assert_eq!(pt.host().config().read_u32(0xFC), FAKE_HOST_ASLS);
         let mut g = [0u8; 2];
         pt.config_read(0x50, &mut g);
-        assert_eq!(u16::from_le_bytes(g), 0x0200, "QEMU 2016 hides GMS");
+        assert_eq!(u16::from_le_bytes(g), 0x0200, "QEMU 9.1 hides GMS");
         pt.config_write(0x50, &[0xFF, 0xFF]);
         pt.config_read(0x50, &mut g);
         assert_eq!(u16::from_le_bytes(g), 0x0200, "GGC is read-only");
@@ -811,9 +838,7 @@ mod tests {
             0x0228,
             "device register, not a mirror"
         );
-        let mut pt = rig(Box::new(Qemu2025 {
-            gms_override: Some(2),
-        }));
+        let mut pt = rig(Box::new(Qemu2025::with_gms(2)));
         pt.mmio_read(0x108040, &mut g);
         assert_eq!(u16::from_le_bytes(g), 0x0210, "GMS 2 through the mirror");
         assert_eq!(pt.bdsm_size(), 64 << 20);
@@ -826,10 +851,11 @@ mod tests {
     #[test]
     fn formulas_match_qemu_comments() {
         // "2M/4k * 4 = 2k or 8M/4k * 8 = 16k as the maximum iobar index".
-        assert_eq!(qemu2016::qemu_gtt_max(6, 0x0200), 2048);
-        assert_eq!(qemu2016::qemu_gtt_max(8, 0x00C0), 16384);
-        // 03828b00: GGMS 0 on gen 8 is 0 MiB (was 1 MiB).
-        assert_eq!(qemu2016::qemu_ggms_mib(8, 0), 0);
-        assert_eq!(qemu2025::qemu_stolen_size(9, 0xF000), 4 << 20);
+        assert_eq!(qemu_release::legacy_gtt_max(6, 0x0200), 2048);
+        assert_eq!(qemu_release::legacy_gtt_max(8, 0x00C0), 16384);
+        // Every release with the quirk read a GGMS field of 0 as 1 MiB on gen
+        // > 6 (03828b00a2bf fixed it in 10.0, after the quirk was gone).
+        assert_eq!(qemu_release::legacy_ggms_mib(8, 0), 1);
+        assert_eq!(qemu_release::stolen_size(9, 0xF000), 4 << 20);
     }
 }

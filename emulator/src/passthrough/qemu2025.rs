@@ -1,111 +1,48 @@
-//! Today's QEMU IGD quirks: no BAR4 rewrite at all (`5aed8b0f0be2`, March
-//! 2025), BDSM and ASLS emulated as guest-writable scratch registers (initially
-//! 0; `7bafcd176729` for the 64-bit gen 11+ BDSM at 0xC0, `1d5f84f349d2` for
-//! ASLS), BAR0 mirrors through `vfio_generic_mirror_quirk`: BDSM at 0x1080C0 (4
-//! bytes onto 0x5C gen 6-10, 8 bytes onto 0xC0 gen 11+; `11b5ce95beec`,
-//! `f926baa03b7b`) and GGC at 0x108040 only with `x-igd-gms` (`ea652c2beeae`,
-//! `36e4047a9b1c`). `etc/igd-bdsm-size` is the GMS size only (`5faec6a5e220`).
-//!
-//! The mirrors are BAR0 MemoryRegion quirks: an access that reaches 0x1080C0
-//! through the BAR4 I/O window (MMIO_Index Sel = 0, offset 0x1080C0) is not
-//! intercepted and the device answers with the HOST BDSM (igd-anchors §12.3,
-//! inferred). This model forwards it, as QEMU does.
+//! `qemu-2025`: today's QEMU under its historical name, an alias of QEMU
+//! 10.1.0 ([`ALIAS_2025`]): no BAR4 rewrite (`5aed8b0f0be2`), BDSM emulated
+//! (0x5C, or 64-bit 0xC0 from i915 gen 11, `7bafcd176729`) with a BAR0 mirror
+//! at 0x1080C0 for gen 6+ (`f926baa03b7b`), the GGC mirror at 0x108040 only with
+//! `x-igd-gms` (`36e4047a9b1c`), `etc/igd-bdsm-size` = GMS only
+//! (`5faec6a5e220`), legacy mode for gen 6-9 only (`dd69d846046f`: gen 11+
+//! devices are refused). The model is [`QemuIgd`].
 
-use super::remap::{
-    bdsm_mirror, ggc_mirror, Bar0Mirror, Bar4Access, Decision, RemapContext, Remapper, MIB,
-};
-use crate::igd::generation::{Platform, PlatformInfo};
+use super::qemu2016::delegate_remapper;
+use super::qemu_igd::QemuIgd;
+use super::qemu_release::{QemuSetup, ALIAS_2025};
+use super::remap::{Bar0Mirror, Bar4Access, Decision, HostBridgeView, RemapContext, Remapper};
+use crate::igd::generation::{BdsmLocation, PlatformInfo};
+use crate::pci::ConfigSpace;
 
-/// QEMU's `igd_gen()` after `0bb758e97ace` (aligned with i915).
-#[must_use]
-pub const fn qemu_gen(platform: Platform) -> u32 {
-    match platform {
-        Platform::SandyBridge => 6,
-        // IVB still matches the 0x01xx mask (6); all gen < 8 decode alike.
-        Platform::IvyBridge => 6,
-        Platform::Valleyview | Platform::Haswell => 7,
-        Platform::Broadwell | Platform::Cherryview => 8,
-        Platform::Skylake
-        | Platform::Broxton
-        | Platform::KabyLake
-        | Platform::GeminiLake
-        | Platform::CoffeeLake
-        | Platform::CometLake => 9,
-        Platform::IceLake | Platform::ElkhartLake | Platform::JasperLake => 11,
-        Platform::TigerLake
-        | Platform::RocketLake
-        | Platform::AlderLakeS
-        | Platform::AlderLakeP
-        | Platform::RaptorLake => 12,
+/// QEMU 10.1.0, named `qemu-2025`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qemu2025(QemuIgd);
+
+impl Default for Qemu2025 {
+    fn default() -> Self {
+        Self(QemuIgd::release(ALIAS_2025))
     }
-}
-
-/// `igd_stolen_memory_size(gen, gmch)` (current QEMU): CHV is decoded with
-/// gen-8 positions, as QEMU does.
-#[must_use]
-pub const fn qemu_stolen_size(gen: u32, gmch: u32) -> u64 {
-    let gms = if gen < 8 {
-        (gmch >> 3) & 0x1F
-    } else {
-        (gmch >> 8) & 0xFF
-    } as u64;
-    if gen < 9 || gms < 0xF0 {
-        gms * 32 * MIB
-    } else {
-        (gms - 0xF0 + 1) * 4 * MIB
-    }
-}
-
-/// Today's QEMU.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Qemu2025 {
-    /// `x-igd-gms`: GMS override (also turns on the GGC mirror).
-    pub gms_override: Option<u8>,
 }
 
 impl Qemu2025 {
-    /// QEMU with default options.
+    /// QEMU 10.1.0, no options.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// QEMU 10.1.0 with `x-igd-gms=gms` (which also turns the GGC mirror on).
+    #[must_use]
+    pub fn with_gms(gms: u32) -> Self {
+        let mut setup = QemuSetup::release(ALIAS_2025);
+        setup.options.gms = gms;
+        Self(QemuIgd::new(setup))
+    }
+
+    /// The release model behind the alias.
+    #[must_use]
+    pub const fn model(&self) -> &QemuIgd {
+        &self.0
+    }
 }
 
-impl Remapper for Qemu2025 {
-    fn name(&self) -> &'static str {
-        "qemu-2025"
-    }
-
-    fn on_bar4_access(&mut self, _ctx: &RemapContext, _access: &Bar4Access) -> Decision {
-        Decision::Forward
-    }
-
-    fn bar0_mirror(&self, ctx: &RemapContext, offset: u64) -> Option<Bar0Mirror> {
-        let bdsm = bdsm_mirror(ctx.info);
-        if ctx.info.bdsm_mirror && bdsm.covers(offset, 1) {
-            return Some(bdsm);
-        }
-        let ggc = ggc_mirror();
-        (self.gms_override.is_some() && ggc.covers(offset, 1)).then_some(ggc)
-    }
-
-    fn guest_ggc(&self, info: &PlatformInfo, host_ggc: u16) -> u16 {
-        match self.gms_override {
-            None => host_ggc,
-            Some(gms) => {
-                let gen = qemu_gen(info.platform);
-                if gen < 8 {
-                    (host_ggc & !(0x1F << 3)) | ((u16::from(gms) & 0x1F) << 3)
-                } else {
-                    (host_ggc & 0x00FF) | (u16::from(gms) << 8)
-                }
-            }
-        }
-    }
-
-    fn bdsm_size(&self, info: &PlatformInfo, guest_ggc: u16) -> u64 {
-        qemu_stolen_size(qemu_gen(info.platform), u32::from(guest_ggc))
-    }
-
-    fn reset(&mut self) {}
-}
+delegate_remapper!(Qemu2025, "qemu-2025");

@@ -14,8 +14,9 @@
 use std::fmt;
 
 use crate::addr::{GuestPhys, HostPhys, Region};
-use crate::igd::generation::PlatformInfo;
+use crate::igd::generation::{BdsmLocation, PlatformInfo};
 use crate::igd::mmio::{GEN6_DSMBASE, GGC_MIRROR};
+use crate::pci::ConfigSpace;
 
 /// 1 MiB: BDSM granularity (`INTEL_BSM_MASK`).
 pub const MIB: u64 = 1 << 20;
@@ -125,8 +126,10 @@ pub struct GttDwordWrite {
 /// Why a remapper changed, refused or answered an access.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Reason {
-    /// QEMU 2016: `val = data - host_bdsm + guest_bdsm` (`c4c45e943e51`).
+    /// QEMU 2.9 to 9.2: `val = data - host_bdsm + guest_bdsm` (`ac2a9862b761`).
     QemuRebase,
+    /// QEMU 2.7 and 2.8: `val = guest_bdsm | (data & 0xFFFFF)` (`c4c45e943e51`).
+    QemuOrLow20,
     /// QEMU 2016: high dword of a gen8+ PTE forced to 0 ("we only enable below
     /// 4G PTEs", `c4c45e943e51`).
     QemuHighDwordZeroed,
@@ -200,7 +203,10 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::QemuRebase => write!(f, "rebased data - host BDSM + guest BDSM (QEMU 2016)"),
+            Reason::QemuRebase => write!(f, "rebased data - host BDSM + guest BDSM (QEMU 2.9-9.2)"),
+            Reason::QemuOrLow20 => {
+                write!(f, "guest BDSM OR the low 20 bits of data (QEMU 2.7-2.8)")
+            }
             Reason::QemuHighDwordZeroed => write!(f, "high dword forced to 0 (QEMU 2016)"),
             Reason::HostToGuestStolen { from, to } => {
                 write!(f, "host stolen {from:#x} moved to guest stolen {to:#x}")
@@ -322,10 +328,17 @@ impl Bar0Mirror {
 /// 0xC0 (gen 11+) (QEMU `11b5ce95beec`, `f926baa03b7b`).
 #[must_use]
 pub fn bdsm_mirror(info: &PlatformInfo) -> Bar0Mirror {
+    bdsm_mirror_at(info.bdsm)
+}
+
+/// The BDSM mirror onto a given BDSM register (QEMU mirrors the register it
+/// emulates, by its own generation number).
+#[must_use]
+pub fn bdsm_mirror_at(loc: BdsmLocation) -> Bar0Mirror {
     Bar0Mirror {
         bar0_offset: u64::from(GEN6_DSMBASE),
-        len: u64::from(info.bdsm.width()),
-        config_offset: info.bdsm.offset(),
+        len: u64::from(loc.width()),
+        config_offset: loc.offset(),
     }
 }
 
@@ -344,6 +357,19 @@ pub const fn ggc_mirror() -> Bar0Mirror {
 pub trait Remapper {
     /// Short name for reports ("qemu-2016", "qemu-2025", "strict").
     fn name(&self) -> &'static str;
+
+    /// The VMM sets its quirk up for the device (QEMU's realize), once, before
+    /// anything else: it may read the host config space (device ID, GGC,
+    /// BDSM).
+    fn realize(&mut self, info: &'static PlatformInfo, host_config: &ConfigSpace) {
+        let _ = (info, host_config);
+    }
+
+    /// Where the VMM emulates BDSM (guest-writable, initially 0); `None`: it
+    /// does not, the guest reaches the device's register.
+    fn bdsm_location(&self, info: &PlatformInfo) -> Option<BdsmLocation> {
+        Some(info.bdsm)
+    }
 
     /// Every guest access to MMIO_Index or MMIO_Data (reads included: QEMU's
     /// quirk is stateful).
@@ -375,6 +401,26 @@ pub trait Remapper {
         Vec::new()
     }
 
+    /// What the VMM's host bridge (00:00.0) shows of the platform's graphics
+    /// registers. A vBIOS reads GGC there as well as in the IGD.
+    fn host_bridge(&self) -> HostBridgeView {
+        HostBridgeView::Platform
+    }
+
     /// Function-level reset: drop all latched state.
     fn reset(&mut self);
+}
+
+/// What a VMM's host bridge at 00:00.0 presents beyond its IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum HostBridgeView {
+    /// The platform's graphics registers as the guest sees the IGD: GGC at
+    /// 0x50 (SNB+ `GGC`, of which the IGD's 0x50 is the read-only mirror),
+    /// BDSM at 0xB0 and TOLUD at 0xBC (Intel 2nd-9th Gen Core datasheets vol. 2,
+    /// host bridge DRAM controller registers), with the guest's values.
+    Platform,
+    /// Another chipset's bridge carrying copied IDs only (QEMU's i440FX:
+    /// `vfio_pci_igd_host_init` copies revision, SVID and SSID; 0x50 and the
+    /// memory map registers read 0).
+    IdsOnly,
 }

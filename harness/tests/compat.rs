@@ -1,0 +1,93 @@
+//! `igdemu compat` for the built-in ROMs: every QEMU release 2.7-10.2 as rows,
+//! the verdict per ROM, and where (and why) each verdict changes, kept as a
+//! snapshot; the release boundaries the model predicts are asserted exactly.
+
+use igdemu::passthrough::Release;
+use igdemu::session::{RemapperKind, Scenario, Step};
+use igdemu_harness::compat::compat;
+use igdemu_harness::source::builtins;
+
+#[test]
+fn compat_table_for_the_builtin_roms() {
+    let roms = builtins();
+    let table = compat(&roms, |rom| {
+        Scenario::for_rom(&rom.bytes, RemapperKind::Strict)
+            .with_script(vec![Step::vbe(1024, 768, 32)])
+    });
+    let text = table.render();
+    println!("{text}");
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("compat-builtin", text);
+    });
+    let col = |name: &str| table.roms.iter().position(|r| r == name).expect("ROM");
+    let at = |release: Release, rom: &str| {
+        let (_, cells) = table
+            .rows
+            .iter()
+            .find(|(r, _)| *r == release)
+            .expect("release row");
+        cells[col(rom)].verdict.clone()
+    };
+    // snb-legacy reads the emulated BDSM: the rebase double-shifts it from 2.9
+    // (2.7/2.8's `base | low 20 bits` already did), clean once 5aed8b0f0be2
+    // removed the quirk in 10.0; 5.0 has no legacy IGD at all.
+    assert_eq!(at(Release::V2_7, "snb-legacy"), "corrupt");
+    assert_eq!(at(Release::V9_1, "snb-legacy"), "corrupt");
+    assert_eq!(at(Release::V5_0, "snb-legacy"), "refused");
+    assert_eq!(at(Release::V10_0, "snb-legacy"), "clean");
+    // icl-legacy: refused by 9.2 (unknown ID) and by 10.1+ (gen 6-9 only).
+    assert_eq!(at(Release::V9_2, "icl-legacy"), "refused");
+    assert_eq!(at(Release::V10_1, "icl-legacy"), "refused");
+    assert_eq!(at(Release::V9_1, "icl-legacy"), "escape");
+    let changes = table.changes();
+    let snb_10 = changes
+        .iter()
+        .find(|c| c.rom == "snb-legacy" && c.release == Release::V10_0)
+        .expect("snb-legacy changes in 10.0");
+    // Eight switches changed in 10.0; the BAR4 quirk's removal alone does it.
+    assert_eq!(snb_10.commits.len(), 8);
+    let cause: Vec<&str> = snb_10.cause.iter().map(|c| c.commit).collect();
+    assert_eq!(cause, ["5aed8b0f0be2"]);
+    // unreal-direct turns clean in 9.2 because the host GMS is kept
+    // (971ca22f041b) and bdsm-size grows with it.
+    let ud = changes
+        .iter()
+        .find(|c| c.rom == "unreal-direct" && c.release == Release::V9_2)
+        .expect("unreal-direct changes in 9.2");
+    let cause: Vec<&str> = ud.cause.iter().map(|c| c.commit).collect();
+    assert!(cause.contains(&"971ca22f041b"), "{cause:?}");
+}
+
+/// `--options`: set on every release that has them; a release without the
+/// option says so, one whose realize rejects the value does not start.
+#[test]
+fn compat_with_options() {
+    let roms: Vec<_> = builtins()
+        .into_iter()
+        .filter(|r| r.name == "snb-legacy")
+        .collect();
+    let base = |rom: &igdemu_harness::source::LoadedRom| {
+        Scenario::for_rom(&rom.bytes, RemapperKind::Strict)
+    };
+    let verdicts = |t: &igdemu_harness::compat::Compat| -> Vec<(Release, String)> {
+        t.rows
+            .iter()
+            .map(|(r, c)| (*r, c[0].verdict.clone()))
+            .collect()
+    };
+    let t = igdemu_harness::compat::compat_with(&roms, "x-igd-lpc=on", base);
+    for (r, v) in verdicts(&t) {
+        let want = if r >= Release::V10_0 {
+            "clean"
+        } else {
+            "no-option"
+        };
+        assert_eq!(v, want, "{r}");
+    }
+    // GMS 0x20 is out of range for a gen 6 device: 10.0 reports it and keeps
+    // the host GMS, 10.1 (395a1f7941f4) fails to start.
+    let t = igdemu_harness::compat::compat_with(&roms, "x-igd-gms=0x20", base);
+    let v = verdicts(&t);
+    assert!(v.contains(&(Release::V10_0, "clean".into())));
+    assert!(v.contains(&(Release::V10_1, "no-start".into())));
+}

@@ -1,0 +1,40 @@
+//! The host bridge a vBIOS sees at 00:00.0: the platform's graphics
+//! registers with the guest's values where the VMM presents them (strict),
+//! QEMU's i440FX with copied IDs only (the QEMU remappers).
+
+use igdemu::machine::pci_bus::SimpleFunction;
+use igdemu::machine::slot;
+use igdemu::session::{self, RemapperKind, Scenario};
+use igdemu_roms::{build, Options, Personality};
+
+/// (host bridge GGC, BDSM, TOLUD) and the IGD's GGC as the guest reads it.
+fn host_bridge_regs(remapper: RemapperKind) -> ((u16, u32, u32), u16) {
+    let rom = build(Personality::SnbLegacy, &Options::default()).expect("builds");
+    let mut run = session::run(&rom, &Scenario::for_rom(&rom, remapper)).expect("runs");
+    let igd_ggc = run.igd().expect("IGD").passthrough().regs().ggc;
+    let cs = run
+        .machine
+        .device_mut::<SimpleFunction>(slot::HOST_BRIDGE)
+        .expect("host bridge")
+        .config_mut();
+    (
+        (cs.read_u16(0x50), cs.read_u32(0xB0), cs.read_u32(0xBC)),
+        igd_ggc,
+    )
+}
+
+#[test]
+fn strict_presents_the_guest_ggc_bdsm_and_tolud_at_the_host_bridge() {
+    let ((ggc, bdsm, tolud), igd_ggc) = host_bridge_regs(RemapperKind::Strict);
+    assert_eq!(ggc, igd_ggc, "host bridge GGC mirrors the IGD's");
+    assert_ne!(ggc & 0xF8, 0, "GMS is not zero");
+    assert_eq!(bdsm, 0x7BF0_0000, "guest BDSM");
+    assert_eq!(tolud, 0x8000_0000, "guest RAM below 4 GiB");
+}
+
+#[test]
+fn qemu_keeps_its_i440fx_host_bridge() {
+    for k in [RemapperKind::Qemu2016, RemapperKind::Qemu2025] {
+        assert_eq!(host_bridge_regs(k).0, (0, 0, 0), "{}", k.name());
+    }
+}
