@@ -74,13 +74,30 @@ pub struct Row {
 
 /// One table: which platforms it applies to and its rows.
 #[derive(Clone, Copy, Debug)]
-pub struct BehaviourTable {
+pub struct PlatformTable<T: 'static> {
     /// What the rows model.
     pub name: &'static str,
     /// Platforms the rows apply to.
     pub platforms: &'static [Platform],
     /// The rows.
-    pub rows: &'static [Row],
+    pub rows: &'static [T],
+}
+
+/// Register behaviours on a set of platforms.
+pub type BehaviourTable = PlatformTable<Row>;
+
+/// What firmware leaves in the display engine on a set of platforms.
+pub type FirmwareState = PlatformTable<FirmwareValue>;
+
+/// The rows of `tables` that apply to `platform`, in table order.
+fn rows_for<T: Copy>(
+    tables: &'static [PlatformTable<T>],
+    platform: Platform,
+) -> impl Iterator<Item = T> {
+    tables
+        .iter()
+        .filter(move |t| t.platforms.contains(&platform))
+        .flat_map(|t| t.rows.iter().copied())
 }
 
 /// `HSW_PWR_WELL_CTL1` (BIOS request register).
@@ -792,17 +809,6 @@ pub struct FirmwareValue {
     pub value: u32,
 }
 
-/// What firmware leaves in the display engine on one set of platforms.
-#[derive(Clone, Copy, Debug)]
-pub struct FirmwareState {
-    /// What the values set up.
-    pub name: &'static str,
-    /// Platforms it applies to.
-    pub platforms: &'static [Platform],
-    /// The register values.
-    pub values: &'static [FirmwareValue],
-}
-
 const fn fw(offset: u32, value: u32) -> FirmwareValue {
     FirmwareValue { offset, value }
 }
@@ -837,7 +843,7 @@ const GEN9_FIRMWARE: &[FirmwareValue] = &[
 pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
     name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
     platforms: GEN9_BIG,
-    values: GEN9_FIRMWARE,
+    rows: GEN9_FIRMWARE,
 }];
 
 /// Where the display topology shows on `platform` (see
@@ -882,18 +888,12 @@ const DDI_PCH: &[Platform] = &[
 
 /// The firmware values that apply to `platform`.
 pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
-    FIRMWARE_STATES
-        .iter()
-        .filter(move |t| t.platforms.contains(&platform))
-        .flat_map(|t| t.values.iter().copied())
+    rows_for(FIRMWARE_STATES, platform)
 }
 
 /// The rows that apply to `platform`, in table order.
 pub fn behaviours_for(platform: Platform) -> impl Iterator<Item = Row> {
-    BEHAVIOUR_TABLES
-        .iter()
-        .filter(move |t| t.platforms.contains(&platform))
-        .flat_map(|t| t.rows.iter().copied())
+    rows_for(BEHAVIOUR_TABLES, platform)
 }
 
 /// Base of the GMBUS block (`GMBUS_MMIO_BASE`): `VLV_DISPLAY_BASE` on
