@@ -19,8 +19,13 @@ const CODE: u64 = 0x1000;
 /// the machine and the I/O base of BAR4 (`MMIO_INDEX` at +0, `MMIO_DATA` at
 /// +4).
 fn machine_with_igd() -> (Machine, u16) {
+    machine_with(0x0166)
+}
+
+/// The same with IGD `device_id`.
+fn machine_with(device_id: u16) -> (Machine, u16) {
     let mut m = Machine::new(MachineConfig::default()).unwrap();
-    let device = IgdDevice::new(IgdConfig::for_device(0x0166).unwrap()).unwrap();
+    let device = IgdDevice::new(IgdConfig::for_device(device_id).unwrap()).unwrap();
     let iommu = Iommu::new(
         Vec::new(),
         None,
@@ -132,4 +137,34 @@ fn an_aux_transaction_holds_send_busy_for_its_wire_time() {
     assert!(r.ecx > 1, "busy was seen");
     assert!(r.ecx <= 8, "{} polls", r.ecx);
     assert!(instructions < 100, "{instructions} instructions");
+}
+
+/// SKL (0x1912): the guest enables DPLL2 (`WRPLL_CTL1` 0x46040 bit 31) and
+/// polls `DPLL_STATUS` (0x6C060) for `DPLL_LOCK(2)` (bit 16): it locks after
+/// `PLL_LOCK_NS` of virtual time, reached in a few polls.
+#[test]
+fn a_pll_locks_after_its_latency_in_a_few_polls() {
+    let (mut m, io) = machine_with(0x1912);
+    let before = m.now_ns();
+    let (r, instructions) = run(&mut m, |a| {
+        io_write(a, io, 0x4_6040, 1 << 31)?;
+        a.xor(ecx, ecx)?;
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.inc(ecx)?;
+        a.mov(dx, u32::from(io))?;
+        a.mov(eax, 0x6_C060u32)?;
+        a.out(dx, eax)?;
+        a.add(dx, 4)?;
+        a.in_(eax, dx)?;
+        a.test(eax, 1u32 << 16)?;
+        a.jz(l)
+    });
+    let waited = m.now_ns() - before;
+    let lock = igdemu::igd::regs::PLL_LOCK_NS;
+    assert!((lock..lock + 50_000).contains(&waited), "{waited} ns");
+    assert_eq!(r.eax & ((1 << 16) | 1), (1 << 16) | 1, "DPLL0 stays locked");
+    assert!(r.ecx > 1, "not locked at once");
+    assert!(r.ecx <= 8, "{} polls", r.ecx);
+    assert!(instructions < 200, "{instructions} instructions");
 }
