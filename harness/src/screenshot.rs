@@ -164,28 +164,13 @@ pub fn vbe_geometry(report: &SessionReport) -> Option<(u32, u32)> {
 /// geometry); otherwise VGA text mode. `None` when none of them can be read.
 #[must_use]
 pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Image> {
-    if let Some(igd) = run.igd() {
-        let host = igd.passthrough().host();
-        if let Some(mut plane) = active_primary_plane(host.info().platform, host.mmio()) {
-            if let Some((w, h)) = geometry {
-                (plane.width, plane.height) = (w, h);
-            }
-            plane.width = plane.width.clamp(1, MAX_SIDE);
-            plane.height = plane.height.clamp(1, MAX_SIDE);
-            if plane.palette.iter().all(|c| *c == 0) {
-                // No pipe palette programmed: the VGA DAC's (6-bit entries).
-                plane.palette = run
-                    .machine
-                    .state()
-                    .vga()
-                    .dac
-                    .chunks(3)
-                    .map(|c| {
-                        c.iter()
-                            .fold(0u32, |v, x| (v << 8) | u32::from((x << 2) | (x >> 4)))
-                    })
-                    .collect();
-            }
+    if let Some(mut plane) = scanout_plane(run) {
+        if let Some((w, h)) = geometry {
+            (plane.width, plane.height) = (w, h);
+        }
+        plane.width = plane.width.clamp(1, MAX_SIDE);
+        plane.height = plane.height.clamp(1, MAX_SIDE);
+        if let Some(igd) = run.igd() {
             return Some(scanout(&run.machine, igd, &plane));
         }
     }
@@ -200,6 +185,29 @@ pub fn screenshot(run: &SessionRun, geometry: Option<(u32, u32)>) -> Option<Imag
         }
     }
     text_mode(run)
+}
+
+/// The IGD's first enabled primary plane as the display engine would scan it
+/// out, with the palette an indexed format uses: the pipe's legacy palette,
+/// or the VGA DAC's (6-bit entries) when the ROM left the pipe palette 0.
+#[must_use]
+pub fn scanout_plane(run: &SessionRun) -> Option<PlaneScanout> {
+    let host = run.igd()?.passthrough().host();
+    let mut plane = active_primary_plane(host.info().platform, host.mmio())?;
+    if plane.palette.iter().all(|c| *c == 0) {
+        plane.palette = run
+            .machine
+            .state()
+            .vga()
+            .dac
+            .chunks(3)
+            .map(|c| {
+                c.iter()
+                    .fold(0u32, |v, x| (v << 8) | u32::from((x << 2) | (x >> 4)))
+            })
+            .collect();
+    }
+    Some(plane)
 }
 
 /// Decode the DISPI frame buffer when the interface is enabled in a packed

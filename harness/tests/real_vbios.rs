@@ -9,12 +9,12 @@
 
 use std::path::PathBuf;
 
-use igdemu::igd::display::{active_primary_plane, DisplayTopology};
+use igdemu::igd::display::DisplayTopology;
 use igdemu::igd::Platform;
 use igdemu::session::{self, RemapperKind, Scenario, SessionRun, Step, Verdict};
 use igdemu_harness::pattern;
 use igdemu_harness::render::snapshot_summary;
-use igdemu_harness::screenshot::{screenshot, Source};
+use igdemu_harness::screenshot::{scanout_plane, screenshot, Source};
 
 /// One development image and what the model must make of it.
 struct Image {
@@ -186,11 +186,8 @@ fn real_images_scan_out_what_was_drawn_through_the_frame_buffer() {
                 run.report.steps
             );
             let lfb = lfb(&run);
-            let plane = {
-                let host = run.igd().expect("IGD").passthrough().host();
-                active_primary_plane(host.info().platform, host.mmio())
-                    .unwrap_or_else(|| panic!("{what}: no primary plane enabled"))
-            };
+            let plane =
+                scanout_plane(&run).unwrap_or_else(|| panic!("{what}: no primary plane enabled"));
             assert_eq!(
                 (plane.width, plane.height),
                 (w, h),
@@ -213,25 +210,11 @@ fn real_images_scan_out_what_was_drawn_through_the_frame_buffer() {
             };
             assert_eq!(unreachable_pages, 0, "{what}");
             assert_eq!((shot.width, shot.height), (w, h), "{what}");
-            let palette = if plane.palette.iter().any(|c| *c != 0) {
-                plane.palette.clone()
-            } else {
-                run.machine
-                    .state()
-                    .vga()
-                    .dac
-                    .chunks(3)
-                    .map(|c| {
-                        c.iter()
-                            .fold(0u32, |v, x| (v << 8) | u32::from((x << 2) | (x >> 4)))
-                    })
-                    .collect()
-            };
             let mut wrong = 0u32;
             for y in (0..h).step_by(7) {
                 for x in (0..w).step_by(3) {
                     let raw = pattern::raw_pixel(x, y, bpp);
-                    let want = plane.format.to_xrgb(raw, &palette);
+                    let want = plane.format.to_xrgb(raw, &plane.palette);
                     if shot.pixel(x, y) != Some(want) {
                         wrong += 1;
                     }

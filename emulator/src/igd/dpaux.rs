@@ -24,7 +24,16 @@
 //! `DP_LANE_ALIGN_STATUS_UPDATED` 0x204 (`INTERLANE_ALIGN_DONE` 1),
 //! `DP_ADJUST_REQUEST_LANE0_1` 0x206, `DP_SET_POWER` 0x600.
 //!
-//! Model: a transaction completes within the CTL write that sets SEND_BUSY.
+//! Model: the CTL write that sets SEND_BUSY starts a transaction in virtual
+//! time ([`crate::vtime::Timer`]). SEND_BUSY reads 1 until the request and
+//! the reply have crossed the link, then DONE (and the reply size and data)
+//! appear. The AUX link runs at 1 Mb/s with Manchester II coding (DP 1.2
+//! §2.7.1, 1 µs per bit); a frame is a precharge of up to 16 zeros, the
+//! 16-zero AUX_SYNC and its 4 µs end pattern, 8 µs per byte and a 4 µs STOP
+//! (§2.7.3): [`aux_frame_ns`]. With no sink, TIME_OUT_ERROR appears when the
+//! reply timeout programmed in `DP_AUX_CH_CTL_TIME_OUT_MASK` (27:26: 400,
+//! 600, 800 µs or the platform maximum, `intel_dp_aux.c`: 1.6 ms up to gen 9,
+//! 3.2 ms on ICL, 4 ms on TGL and later) has run after the request.
 //! Link training always succeeds at the first voltage swing: writing TPS1 to
 //! 0x102 marks clock recovery done on the configured lanes, TPS2/3/4 marks
 //! CR, EQ and symbol lock done and interlane alignment.
@@ -37,6 +46,10 @@ use super::edid::{Eeprom, EDID_BLOCK, EDID_I2C_ADDR};
 pub const DP_AUX_CH_CTL_SEND_BUSY: u32 = 1 << 31;
 /// CTL: done (write 1 to clear).
 pub const DP_AUX_CH_CTL_DONE: u32 = 1 << 30;
+/// CTL: reply timeout field (`DP_AUX_CH_CTL_TIME_OUT_MASK`).
+pub const DP_AUX_CH_CTL_TIME_OUT_MASK: u32 = 3 << 26;
+/// The platform's longest reply timeout (`DP_AUX_CH_CTL_TIME_OUT_MAX`) up to gen 9.
+pub const AUX_TIMEOUT_MAX_GEN9_NS: u64 = 1_600_000;
 /// CTL: time-out error (write 1 to clear).
 pub const DP_AUX_CH_CTL_TIME_OUT_ERROR: u32 = 1 << 28;
 /// CTL: receive error (write 1 to clear).
@@ -81,6 +94,25 @@ pub const DP_LANE_SYMBOL_LOCKED: u8 = 4;
 const DPCD_LIMIT: u32 = 0xF_FFFF;
 /// Bytes in the data registers.
 const AUX_BYTES: usize = 20;
+
+/// Time on the wire of an AUX frame of `bytes` bytes: precharge (16 µs),
+/// AUX_SYNC (16 µs) and its end (4 µs), 8 µs per byte, STOP (4 µs) at
+/// 1 µs per Manchester-coded bit (DP 1.2 §2.7).
+#[must_use]
+pub const fn aux_frame_ns(bytes: u64) -> u64 {
+    (16 + 16 + 4 + 8 * bytes + 4) * 1_000
+}
+
+/// A transaction on the wire: what CTL and the data registers show when it
+/// completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct InFlight {
+    done: crate::vtime::Timer,
+    /// CTL bits set on completion (DONE, errors, reply size).
+    ctl: u32,
+    /// The reply in the data registers, if any.
+    data: Option<[u32; 5]>,
+}
 
 /// A DP/eDP sink's capabilities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -137,6 +169,12 @@ pub struct AuxChannel {
     dpcd: BTreeMap<u32, u8>,
     /// The EDID EEPROM the sink answers at I2C address 0x50.
     eeprom: Eeprom,
+    /// The transaction on the wire, if SEND_BUSY is set.
+    in_flight: Option<InFlight>,
+    /// Virtual time of the current access.
+    now_ns: u64,
+    /// The reply timeout that field value 3 selects on this platform.
+    timeout_max_ns: u64,
 }
 
 impl AuxChannel {
@@ -150,6 +188,45 @@ impl AuxChannel {
             sink,
             dpcd: BTreeMap::new(),
             eeprom: Eeprom::new(edid),
+            in_flight: None,
+            now_ns: 0,
+            timeout_max_ns: AUX_TIMEOUT_MAX_GEN9_NS,
+        }
+    }
+
+    /// Set the reply timeout `DP_AUX_CH_CTL_TIME_OUT_MAX` selects.
+    pub fn set_timeout_max_ns(&mut self, ns: u64) {
+        self.timeout_max_ns = ns;
+    }
+
+    /// Move to virtual time `now_ns`: a transaction whose time has come
+    /// completes (SEND_BUSY clears, DONE and the reply appear).
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+        if let Some(f) = self.in_flight.filter(|f| f.done.done(self.now_ns)) {
+            self.in_flight = None;
+            self.ctl =
+                (self.ctl & !DP_AUX_CH_CTL_SEND_BUSY & !DP_AUX_CH_CTL_MESSAGE_SIZE_MASK) | f.ctl;
+            if let Some(d) = f.data {
+                self.data = d;
+            }
+        }
+    }
+
+    /// When the transaction on the wire completes, if there is one.
+    #[must_use]
+    pub fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        self.in_flight
+            .map(|f| f.done.pending(now_ns).unwrap_or(now_ns))
+    }
+
+    /// The reply timeout CTL selects (bits 27:26).
+    fn timeout_ns(&self) -> u64 {
+        match (self.ctl & DP_AUX_CH_CTL_TIME_OUT_MASK) >> 26 {
+            0 => 400_000,
+            1 => 600_000,
+            2 => 800_000,
+            _ => self.timeout_max_ns,
         }
     }
 
@@ -164,9 +241,12 @@ impl AuxChannel {
         self.dpcd.clear();
     }
 
-    /// Power-on state (sink and EDID kept).
+    /// Power-on state (sink, EDID, timeout and virtual time kept).
     pub fn reset(&mut self) {
-        *self = AuxChannel::new(self.sink, self.eeprom.data());
+        let mut ch = AuxChannel::new(self.sink, self.eeprom.data());
+        ch.now_ns = self.now_ns;
+        ch.timeout_max_ns = self.timeout_max_ns;
+        *self = ch;
     }
 
     /// Register `idx` (0 = CTL, 1-5 = DATA1-5).
@@ -190,8 +270,11 @@ impl AuxChannel {
         let plain = enables & !w1c & !DP_AUX_CH_CTL_SEND_BUSY;
         let cleared = value & enables & w1c;
         self.ctl = ((self.ctl & !plain) | (value & plain)) & !cleared;
-        if value & enables & DP_AUX_CH_CTL_SEND_BUSY != 0 {
-            self.transact();
+        // A send while a transaction is on the wire is ignored.
+        if value & enables & DP_AUX_CH_CTL_SEND_BUSY != 0 && self.in_flight.is_none() {
+            let f = self.transact();
+            self.ctl |= DP_AUX_CH_CTL_SEND_BUSY;
+            self.in_flight = Some(f);
         }
     }
 
@@ -217,21 +300,31 @@ impl AuxChannel {
         b
     }
 
-    fn transact(&mut self) {
+    /// Run the request in the data registers; what the guest sees when it
+    /// completes and when that is.
+    fn transact(&mut self) -> InFlight {
         let size = ((self.ctl & DP_AUX_CH_CTL_MESSAGE_SIZE_MASK)
             >> DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT) as usize;
-        self.ctl &= !DP_AUX_CH_CTL_MESSAGE_SIZE_MASK;
+        let request_ns = aux_frame_ns(size.min(AUX_BYTES) as u64);
+        let now = self.now_ns;
+        let at = move |ns: u64| crate::vtime::Timer::start(now, ns);
         if self.sink.is_none() {
-            self.ctl |= DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR;
-            return;
+            return InFlight {
+                done: at(request_ns + self.timeout_ns()),
+                ctl: DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR,
+                data: None,
+            };
         }
         let req = self.request_bytes();
         let reply = match req.get(..size) {
             Some(r) if size >= 3 => self.answer(r),
             _ => {
                 tracing::debug!(size, "dp aux: malformed request");
-                self.ctl |= DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_RECEIVE_ERROR;
-                return;
+                return InFlight {
+                    done: at(request_ns),
+                    ctl: DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_RECEIVE_ERROR,
+                    data: None,
+                };
             }
         };
         let n = reply.len().min(AUX_BYTES);
@@ -239,10 +332,15 @@ impl AuxChannel {
         for (o, r) in out.iter_mut().zip(reply) {
             *o = r;
         }
-        for (d, chunk) in self.data.iter_mut().zip(out.chunks_exact(4)) {
+        let mut data = [0u32; 5];
+        for (d, chunk) in data.iter_mut().zip(out.chunks_exact(4)) {
             *d = u32::from_be_bytes(<[u8; 4]>::try_from(chunk).unwrap_or_default());
         }
-        self.ctl |= DP_AUX_CH_CTL_DONE | ((n as u32) << DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT);
+        InFlight {
+            done: at(request_ns + aux_frame_ns(n as u64)),
+            ctl: DP_AUX_CH_CTL_DONE | ((n as u32) << DP_AUX_CH_CTL_MESSAGE_SIZE_SHIFT),
+            data: Some(data),
+        }
     }
 
     /// Reply bytes (byte 0 the reply code) to request `r` (at least 3 bytes).
@@ -345,6 +443,9 @@ mod tests {
             DP_AUX_CH_CTL_SEND_BUSY | DP_AUX_CH_CTL_DONE | ((req.len() as u32) << 20),
             !0,
         );
+        assert_ne!(ch.peek(0) & DP_AUX_CH_CTL_SEND_BUSY, 0, "busy on the wire");
+        let done = ch.next_deadline(ch.now_ns).unwrap();
+        ch.set_time(done);
         let ctl = ch.peek(0);
         let n = ((ctl >> 20) & 0x1F) as usize;
         let mut out = Vec::new();
@@ -394,6 +495,45 @@ mod tests {
         );
         // A size field of 0 or above 20 is a receive error, not a panic.
         ch.write(0, DP_AUX_CH_CTL_SEND_BUSY | (31 << 20), !0);
+        ch.set_time(ch.now_ns + aux_frame_ns(20));
         assert_ne!(ch.peek(0) & DP_AUX_CH_CTL_RECEIVE_ERROR, 0);
+    }
+
+    #[test]
+    fn replies_take_their_wire_time_and_timeouts_the_programmed_time() {
+        let mut ch = AuxChannel::new(Some(DpSink::default()), edid(&Panel::default()));
+        ch.set_time(1_000_000);
+        // Native read of 16 bytes of DPCD: a 4-byte request, a 17-byte reply.
+        ch.write(1, 0x9000_000F, !0);
+        ch.write(0, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20), !0);
+        let wire = aux_frame_ns(4) + aux_frame_ns(17);
+        assert_eq!(wire, 248_000, "72 us request + 176 us reply");
+        assert_eq!(ch.next_deadline(1_000_000), Some(1_000_000 + wire));
+        // A second send while busy is ignored.
+        ch.write(0, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20), !0);
+        ch.set_time(1_000_000 + wire - 1);
+        assert_eq!(
+            ch.peek(0) & (DP_AUX_CH_CTL_SEND_BUSY | DP_AUX_CH_CTL_DONE),
+            DP_AUX_CH_CTL_SEND_BUSY
+        );
+        ch.set_time(1_000_000 + wire);
+        assert_eq!(ch.peek(0), DP_AUX_CH_CTL_DONE | (17 << 20));
+        assert_eq!(ch.peek(1) >> 24, 0, "ACK");
+        assert_eq!(ch.next_deadline(1_000_000 + wire), None);
+        // No sink: TIME_OUT_ERROR after the request and the 400 us (field 0)
+        // or the platform's maximum (field 3) reply timeout.
+        for (field, timeout) in [(0u32, 400_000u64), (3, 1_600_000)] {
+            let mut ch = AuxChannel::new(None, [0; EDID_BLOCK]);
+            ch.write(0, DP_AUX_CH_CTL_SEND_BUSY | (field << 26) | (4 << 20), !0);
+            let end = aux_frame_ns(4) + timeout;
+            ch.set_time(end - 1);
+            assert_eq!(ch.peek(0) & DP_AUX_CH_CTL_TIME_OUT_ERROR, 0);
+            ch.set_time(end);
+            assert_eq!(
+                ch.peek(0)
+                    & (DP_AUX_CH_CTL_SEND_BUSY | DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR),
+                DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR
+            );
+        }
     }
 }

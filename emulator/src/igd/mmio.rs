@@ -9,9 +9,14 @@
 //!
 //! Every register not in a table is a plain 32-bit read/write store whose reset
 //! value is 0. Handshakes complete either within the write that requests them
-//! ([`RegisterBehaviour::StatusFollowsRequest`]) or after a fixed number of
-//! status reads ([`RegisterBehaviour::LockAfterReads`]): time in the model is
-//! counted in guest reads, never in wall time, so runs stay deterministic.
+//! ([`RegisterBehaviour::StatusFollowsRequest`]) or after a latency in virtual
+//! time ([`RegisterBehaviour::LockAfter`]: PLL lock), as do the panel power
+//! sequencer ([`super::display::panel`]) and AUX transactions: the bus hands
+//! the register file the machine's virtual time before each access
+//! ([`MmioRegisters::set_time`]) and asks for the next completion
+//! ([`MmioRegisters::next_deadline`]) so that a guest polling for it skips
+//! ahead ([`crate::vtime`]). Virtual time follows the guest's instructions,
+//! never wall time, so runs stay deterministic.
 //!
 //! Accesses of any width at any offset are split into byte lanes of aligned
 //! dwords; each dword touched is read once (reads may have side effects);
@@ -19,13 +24,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::display::panel::PanelPowerSequencer;
 use super::display::topology::DisplayTopology;
-use super::dpaux::{AuxChannel, DpSink};
+use super::dpaux::{AuxChannel, DpSink, AUX_TIMEOUT_MAX_GEN9_NS};
 use super::edid::{edid, Panel, EDID_BLOCK};
-use super::generation::{BdsmLocation, Platform, PlatformInfo};
+use super::generation::{BdsmLocation, Gen, Platform, PlatformInfo};
 use super::gmbus::Gmbus;
 use super::overrides::RegisterOverride;
 use super::regs;
+use crate::vtime::Timer;
 
 /// `GEN6_DSMBASE`: BAR0 mirror of BDSM (low dword; gen11+ high dword at +4).
 pub const GEN6_DSMBASE: u32 = 0x10_80C0;
@@ -64,20 +71,20 @@ pub enum RegisterBehaviour {
         /// Status bits.
         status_mask: u32,
     },
-    /// Request/acknowledge with latency (PLL lock, training done): a write
-    /// that sets every `request_mask` bit while the status is clear arms a
-    /// countdown; the status bits read 0 for the next `reads` reads of the
-    /// status register and 1 from then on. Clearing a request bit clears the
-    /// status at once. Status bits in this register are read-only.
-    LockAfterReads {
+    /// Request/acknowledge with latency (PLL lock): a write that sets every
+    /// `request_mask` bit while the status is clear arms a [`Timer`]; the
+    /// status bits read 0 until virtual time reaches `delay_ns` after the
+    /// write and 1 from then on. Clearing a request bit clears the status at
+    /// once. Status bits in this register are read-only.
+    LockAfter {
         /// Request bits in this register.
         request_mask: u32,
         /// Register holding the status bits.
         status_offset: u32,
         /// Status bits.
         status_mask: u32,
-        /// Reads that still see the status clear.
-        reads: u32,
+        /// Latency in virtual nanoseconds.
+        delay_ns: u64,
     },
     /// The status bits are set while the request bits are NOT all set
     /// (`DDI_BUF_IS_IDLE` vs `DDI_BUF_CTL_ENABLE`, `LCPLL_PLL_LOCK` vs
@@ -130,9 +137,13 @@ pub struct MmioRegisters {
     regs: BTreeMap<u32, u32>,
     reset: BTreeMap<u32, u32>,
     behaviours: BTreeMap<u32, Vec<RegisterBehaviour>>,
-    /// Armed [`RegisterBehaviour::LockAfterReads`] countdowns, keyed by
-    /// (status offset, status mask).
-    pending: BTreeMap<(u32, u32), u32>,
+    /// Armed [`RegisterBehaviour::LockAfter`] timers, keyed by (status
+    /// offset, status mask).
+    pending: BTreeMap<(u32, u32), Timer>,
+    /// Virtual time (ns) of the current access ([`Self::set_time`]).
+    now_ns: u64,
+    /// The panel power sequencer, where the platform has one.
+    panel: Option<PanelPowerSequencer>,
     /// Offsets whose behaviour an override replaced (controllers skip them).
     overridden: BTreeSet<u32>,
     gmbus: Gmbus,
@@ -176,9 +187,19 @@ impl MmioRegisters {
             reset.insert(GGC_MIRROR, u32::from(ggc));
         }
         let e = edid(&Panel::default());
+        // `DP_AUX_CH_CTL_TIME_OUT_MAX` per platform (`intel_dp_aux.c`).
+        let timeout_max_ns = match info.gen {
+            Gen::Gen11 => 3_200_000,
+            Gen::Gen12 => 4_000_000,
+            _ => AUX_TIMEOUT_MAX_GEN9_NS,
+        };
         let aux = regs::aux_channels(info.platform)
             .iter()
-            .map(|(ctl, _)| (*ctl, AuxChannel::new(None, e)))
+            .map(|(ctl, _)| {
+                let mut ch = AuxChannel::new(None, e);
+                ch.set_timeout_max_ns(timeout_max_ns);
+                (*ctl, ch)
+            })
             .collect();
         let mut r = Self {
             limit,
@@ -186,6 +207,9 @@ impl MmioRegisters {
             reset,
             behaviours,
             pending: BTreeMap::new(),
+            now_ns: 0,
+            panel: regs::panel_sequencer(info.platform)
+                .map(|(base, cycle)| PanelPowerSequencer::new(base, cycle)),
             overridden: BTreeSet::new(),
             gmbus: Gmbus::new(regs::gmbus_base(info.platform), e, DEFAULT_EDID_PINS),
             aux,
@@ -193,6 +217,47 @@ impl MmioRegisters {
         };
         r.set_topology(&DisplayTopology::default());
         r
+    }
+
+    /// Move to virtual time `now_ns` (the machine's clock at the access that
+    /// follows): PLL locks, panel power sequences and AUX transactions whose
+    /// time has come complete.
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+        let now = self.now_ns;
+        let mut done: Vec<(u32, u32)> = Vec::new();
+        self.pending.retain(|&key, t| {
+            if t.done(now) {
+                done.push(key);
+                false
+            } else {
+                true
+            }
+        });
+        for (off, mask) in done {
+            let st = self.regs.get(&off).copied().unwrap_or(0) | mask;
+            store(&mut self.regs, &self.reset, off, st);
+        }
+        if let Some(p) = &mut self.panel {
+            p.set_time(now);
+        }
+        for (_, ch) in &mut self.aux {
+            ch.set_time(now);
+        }
+    }
+
+    /// The earliest virtual time after `now_ns` at which a register changes
+    /// on its own (a PLL locks, a panel sequence phase ends, an AUX reply
+    /// arrives).
+    #[must_use]
+    pub fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        let locks = self.pending.values().filter_map(|t| t.pending(now_ns));
+        let panel = self.panel.as_ref().and_then(|p| p.next_deadline(now_ns));
+        let aux = self
+            .aux
+            .iter()
+            .filter_map(|(_, ch)| ch.next_deadline(now_ns));
+        locks.chain(panel).chain(aux).min()
     }
 
     /// Attach the displays of `t`: the panel on AUX A, the port B monitor on
@@ -321,6 +386,9 @@ impl MmioRegisters {
         if self.gmbus.handles(off) {
             return Some(Controller::Gmbus);
         }
+        if let Some(rel) = self.panel.as_ref().and_then(|p| p.handles(off)) {
+            return Some(Controller::Panel(rel));
+        }
         self.aux_slot(off).map(|(c, r)| Controller::Aux(c, r))
     }
 
@@ -332,6 +400,7 @@ impl MmioRegisters {
         match self.controller(off) {
             Some(Controller::Gmbus) => self.gmbus.peek(off),
             Some(Controller::Aux(c, r)) => self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r)),
+            Some(Controller::Panel(rel)) => self.panel.as_ref().map_or(0, |p| p.read(rel)),
             None => self.value_and_toggle(off).1,
         }
     }
@@ -356,9 +425,8 @@ impl MmioRegisters {
         (stored, v, toggle)
     }
 
-    /// Guest read of the dword at `offset & !3`, with side effects: a lock
-    /// countdown on this register advances, toggling bits flip afterwards,
-    /// GMBUS3 moves to the next bytes.
+    /// Guest read of the dword at `offset & !3`, with side effects: toggling
+    /// bits flip afterwards, GMBUS3 moves to the next bytes.
     fn read_dword(&mut self, offset: u32) -> u32 {
         let off = offset & !3;
         if off >= self.limit {
@@ -369,27 +437,10 @@ impl MmioRegisters {
             Some(Controller::Aux(c, r)) => {
                 return self.aux.get(c).map_or(0, |(_, ch)| ch.peek(r));
             }
-            None => {}
-        }
-        if !self.pending.is_empty() {
-            // Countdowns on this register at 0 expire (their status bits
-            // set); the others count down.
-            let mut expired: Option<u32> = None;
-            self.pending.retain(|&(o, mask), n| {
-                if o != off {
-                    return true;
-                }
-                if *n > 0 {
-                    *n -= 1;
-                    return true;
-                }
-                expired = Some(expired.unwrap_or(0) | mask);
-                false
-            });
-            if let Some(mask) = expired {
-                let st = self.regs.get(&off).copied().unwrap_or(0) | mask;
-                store(&mut self.regs, &self.reset, off, st);
+            Some(Controller::Panel(rel)) => {
+                return self.panel.as_ref().map_or(0, |p| p.read(rel));
             }
+            None => {}
         }
         let (stored, v, toggle) = self.value_and_toggle(off);
         if toggle != 0 {
@@ -404,11 +455,15 @@ impl MmioRegisters {
         store(&mut self.regs, &self.reset, offset & !3, value);
     }
 
-    /// Every register back to its reset value, controllers idle, countdowns
-    /// dropped. Overrides, the panel and the sinks stay.
+    /// Every register back to its reset value, controllers idle, pending
+    /// locks dropped, the panel sequencer off. Overrides, the panel's EDID
+    /// and the sinks stay; virtual time goes on.
     pub fn reset(&mut self) {
         self.regs = self.reset.clone();
         self.pending.clear();
+        if let Some(p) = &mut self.panel {
+            p.reset();
+        }
         self.gmbus.reset();
         for (_, ch) in &mut self.aux {
             ch.reset();
@@ -488,6 +543,12 @@ impl MmioRegisters {
                 }
                 return;
             }
+            Some(Controller::Panel(rel)) => {
+                if let Some(p) = &mut self.panel {
+                    p.write(rel, value, enables);
+                }
+                return;
+            }
             None => {}
         }
         let rows: &[RegisterBehaviour] = self.behaviours.get(&off).map_or(&[], Vec::as_slice);
@@ -501,7 +562,7 @@ impl MmioRegisters {
                 RegisterBehaviour::WriteOneToClear { mask } => w1c |= mask,
                 RegisterBehaviour::SelfClearing { mask } => sc |= mask,
                 RegisterBehaviour::StatusFollowsRequest { .. }
-                | RegisterBehaviour::LockAfterReads { .. }
+                | RegisterBehaviour::LockAfter { .. }
                 | RegisterBehaviour::StatusInverse { .. } => {
                     // Status bits in the request register are read-only.
                     if let Some((_, status_offset, status_mask, _)) = b.handshake() {
@@ -533,14 +594,21 @@ impl MmioRegisters {
         let new = ((old & !plain) | (value & plain)) & !cleared & !sc;
         store(&mut self.regs, &self.reset, off, new);
         for b in rows {
-            apply_status(&mut self.regs, &self.reset, &mut self.pending, new, *b);
+            apply_status(
+                &mut self.regs,
+                &self.reset,
+                &mut self.pending,
+                self.now_ns,
+                new,
+                *b,
+            );
         }
     }
 }
 
 impl RegisterBehaviour {
     /// The request mask, status offset, status mask and kind of a handshake
-    /// row (`StatusFollowsRequest`, `StatusInverse`, `LockAfterReads`).
+    /// row (`StatusFollowsRequest`, `StatusInverse`, `LockAfter`).
     fn handshake(self) -> Option<(u32, u32, u32, Status)> {
         match self {
             Self::StatusFollowsRequest {
@@ -553,16 +621,16 @@ impl RegisterBehaviour {
                 status_offset,
                 status_mask,
             } => Some((request_mask, status_offset, status_mask, Status::Inverse)),
-            Self::LockAfterReads {
+            Self::LockAfter {
                 request_mask,
                 status_offset,
                 status_mask,
-                reads,
+                delay_ns,
             } => Some((
                 request_mask,
                 status_offset,
                 status_mask,
-                Status::Lock(reads),
+                Status::Lock(delay_ns),
             )),
             _ => None,
         }
@@ -570,11 +638,12 @@ impl RegisterBehaviour {
 }
 
 /// Update the status register of a request row `b` after its register became
-/// `new` (a no-op for other rows).
+/// `new` at virtual time `now_ns` (a no-op for other rows).
 fn apply_status(
     regs: &mut BTreeMap<u32, u32>,
     reset: &BTreeMap<u32, u32>,
-    pending: &mut BTreeMap<(u32, u32), u32>,
+    pending: &mut BTreeMap<(u32, u32), Timer>,
+    now_ns: u64,
     new: u32,
     b: RegisterBehaviour,
 ) {
@@ -595,8 +664,8 @@ fn apply_status(
         }
         Status::Lock(_) if st & status_mask == status_mask || pending.contains_key(&key) => st,
         Status::Lock(0) => st | status_mask,
-        Status::Lock(n) => {
-            pending.insert(key, n);
+        Status::Lock(delay_ns) => {
+            pending.insert(key, Timer::start(now_ns, delay_ns));
             st & !status_mask
         }
     };
@@ -607,13 +676,15 @@ fn apply_status(
 enum Controller {
     Gmbus,
     Aux(usize, usize),
+    /// The panel power sequencer; the register's offset from `PP_STATUS`.
+    Panel(u32),
 }
 
 #[derive(Clone, Copy)]
 enum Status {
     Follow,
     Inverse,
-    Lock(u32),
+    Lock(u64),
 }
 
 /// Store a dword, keeping the map sparse (zero registers without a reset
@@ -707,19 +778,38 @@ mod tests {
         assert_eq!(r.read32(HSW_PWR_WELL_CTL2), HSW_PWR_WELL_REQ);
     }
 
+    const MS: u64 = 1_000_000;
+
     #[test]
-    fn panel_power_status_follows_control() {
+    fn panel_powers_up_after_its_delay_in_virtual_time() {
+        use crate::igd::display::panel::{PP_SEQUENCE_POWER_UP, PP_SEQUENCE_STATE_ON_IDLE};
         let mut r = regs(Platform::IvyBridge);
+        // Firmware left the delays 0: the eDP default T1+T3, 210 ms.
+        r.set_time(MS);
         w32(&mut r, PCH_PP_CONTROL, 0xABCD_0000 | PANEL_POWER_ON);
-        assert_eq!(r.read32(PCH_PP_STATUS), PP_ON);
+        assert_eq!(
+            rd(&mut r, PCH_PP_STATUS) & (PP_ON | PP_SEQUENCE_POWER_UP),
+            PP_SEQUENCE_POWER_UP
+        );
+        assert_eq!(r.next_deadline(MS), Some(211 * MS));
         w32(&mut r, PCH_PP_STATUS, 0);
-        assert_eq!(r.read32(PCH_PP_STATUS), PP_ON, "status is read-only");
+        r.set_time(211 * MS);
+        assert_eq!(rd(&mut r, PCH_PP_STATUS), PP_ON | PP_SEQUENCE_STATE_ON_IDLE);
+        assert_eq!(rd(&mut r, PCH_PP_CONTROL), 0xABCD_0001);
+        assert_eq!(r.next_deadline(211 * MS), None);
+        // Powering down starts the power-down sequence; PP_ON holds meanwhile.
         w32(&mut r, PCH_PP_CONTROL, 0xABCD_0000);
-        assert_eq!(r.read32(PCH_PP_STATUS), 0);
+        assert_ne!(rd(&mut r, PCH_PP_STATUS) & PP_ON, 0);
         let mut v = regs(Platform::Valleyview);
+        w32(&mut v, regs::VLV_DISPLAY_BASE + 0x6_1208, 100 << 16); // 10 ms
         w32(&mut v, VLV_PP_CONTROL, PANEL_POWER_ON);
-        assert_eq!(v.read32(VLV_PP_STATUS), PP_ON);
-        assert_eq!(v.read32(PCH_PP_STATUS), 0);
+        v.set_time(10 * MS);
+        assert_eq!(rd(&mut v, VLV_PP_STATUS) & PP_ON, PP_ON);
+        assert_eq!(rd(&mut v, PCH_PP_STATUS), 0);
+        // CFL (CNP PCH) has no PP_DIVISOR: plain storage there.
+        let mut c = regs(Platform::CoffeeLake);
+        w32(&mut c, regs::PCH_PP_STATUS + 0x10, 7);
+        assert_eq!(rd(&mut c, regs::PCH_PP_STATUS + 0x10), 7);
     }
 
     #[test]
@@ -831,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn skl_dpll_locks_after_two_reads_and_unlocks_at_once() {
+    fn skl_dpll_locks_after_its_latency_and_unlocks_at_once() {
         let mut r = regs(Platform::Skylake);
         // Firmware left DPLL0 locked and the CD clock at 337.5 MHz.
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000);
@@ -839,20 +929,24 @@ mod tests {
         assert_eq!(rd(&mut r, regs::CDCLK_CTL) & 0x7FF, 0x2A1);
         w32(&mut r, regs::LCPLL1_CTL, 0);
         assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        r.set_time(MS);
         w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
-        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 1: not locked");
-        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "read 2: not locked");
-        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "read 3: locked");
-        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "stays locked");
-        // DPLL_STATUS counts its own reads.
+        // Reads do not make it lock; virtual time does.
+        for _ in 0..100 {
+            assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31, "not locked yet");
+        }
+        assert_eq!(r.next_deadline(MS), Some(MS + PLL_NS));
+        r.set_time(MS + PLL_NS - 1);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 1 << 31);
         assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
-        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 0);
+        r.set_time(MS + PLL_NS);
+        assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0xC000_0000, "locked");
         assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        assert_eq!(r.next_deadline(MS + PLL_NS), None);
         // WRPLL_CTL1 (DPLL2) → DPLL_LOCK(2) = bit 16; DPLL0's lock stays.
         w32(&mut r, 0x4_6040, 1 << 31);
-        for _ in 0..PLL_READS {
-            assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
-        }
+        assert_eq!(rd(&mut r, regs::DPLL_STATUS), 1);
+        r.set_time(MS + 2 * PLL_NS);
         assert_eq!(rd(&mut r, regs::DPLL_STATUS), (1 << 16) | 1);
         // Rewriting the enable while locked does not re-arm; disabling unlocks.
         w32(&mut r, regs::LCPLL1_CTL, 1 << 31);
@@ -865,15 +959,16 @@ mod tests {
         assert_eq!(rd(&mut r, regs::LCPLL1_CTL), 0);
     }
 
-    const PLL_READS: u32 = regs::PLL_LOCK_READS;
+    const PLL_NS: u64 = regs::PLL_LOCK_NS;
 
     #[test]
     fn vlv_dpll_lock_bit_15_and_icl_pll_power() {
         let mut v = regs(Platform::Valleyview);
         let dpll_a = regs::VLV_DISPLAY_BASE + 0x6014;
         w32(&mut v, dpll_a, 1 << 31);
-        let reads: Vec<u32> = (0..3).map(|_| rd(&mut v, dpll_a) & (1 << 15)).collect();
-        assert_eq!(reads, [0, 0, 1 << 15]);
+        assert_eq!(rd(&mut v, dpll_a) & (1 << 15), 0);
+        v.set_time(PLL_NS);
+        assert_eq!(rd(&mut v, dpll_a) & (1 << 15), 1 << 15);
         let mut i = regs(Platform::IceLake);
         w32(&mut i, regs::LCPLL1_CTL, 1 << 27);
         assert_eq!(
@@ -996,9 +1091,10 @@ mod tests {
         r.apply_override(&RegisterOverride::parse("0x6c060=const:0x01010101").unwrap());
         w32(&mut r, 0x6_C060, 0);
         assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101);
-        r.apply_override(&RegisterOverride::parse("0x1000=lock-after:1:0->4").unwrap());
+        r.apply_override(&RegisterOverride::parse("0x1000=lock-after:1us:0->4").unwrap());
         w32(&mut r, 0x1000, 1);
         assert_eq!(rd(&mut r, 0x1000), 1);
+        r.set_time(1_000);
         assert_eq!(rd(&mut r, 0x1000), 0x11);
         r.apply_override(&RegisterOverride::parse("0x1004=mirror:0x6c060").unwrap());
         assert_eq!(rd(&mut r, 0x1004), 0x0101_0101);
@@ -1007,6 +1103,6 @@ mod tests {
         assert_eq!(rd(&mut r, 0xC_5108), 0x800);
         r.reset();
         assert_eq!(rd(&mut r, 0x6_C060), 0x0101_0101, "const survives FLR");
-        assert_eq!(rd(&mut r, 0x1000), 0, "countdowns and values reset");
+        assert_eq!(rd(&mut r, 0x1000), 0, "pending locks and values reset");
     }
 }

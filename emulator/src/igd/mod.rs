@@ -203,8 +203,11 @@ impl IgdDevice {
 
     /// Virtual time reached `now_ns` (emulated ns since power-on): what
     /// completions scheduled with [`crate::vtime::Timer`] compare against.
+    /// Completions whose time has come take effect (PLL lock, panel power
+    /// sequence, AUX reply; see [`MmioRegisters::set_time`]).
     pub fn set_time(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        self.mmio.set_time(self.now_ns);
     }
 
     /// Virtual time of the current access.
@@ -214,11 +217,10 @@ impl IgdDevice {
     }
 
     /// The earliest pending completion after `now_ns`, for a guest polling
-    /// for it to skip ahead ([`crate::vtime::IdleDetector`]). None today:
-    /// register completions are still counted in reads.
+    /// for it to skip ahead ([`crate::vtime::IdleDetector`]).
     #[must_use]
-    pub fn next_deadline(&self, _now_ns: u64) -> Option<u64> {
-        None
+    pub fn next_deadline(&self, now_ns: u64) -> Option<u64> {
+        self.mmio.next_deadline(now_ns)
     }
 
     /// The platform row.
@@ -663,12 +665,17 @@ mod tests {
         u32::from_le_bytes(b)
     }
 
-    /// Poll like a vBIOS: at most 100 reads until `cond` holds.
+    /// Poll like a vBIOS on the machine: at most 100 reads until `cond`
+    /// holds, virtual time jumping to the device's next completion between
+    /// reads (as the machine's idle detector lets it).
     fn poll(d: &mut IgdDevice, off: u32, cond: impl Fn(u32) -> bool) -> u32 {
         for _ in 0..100 {
             let v = mr(d, off);
             if cond(v) {
                 return v;
+            }
+            if let Some(t) = d.next_deadline(0) {
+                d.set_time(t);
             }
         }
         panic!("register {off:#x} never satisfied the condition");
@@ -870,7 +877,10 @@ mod tests {
         assert!(d.set_dp_sink(1, None));
         mw(&mut d, 0xE_4114, 0x9000_0000);
         mw(&mut d, 0xE_4110, DP_AUX_CH_CTL_SEND_BUSY | (4 << 20));
-        let s = mr(&mut d, 0xE_4110);
+        assert_ne!(mr(&mut d, 0xE_4110) & DP_AUX_CH_CTL_SEND_BUSY, 0);
+        // The reply timeout (400 us, field 0) after the 4-byte request.
+        assert_eq!(d.next_deadline(0), Some(aux_frame_ns(4) + 400_000));
+        let s = poll(&mut d, 0xE_4110, |s| s & DP_AUX_CH_CTL_SEND_BUSY == 0);
         assert_eq!(
             s & (DP_AUX_CH_CTL_SEND_BUSY | DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR),
             DP_AUX_CH_CTL_DONE | DP_AUX_CH_CTL_TIME_OUT_ERROR

@@ -19,7 +19,8 @@
 //!            | 'masked'                     bits 31:16 of a write select bits 15:0
 //!            | 'status-follows-request:' REQBIT '->' STATUSBIT ['@' OFFSET]
 //!            | 'status-inverse:' REQBIT '->' STATUSBIT ['@' OFFSET]
-//!            | 'lock-after:' N ':' REQBIT '->' STATUSBIT ['@' OFFSET]
+//!            | 'lock-after:' DURATION ':' REQBIT '->' STATUSBIT ['@' OFFSET]
+//! DURATION  := NUMBER ('ns' | 'us' | 'ms' | 's')   virtual time, e.g. 200us
 //! ```
 //!
 //! The status register defaults to `REG` itself. An override replaces every
@@ -61,8 +62,11 @@ pub enum OverrideError {
     #[error("override: {0:?} is not a bit number 0-31")]
     BadBit(String),
     /// A behaviour name the grammar does not know.
-    #[error("override: unknown behaviour {0:?} (plain, ro, ro:V, const:V, w1c:M, sc:M, toggle:B, mirror:R, masked, status-follows-request:R->S, status-inverse:R->S, lock-after:N:R->S)")]
+    #[error("override: unknown behaviour {0:?} (plain, ro, ro:V, const:V, w1c:M, sc:M, toggle:B, mirror:R, masked, status-follows-request:R->S, status-inverse:R->S, lock-after:DURATION:R->S)")]
     UnknownBehaviour(String),
+    /// A latency without a unit, or one that does not parse.
+    #[error("override: {0:?} is not a duration (a number with ns, us, ms or s, e.g. 200us; latencies are virtual time, not read counts)")]
+    BadDuration(String),
     /// A behaviour missing its argument or with a malformed one.
     #[error("override: behaviour {0:?} has a missing or malformed argument")]
     BadArgument(String),
@@ -90,6 +94,33 @@ fn bit(s: &str) -> Result<u32, OverrideError> {
         Ok(b) if b < 32 => Ok(b),
         _ => Err(OverrideError::BadBit(s.to_string())),
     }
+}
+
+/// `NUMBER UNIT` → nanoseconds of virtual time.
+fn duration(s: &str) -> Result<u64, OverrideError> {
+    let t = s.trim();
+    let bad = || OverrideError::BadDuration(s.to_string());
+    let (n, scale) = [
+        ("ns", 1u64),
+        ("us", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+    ]
+    .iter()
+    .find_map(|(u, k)| t.strip_suffix(u).map(|n| (n, *k)))
+    .ok_or_else(bad)?;
+    let n: u64 = n.trim().replace('_', "").parse().map_err(|_| bad())?;
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// `ns` in the largest unit that divides it exactly (`200us`, `5ms`).
+fn fmt_duration(f: &mut fmt::Formatter<'_>, ns: u64) -> fmt::Result {
+    for (u, k) in [("s", 1_000_000_000u64), ("ms", 1_000_000), ("us", 1_000)] {
+        if ns != 0 && ns.is_multiple_of(k) {
+            return write!(f, "{}{u}", ns / k);
+        }
+    }
+    write!(f, "{ns}ns")
 }
 
 /// `REQ->STATUS[@OFFSET]` → (request mask, status offset, status mask).
@@ -159,13 +190,13 @@ impl RegisterOverride {
                 let (n, rest) = need()?
                     .split_once(':')
                     .ok_or_else(|| OverrideError::BadArgument(beh.to_string()))?;
-                let reads = number(n)?;
+                let delay_ns = duration(n)?;
                 let (request_mask, status_offset, status_mask) = pair(rest, reg, beh)?;
-                B::LockAfterReads {
+                B::LockAfter {
                     request_mask,
                     status_offset,
                     status_mask,
-                    reads,
+                    delay_ns,
                 }
             }
             ("plain" | "masked", Some(_))
@@ -248,13 +279,15 @@ impl fmt::Display for RegisterOverride {
                 write!(f, "status-inverse:")?;
                 pair(f, request_mask, status_offset, status_mask)
             }
-            B::LockAfterReads {
+            B::LockAfter {
                 request_mask,
                 status_offset,
                 status_mask,
-                reads,
+                delay_ns,
             } => {
-                write!(f, "lock-after:{reads}:")?;
+                write!(f, "lock-after:")?;
+                fmt_duration(f, delay_ns)?;
+                write!(f, ":")?;
                 pair(f, request_mask, status_offset, status_mask)
             }
         }
@@ -320,22 +353,22 @@ mod tests {
                 None,
             ),
             (
-                "0x46010=lock-after:5:31->30",
-                B::LockAfterReads {
+                "0x46010=lock-after:200us:31->30",
+                B::LockAfter {
                     request_mask: 1 << 31,
                     status_offset: 0x46010,
                     status_mask: 1 << 30,
-                    reads: 5,
+                    delay_ns: 200_000,
                 },
                 None,
             ),
             (
-                "0x46014=lock-after:0:31->8@0x6c060",
-                B::LockAfterReads {
+                "0x46014=lock-after:0ns:31->8@0x6c060",
+                B::LockAfter {
                     request_mask: 1 << 31,
                     status_offset: 0x6C060,
                     status_mask: 1 << 8,
-                    reads: 0,
+                    delay_ns: 0,
                 },
                 None,
             ),
@@ -345,6 +378,23 @@ mod tests {
             assert_eq!((o.behaviour(), o.value()), (b, v), "{text}");
             assert_eq!(o.to_string(), text);
             assert_eq!(text.parse::<RegisterOverride>(), Ok(o));
+        }
+        // Durations print in the largest exact unit.
+        for (text, canon) in [
+            (
+                "0x46010=lock-after:5000us:31->30",
+                "0x46010=lock-after:5ms:31->30",
+            ),
+            (
+                "0x46010=lock-after:1500ns:31->30",
+                "0x46010=lock-after:1500ns:31->30",
+            ),
+            (
+                "0x46010=lock-after:2s:31->30",
+                "0x46010=lock-after:2s:31->30",
+            ),
+        ] {
+            assert_eq!(RegisterOverride::parse(text).unwrap().to_string(), canon);
         }
         // Decimal and upper-case hex are accepted; the canonical form is hex.
         let o = RegisterOverride::parse("283648=const:0X0F").unwrap();
@@ -384,6 +434,15 @@ mod tests {
         assert_eq!(
             e("0x45400=lock-after:31->30"),
             OverrideError::BadArgument("lock-after:31->30".into())
+        );
+        assert_eq!(
+            e("0x45400=lock-after:5:31->30"),
+            OverrideError::BadDuration("5".into()),
+            "a plain number was a read count; latencies are virtual time now"
+        );
+        assert_eq!(
+            e("0x45400=lock-after:99999999999s:31->30"),
+            OverrideError::BadDuration("99999999999s".into())
         );
         assert_eq!(
             e("0x45400=ro:0x1_0000_0000"),

@@ -8,8 +8,9 @@
 //!   SKL+ `HSW_PWR_WELL_CTL_REQ(idx)` = bit 2·idx+1, `STATE(idx)` = 2·idx,
 //!   `SKL_PW_CTL_IDX_PW_1/2` = 14/15, `ICL_PW_CTL_IDX_PW_1..4` = 0..3, TGL PW5 = 4).
 //! - Panel power: `display/intel_pps_regs.h` (`PCH_PP_STATUS` 0xC7200 bit 31
-//!   `PP_ON`, `PCH_PP_CONTROL` 0xC7204 bit 0; VLV/CHV at `VLV_DISPLAY_BASE`
-//!   0x180000 + 0x61200).
+//!   `PP_ON`, `PCH_PP_CONTROL` 0xC7204 bit 0, delays at 0xC7208-0xC7210;
+//!   VLV/CHV at `VLV_DISPLAY_BASE` 0x180000 + 0x61200), modelled by
+//!   [`super::display::panel`] ([`panel_sequencer`]).
 //! - PLLs: `display/intel_dpll_mgr.c`, `intel_dpll.c`, `i915_reg.h`:
 //!   VLV/CHV `DPLL(pipe)` 0x186014/0x186018 `DPLL_VCO_ENABLE` 31 →
 //!   `DPLL_LOCK_VLV` 15 (`vlv_enable_pll` waits for it); HSW/BDW `LCPLL_CTL`
@@ -57,6 +58,7 @@
 //! - GMBUS (`intel_gmbus_regs.h`) and DP AUX (`intel_dp_aux_regs.h`): see
 //!   [`super::gmbus`] and [`super::dpaux`].
 
+use super::display::panel::CycleDelayField;
 use super::generation::Platform;
 use super::mmio::{RegisterBehaviour as B, GEN6_DSMBASE, GGC_MIRROR};
 
@@ -74,13 +76,30 @@ pub struct Row {
 
 /// One table: which platforms it applies to and its rows.
 #[derive(Clone, Copy, Debug)]
-pub struct BehaviourTable {
+pub struct PlatformTable<T: 'static> {
     /// What the rows model.
     pub name: &'static str,
     /// Platforms the rows apply to.
     pub platforms: &'static [Platform],
     /// The rows.
-    pub rows: &'static [Row],
+    pub rows: &'static [T],
+}
+
+/// Register behaviours on a set of platforms.
+pub type BehaviourTable = PlatformTable<Row>;
+
+/// What firmware leaves in the display engine on a set of platforms.
+pub type FirmwareState = PlatformTable<FirmwareValue>;
+
+/// The rows of `tables` that apply to `platform`, in table order.
+fn rows_for<T: Copy>(
+    tables: &'static [PlatformTable<T>],
+    platform: Platform,
+) -> impl Iterator<Item = T> {
+    tables
+        .iter()
+        .filter(move |t| t.platforms.contains(&platform))
+        .flat_map(|t| t.rows.iter().copied())
 }
 
 /// `HSW_PWR_WELL_CTL1` (BIOS request register).
@@ -109,10 +128,7 @@ pub const VLV_DISPLAY_BASE: u32 = 0x18_0000;
 pub const VLV_PP_STATUS: u32 = VLV_DISPLAY_BASE + 0x6_1200;
 /// `VLV_DISPLAY_BASE` + `_PIPEA_PP_CONTROL` (0x61204).
 pub const VLV_PP_CONTROL: u32 = VLV_DISPLAY_BASE + 0x6_1204;
-/// `PP_ON` in PP_STATUS: panel is powered.
-pub const PP_ON: u32 = 1 << 31;
-/// `PANEL_POWER_ON` in PP_CONTROL: request panel power.
-pub const PANEL_POWER_ON: u32 = 1 << 0;
+pub use super::display::panel::{PANEL_POWER_ON, PP_ON};
 /// `PCH_DISPLAY_BASE`: GMBUS and the PCH display registers.
 pub const PCH_DISPLAY_BASE: u32 = 0xC_0000;
 /// `PIPECONF(PIPE_A)` / `TRANSCONF(TRANSCODER_A)`.
@@ -161,8 +177,14 @@ pub const ADPA_CRT_HOTPLUG_MONITOR_MASK: u32 = 3 << 24;
 pub const SBI_CTL_STAT: u32 = 0xC_6008;
 /// `SBI_BUSY`.
 pub const SBI_BUSY: u32 = 1 << 0;
-/// Reads a PLL reports "not locked" after it is enabled, before it locks.
-pub const PLL_LOCK_READS: u32 = 2;
+/// Virtual time from a PLL enable to its lock bit: 150 µs, the settling time
+/// i915 allows a DPLL after enabling it (`i9xx_enable_pll`: "Wait for the
+/// clocks to stabilize", `udelay(150)`). It is within every lock timeout
+/// i915 polls with: 200 µs for a BXT/GLK port PLL (`bxt_ddi_pll_enable`),
+/// 1 ms for VLV/CHV `DPLL_LOCK_VLV` (`vlv_enable_pll`), the BXT DE PLL and
+/// ICL+ `PLL_LOCK` (`icl_pll_enable`), 5 ms for SKL `DPLL_LOCK`
+/// (`skl_ddi_pll_enable`, `skl_dpll0_enable`).
+pub const PLL_LOCK_NS: u64 = 150_000;
 
 const fn row(offset: u32, name: &'static str, behaviour: B) -> Row {
     Row {
@@ -188,11 +210,11 @@ const fn locks(offset: u32, name: &'static str, req: u32, st_off: u32, state: u3
     row(
         offset,
         name,
-        B::LockAfterReads {
+        B::LockAfter {
             request_mask: req,
             status_offset: st_off,
             status_mask: state,
-            reads: PLL_LOCK_READS,
+            delay_ns: PLL_LOCK_NS,
         },
     )
 }
@@ -224,23 +246,6 @@ const fn toggle(offset: u32, name: &'static str, mask: u32) -> Row {
     row(offset, name, B::Toggle { mask })
 }
 
-/// A panel power sequencer: `PANEL_POWER_ON` in the control register sets
-/// `PP_ON` in the read-only status register.
-const fn panel(ctl: u32, ctl_name: &'static str, st: u32, st_name: &'static str) -> [Row; 2] {
-    [
-        row(
-            ctl,
-            ctl_name,
-            B::StatusFollowsRequest {
-                request_mask: PANEL_POWER_ON,
-                status_offset: st,
-                status_mask: PP_ON,
-            },
-        ),
-        row(st, st_name, B::ReadOnly),
-    ]
-}
-
 /// A masked forcewake request register and its ack, which mirrors bits 15:0.
 const fn fw_masked(req: u32, name: &'static str, ack: u32, ack_name: &'static str) -> [Row; 2] {
     [
@@ -263,15 +268,6 @@ const fn well(offset: u32, name: &'static str, idx: u32) -> Row {
 
 const C1: &str = "HSW_PWR_WELL_CTL1";
 const C2: &str = "HSW_PWR_WELL_CTL2";
-
-const PCH_PANEL: &[Row] = &panel(
-    PCH_PP_CONTROL,
-    "PCH_PP_CONTROL",
-    PCH_PP_STATUS,
-    "PCH_PP_STATUS",
-);
-
-const VLV_PANEL: &[Row] = &panel(VLV_PP_CONTROL, "PP_CONTROL", VLV_PP_STATUS, "PP_STATUS");
 
 const HSW_POWER_WELL: &[Row] = &[
     follows(HSW_PWR_WELL_CTL1, C1, HSW_PWR_WELL_REQ, HSW_PWR_WELL_STATE),
@@ -705,8 +701,6 @@ const fn table(
 /// (`BXT_PP_STATUS(0)`). Only registers a vBIOS is known to wait on are
 /// modelled; the rest are plain storage.
 pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
-    table("PCH panel power sequencer", PCH_SPLIT, PCH_PANEL),
-    table("VLV/CHV panel power sequencer", VLV_CHV, VLV_PANEL),
     table("HSW/BDW display power well", HSW_BDW, HSW_POWER_WELL),
     table("SKL power wells 1 and 2", GEN9, SKL_POWER_WELLS),
     table("ICL+ power wells 1-4", GEN11_PLUS, ICL_POWER_WELLS),
@@ -792,17 +786,6 @@ pub struct FirmwareValue {
     pub value: u32,
 }
 
-/// What firmware leaves in the display engine on one set of platforms.
-#[derive(Clone, Copy, Debug)]
-pub struct FirmwareState {
-    /// What the values set up.
-    pub name: &'static str,
-    /// Platforms it applies to.
-    pub platforms: &'static [Platform],
-    /// The register values.
-    pub values: &'static [FirmwareValue],
-}
-
 const fn fw(offset: u32, value: u32) -> FirmwareValue {
     FirmwareValue { offset, value }
 }
@@ -837,7 +820,7 @@ const GEN9_FIRMWARE: &[FirmwareValue] = &[
 pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
     name: "gen9 pre-OS display init (PW1, DPLL0, CD clock, DBUF)",
     platforms: GEN9_BIG,
-    values: GEN9_FIRMWARE,
+    rows: GEN9_FIRMWARE,
 }];
 
 /// Where the display topology shows on `platform` (see
@@ -882,18 +865,12 @@ const DDI_PCH: &[Platform] = &[
 
 /// The firmware values that apply to `platform`.
 pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
-    FIRMWARE_STATES
-        .iter()
-        .filter(move |t| t.platforms.contains(&platform))
-        .flat_map(|t| t.values.iter().copied())
+    rows_for(FIRMWARE_STATES, platform)
 }
 
 /// The rows that apply to `platform`, in table order.
 pub fn behaviours_for(platform: Platform) -> impl Iterator<Item = Row> {
-    BEHAVIOUR_TABLES
-        .iter()
-        .filter(move |t| t.platforms.contains(&platform))
-        .flat_map(|t| t.rows.iter().copied())
+    rows_for(BEHAVIOUR_TABLES, platform)
 }
 
 /// Base of the GMBUS block (`GMBUS_MMIO_BASE`): `VLV_DISPLAY_BASE` on
@@ -931,6 +908,57 @@ const AUX_ICL: &[(u32, &str)] = &[
     (0x6_4310, "DPD_AUX_CH_CTL"),
     (0x6_4410, "DPE_AUX_CH_CTL"),
     (0x6_4510, "DPF_AUX_CH_CTL"),
+];
+
+/// Platforms whose cycle delay is in `PP_CONTROL` bits 8:4 and that have no
+/// `PP_DIVISOR` (i915 `intel_pps_get_registers`: BXT/GLK and CNP+ PCHs).
+const PPS_CYCLE_IN_CONTROL: &[Platform] = &[
+    P::Broxton,
+    P::GeminiLake,
+    P::CoffeeLake,
+    P::CometLake,
+    P::IceLake,
+    P::ElkhartLake,
+    P::JasperLake,
+    P::TigerLake,
+    P::RocketLake,
+    P::AlderLakeS,
+    P::AlderLakeP,
+    P::RaptorLake,
+];
+
+/// The first panel power sequencer: its `PP_STATUS` offset (`PCH_PP_STATUS`,
+/// also `BXT_PP_STATUS(0)`; VLV/CHV pipe A's at `VLV_DISPLAY_BASE` +
+/// 0x61200) and where its cycle delay is programmed.
+#[must_use]
+pub fn panel_sequencer(platform: Platform) -> Option<(u32, CycleDelayField)> {
+    let cycle = if PPS_CYCLE_IN_CONTROL.contains(&platform) {
+        CycleDelayField::Control
+    } else {
+        CycleDelayField::Divisor
+    };
+    if VLV_CHV.contains(&platform) {
+        Some((VLV_PP_STATUS, cycle))
+    } else if PCH_SPLIT.contains(&platform) {
+        Some((PCH_PP_STATUS, cycle))
+    } else {
+        None
+    }
+}
+
+const PPS_PCH_NAMES: [&str; 5] = [
+    "PCH_PP_STATUS",
+    "PCH_PP_CONTROL",
+    "PCH_PP_ON_DELAYS",
+    "PCH_PP_OFF_DELAYS",
+    "PCH_PP_DIVISOR",
+];
+const PPS_VLV_NAMES: [&str; 5] = [
+    "PP_STATUS",
+    "PP_CONTROL",
+    "PP_ON_DELAYS",
+    "PP_OFF_DELAYS",
+    "PP_DIVISOR",
 ];
 
 /// The AUX channel control registers (offset, i915 name), first channel first.
@@ -981,6 +1009,24 @@ pub fn register_name(platform: Platform, offset: u32) -> Option<&'static str> {
     if let Some(r) = behaviours_for(platform).find(|r| r.offset == off) {
         return Some(r.name);
     }
+    if let Some((base, cycle)) = panel_sequencer(platform) {
+        let names = if VLV_CHV.contains(&platform) {
+            &PPS_VLV_NAMES
+        } else {
+            &PPS_PCH_NAMES
+        };
+        let last = match cycle {
+            CycleDelayField::Divisor => 4,
+            CycleDelayField::Control => 3,
+        };
+        if let Some(i) = off
+            .checked_sub(base)
+            .map(|d| (d / 4) as usize)
+            .filter(|i| *i <= last)
+        {
+            return names.get(i).copied();
+        }
+    }
     if let Some((_, n)) = off
         .checked_sub(gmbus_base(platform))
         .and_then(|rel| GMBUS_NAMES.iter().find(|(o, _)| *o == rel))
@@ -1028,6 +1074,17 @@ mod tests {
         assert_eq!(register_name(P::Skylake, 0x64118), Some("DP_AUX_CH_DATA2"));
         assert_eq!(register_name(P::SandyBridge, 0xC6014), Some("PCH_DPLL_A"));
         assert_eq!(register_name(P::Skylake, 0x1234), None);
+        assert_eq!(
+            register_name(P::IvyBridge, 0xC7208),
+            Some("PCH_PP_ON_DELAYS")
+        );
+        assert_eq!(register_name(P::Skylake, 0xC7210), Some("PCH_PP_DIVISOR"));
+        assert_eq!(
+            register_name(P::CoffeeLake, 0xC7210),
+            None,
+            "CNP: no PP_DIVISOR"
+        );
+        assert_eq!(register_name(P::Valleyview, 0x1E_1204), Some("PP_CONTROL"));
     }
 
     #[test]
@@ -1037,7 +1094,7 @@ mod tests {
             let has = |n: &str| rows.iter().any(|r| r.name == n);
             assert!(has("PIPEACONF"), "{:?}", info.platform);
             assert!(
-                has("PCH_PP_CONTROL") || has("PP_CONTROL"),
+                panel_sequencer(info.platform).is_some(),
                 "{:?}",
                 info.platform
             );

@@ -494,6 +494,20 @@ impl BusDevice for IgdFunction {
         bar == bar::GMADR
     }
 
+    /// `MMIO_INDEX` (BAR4 +0) selects the register `MMIO_DATA` reaches.
+    fn is_index_write(&self, bar: u8, offset: u64) -> bool {
+        bar == bar::IOBAR && offset < 4
+    }
+
+    /// A read of `MMIO_DATA` (BAR4 +4) reaches the register `MMIO_INDEX` holds.
+    fn read_target(&self, bar: u8, offset: u64) -> u64 {
+        if bar == bar::IOBAR && (4..8).contains(&offset) {
+            u64::from(self.pt.host().iobar().index())
+        } else {
+            0
+        }
+    }
+
     fn bar_read(&mut self, bar: u8, offset: u64, data: &mut [u8]) {
         match bar {
             bar::GTTMMADR => self.pt.mmio_read(offset, data),

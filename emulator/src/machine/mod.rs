@@ -541,9 +541,11 @@ impl MachineState {
             Some(value) => {
                 self.record_port_read(at, port, size, value, io_bar);
                 self.trace.push(at, EventKind::PortIn { port, size, value });
-                if let Some((bdf, _, _)) = io_bar {
+                if let Some((bdf, bar, off)) = io_bar {
                     self.drain_device(at, bdf);
-                    self.poll_read(at, u64::from(port), u64::from(value));
+                    let target = self.pci.get(bdf).map_or(0, |d| d.read_target(bar, off));
+                    let key = u64::from(port) | (target << 16);
+                    self.poll_read(at, key, u64::from(value));
                 }
                 value
             }
@@ -630,9 +632,15 @@ impl MachineState {
         let at = self.here;
         let size = size.clamp(1, 4);
         self.clock.advance_ns(PORT_ACCESS_NS);
-        // Latching a PIT count (0x43), selecting a CMOS register (0x70) and
-        // the POST/delay ports are part of reading time, not work.
-        if !matches!(port, 0x43 | 0x70 | 0x80 | 0xE0 | 0xED) {
+        // Latching a PIT count (0x43), selecting a CMOS register (0x70) or a
+        // device register through an index port, and the POST/delay ports
+        // are part of reading time, not work.
+        let selects = self.io_bar_at(port).is_some_and(|(bdf, bar, off)| {
+            self.pci
+                .get(bdf)
+                .is_some_and(|d| d.is_index_write(bar, off))
+        });
+        if !selects && !matches!(port, 0x43 | 0x70 | 0x80 | 0xE0 | 0xED) {
             self.idle.activity();
         }
         if port == 0xCF8 {

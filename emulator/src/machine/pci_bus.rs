@@ -58,6 +58,22 @@ pub trait BusDevice: PciFunction + std::any::Any {
     /// stamps them with the CS:IP of the access). Default: none.
     fn drain_events(&mut self, _at: crate::trace::CsIp, _out: &mut Vec<super::EventKind>) {}
 
+    /// Whether a write to BAR `bar` at `offset` only selects what later
+    /// accesses reach (an index register, such as the IGD's `MMIO_INDEX`): a
+    /// guest polling through an index/data pair rewrites the index every
+    /// time, which is waiting, not work ([`crate::vtime::IdleDetector`]).
+    /// Default: false.
+    fn is_index_write(&self, _bar: u8, _offset: u64) -> bool {
+        false
+    }
+
+    /// What a read of BAR `bar` at `offset` reaches, beyond the offset itself
+    /// (the register an index selects), so that polls of different registers
+    /// through one data port count as different sites. Default: 0.
+    fn read_target(&self, _bar: u8, _offset: u64) -> u64 {
+        0
+    }
+
     /// Virtual time (emulated ns since power-on) at the access that follows;
     /// the bus calls it before each BAR access. Models that complete work
     /// later keep a [`crate::vtime::Timer`]. Default: ignored.

@@ -1,6 +1,7 @@
 //! The display engine as the vBIOS leaves it: what the planes scan out.
 //! One component per file (DESIGN.md, "The display engine").
 
+pub mod panel;
 pub mod plane;
 pub mod topology;
 
