@@ -1014,7 +1014,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_io = 0;
             st.block_mem = 0;
             let cs = st.last_cs;
-            st.flow.block(cs, addr, size, |_| false);
+            st.flow.block_again(addr);
             account_block(uc, cs, addr, n);
             return;
         }

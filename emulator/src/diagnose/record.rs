@@ -211,20 +211,7 @@ impl FlowRecord {
     /// a block seen for the first time are decoded with `fetch`.
     #[inline]
     pub fn block(&mut self, cs: u16, addr: u64, size: u32, fetch: impl FnOnce(&mut [u8]) -> bool) {
-        let (pcs, exit) = self.pending;
-        match exit {
-            Exit::Other => {}
-            Exit::Jcc { ip, target } => self.branch(CsIp::new(pcs, ip), addr == target),
-            Exit::Call { ret } => {
-                if self.calls.len() >= CALL_DEPTH {
-                    self.calls.remove(0);
-                }
-                self.calls.push(CsIp::new(pcs, ret));
-            }
-            Exit::Return => {
-                self.calls.pop();
-            }
-        }
+        self.leave_pending(addr);
         let exit = match self.exits.get(&(addr, size)) {
             Some(e) => *e,
             None => {
@@ -243,6 +230,32 @@ impl FlowRecord {
             }
         };
         self.pending = (cs, exit);
+    }
+
+    /// The block that just ran starts again at `addr` (a `rep` iteration or
+    /// a one-block loop): the same as [`Self::block`] without looking its
+    /// exit up again, since it is the pending one.
+    pub fn block_again(&mut self, addr: u64) {
+        self.leave_pending(addr);
+    }
+
+    /// Account for how the pending block was left, now that the next block
+    /// starts at `addr`.
+    fn leave_pending(&mut self, addr: u64) {
+        let (pcs, exit) = self.pending;
+        match exit {
+            Exit::Other => {}
+            Exit::Jcc { ip, target } => self.branch(CsIp::new(pcs, ip), addr == target),
+            Exit::Call { ret } => {
+                if self.calls.len() >= CALL_DEPTH {
+                    self.calls.remove(0);
+                }
+                self.calls.push(CsIp::new(pcs, ret));
+            }
+            Exit::Return => {
+                self.calls.pop();
+            }
+        }
     }
 
     fn branch(&mut self, at: CsIp, taken: bool) {

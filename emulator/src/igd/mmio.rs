@@ -142,6 +142,10 @@ pub struct MmioRegisters {
     pending: BTreeMap<(u32, u32), Timer>,
     /// Virtual time (ns) of the current access ([`Self::set_time`]).
     now_ns: u64,
+    /// The earliest armed completion (`u64::MAX`: none): until then
+    /// [`Self::set_time`] only moves the clock. Recomputed after every
+    /// guest write and reset, the only accesses that arm completions.
+    due_ns: u64,
     /// The panel power sequencer, where the platform has one.
     panel: Option<PanelPowerSequencer>,
     /// Offsets whose behaviour an override replaced (controllers skip them).
@@ -208,6 +212,7 @@ impl MmioRegisters {
             behaviours,
             pending: BTreeMap::new(),
             now_ns: 0,
+            due_ns: u64::MAX,
             panel: regs::panel_sequencer(info.platform)
                 .map(|(base, cycle)| PanelPowerSequencer::new(base, cycle)),
             overridden: BTreeSet::new(),
@@ -224,6 +229,23 @@ impl MmioRegisters {
     /// time has come complete.
     pub fn set_time(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        if self.now_ns < self.due_ns {
+            return;
+        }
+        self.complete_due();
+        self.refresh_due();
+    }
+
+    /// Recompute [`Self::due_ns`] after anything that may arm a completion.
+    fn refresh_due(&mut self) {
+        // Include a deadline equal to now (a zero latency) so it is not lost.
+        self.due_ns = self
+            .next_deadline(self.now_ns.saturating_sub(1))
+            .unwrap_or(u64::MAX);
+    }
+
+    /// Complete every timer, panel phase and AUX reply due at `now_ns`.
+    fn complete_due(&mut self) {
         let now = self.now_ns;
         let mut done: Vec<(u32, u32)> = Vec::new();
         self.pending.retain(|&key, t| {
@@ -468,6 +490,7 @@ impl MmioRegisters {
         for (_, ch) in &mut self.aux {
             ch.reset();
         }
+        self.refresh_due();
     }
 
     /// Guest read of `data.len()` bytes at `offset`, by byte lanes; each dword
@@ -530,6 +553,7 @@ impl MmioRegisters {
             }
             self.write_dword(dword, value, enables);
         }
+        self.refresh_due();
         inside
     }
 
