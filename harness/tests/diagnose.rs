@@ -335,6 +335,37 @@ fn real_cfl_unknown_cdclk_is_a_halt_after_the_table_lookup() {
     );
 }
 
+#[test]
+fn real_byt_dp_aux_transaction_that_never_finishes_is_diagnosed() {
+    // DP_AUX_CH_CTL SEND_BUSY (bit 31) clears when the AUX transaction ends;
+    // held set on VLV's port B channel, the ROM waits on it for ever.
+    let Some(d) = real(
+        "intel-fsp-baytrail-vga.dat",
+        None,
+        &["0x1e4110=const:0x80000000"],
+    ) else {
+        return;
+    };
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x1E4110));
+    assert_eq!(d.name, Some("DPB_AUX_CH_CTL"));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(31));
+    assert_eq!(d.value_read, 0x8000_0000);
+}
+
+#[test]
+fn real_byt_pll_that_never_locks_is_diagnosed() {
+    // VLV DPLL_A (0x186014): DPLL_LOCK_VLV (bit 15) sets once the enabled
+    // PLL locks; held clear, the ROM waits for it.
+    let Some(d) = real("intel-fsp-baytrail-vga.dat", None, &["0x186014=ro:0"]) else {
+        return;
+    };
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x186014));
+    assert_eq!(d.name, Some("DPLL_A"));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(15));
+}
+
 /// The regression flow through the CLI: a ROM whose profile forces a
 /// register the ROM rejects halts; `igdemu run` prints the profile lines
 /// that get past it; written to the profile, the re-run returns.
