@@ -283,21 +283,30 @@ fn run_matrix(roms: &[(String, Vec<u8>)], threads: usize) -> Duration {
                 .map(move |k| (r.as_slice(), k))
         })
         .collect();
+    run_parallel(&jobs, threads, |(rom, k)| {
+        let sc = Scenario::for_rom(rom, *k).with_script(vec![Step::vbe(1024, 768, 32)]);
+        std::hint::black_box(
+            igdemu::session::run(rom, &sc)
+                .map(|r| r.report.instructions)
+                .ok(),
+        );
+    })
+}
+
+/// Run `f` on every job, `threads` threads taking the next job in turn (one
+/// machine per run, built inside its thread: unicorn is `!Send`); the wall
+/// time.
+fn run_parallel<T: Sync>(jobs: &[T], threads: usize, f: impl Fn(&T) + Sync) -> Duration {
     let next = AtomicUsize::new(0);
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((rom, k)) = jobs.get(i) else {
+                let Some(job) = jobs.get(i) else {
                     break;
                 };
-                let sc = Scenario::for_rom(rom, *k).with_script(vec![Step::vbe(1024, 768, 32)]);
-                std::hint::black_box(
-                    igdemu::session::run(rom, &sc)
-                        .map(|r| r.report.instructions)
-                        .ok(),
-                );
+                f(job);
             });
         }
     });
@@ -1068,20 +1077,9 @@ fn gtt_figure(entries: usize, reps: usize) -> GttFigure {
 /// built inside its thread); returns the wall time.
 #[must_use]
 pub fn run_corpus(roms: &[(String, Vec<u8>)], threads: usize) -> Duration {
-    let next = AtomicUsize::new(0);
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((_, rom)) = roms.get(i) else {
-                    break;
-                };
-                std::hint::black_box(run_igdemu(rom));
-            });
-        }
-    });
-    t.elapsed()
+    run_parallel(roms, threads, |(_, rom)| {
+        std::hint::black_box(run_igdemu(rom));
+    })
 }
 
 fn spin(n: u64) -> u64 {
