@@ -528,6 +528,9 @@ impl MmioRegisters {
     /// enables. Bytes at or beyond the region are dropped. Returns false if any
     /// byte was outside.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> bool {
+        // The sequencers arm completions from their own clocks: bring them to
+        // now first (set_time skips them while nothing is due).
+        self.complete_due();
         let mut inside = true;
         let mut i = 0usize;
         while i < data.len() {
