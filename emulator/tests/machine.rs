@@ -9,26 +9,12 @@ use igdemu::machine::{slot, LoadOptions, Machine, MachineConfig};
 use igdemu::pci::{BarKind, BarSpec, ConfigSpace};
 use igdemu::trace::{CsIp, IntResult, Unhandled};
 
-const CODE: u64 = 0x1000;
+#[path = "common/realmode.rs"]
+mod realmode;
+use realmode::run;
 
 fn machine() -> Machine {
     Machine::new(MachineConfig::default()).unwrap()
-}
-
-/// Assemble `f`'s program at 0000:1000 (it must end with `hlt`), run it, and
-/// return the registers after it.
-fn run(
-    m: &mut Machine,
-    f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
-) -> (Registers, RunOutcome) {
-    let mut a = CodeAssembler::new(16).unwrap();
-    f(&mut a).unwrap();
-    a.hlt().unwrap();
-    let code = a.assemble(CODE).unwrap();
-    m.write_guest(CODE, &code).unwrap();
-    let until = CsIp::new(0, (CODE as u16) + code.len() as u16 - 1);
-    m.run_code(CsIp::new(0, CODE as u16), until, Registers::default())
-        .unwrap()
 }
 
 fn ok(m: &mut Machine, f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Registers {
@@ -411,6 +397,21 @@ fn pm_timer_advances_with_instruction_count() {
     assert!((3579..3600).contains(&d), "{d}");
 }
 
+/// Spin on the ACPI PM timer (port 0x1808, 3.579545 MHz, 24 bits) until
+/// `ticks` have passed; EAX ends as the ticks counted.
+fn pm_timer_wait(a: &mut CodeAssembler, ticks: u32) -> Result<(), IcedError> {
+    let mut l = a.create_label();
+    a.mov(dx, 0x1808u32)?;
+    a.in_(eax, dx)?;
+    a.mov(ebx, eax)?;
+    a.set_label(&mut l)?;
+    a.in_(eax, dx)?;
+    a.sub(eax, ebx)?;
+    a.and(eax, 0xFF_FFFFu32)?;
+    a.cmp(eax, ticks)?;
+    a.jb(l)
+}
+
 /// A guest that waits 200 ms on the PM timer (715909 ticks at 3.579545 MHz)
 /// and does nothing else: virtual time jumps, so the wait costs a few
 /// thousand instructions instead of millions, and ends within one step
@@ -419,18 +420,7 @@ fn pm_timer_advances_with_instruction_count() {
 fn a_200ms_pm_timer_wait_costs_few_instructions() {
     let mut m = machine();
     let before = m.now_ns();
-    let (r, out) = run(&mut m, |a| {
-        let mut l = a.create_label();
-        a.mov(dx, 0x1808u32)?;
-        a.in_(eax, dx)?;
-        a.mov(ebx, eax)?;
-        a.set_label(&mut l)?;
-        a.in_(eax, dx)?;
-        a.sub(eax, ebx)?;
-        a.and(eax, 0xFF_FFFFu32)?;
-        a.cmp(eax, 715_909u32)?;
-        a.jb(l)
-    });
+    let (r, out) = run(&mut m, |a| pm_timer_wait(a, 715_909));
     let RunOutcome::Returned { instructions } = out else {
         panic!("{out:?}")
     };
@@ -449,18 +439,7 @@ fn a_200ms_pm_timer_wait_costs_few_instructions() {
 fn a_timer_wait_is_deterministic() {
     let count = || {
         let mut m = machine();
-        let (_, out) = run(&mut m, |a| {
-            let mut l = a.create_label();
-            a.mov(dx, 0x1808u32)?;
-            a.in_(eax, dx)?;
-            a.mov(ebx, eax)?;
-            a.set_label(&mut l)?;
-            a.in_(eax, dx)?;
-            a.sub(eax, ebx)?;
-            a.and(eax, 0xFF_FFFFu32)?;
-            a.cmp(eax, 35_795u32)?;
-            a.jb(l)
-        });
+        let (_, out) = run(&mut m, |a| pm_timer_wait(a, 35_795));
         (out, m.now_ns())
     };
     assert_eq!(count(), count());

@@ -11,9 +11,9 @@ use igdemu::machine::igd_slot::IgdFunction;
 use igdemu::machine::iommu::Iommu;
 use igdemu::machine::{slot, Machine, MachineConfig};
 use igdemu::passthrough::Strict;
-use igdemu::trace::CsIp;
 
-const CODE: u64 = 0x1000;
+#[path = "common/realmode.rs"]
+mod realmode;
 
 /// A machine with an IVB IGD (0x0166) behind the strict remapper; returns
 /// the machine and the I/O base of BAR4 (`MMIO_INDEX` at +0, `MMIO_DATA` at
@@ -38,20 +38,13 @@ fn machine_with(device_id: u16) -> (Machine, u16) {
     (m, (bar4 & !3) as u16)
 }
 
-/// Run `f`'s program at 0000:1000 (a `hlt` is appended).
+/// Run `f`'s program (a `hlt` is appended); it must return: the registers
+/// and the instructions it took.
 fn run(
     m: &mut Machine,
     f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
 ) -> (Registers, u64) {
-    let mut a = CodeAssembler::new(16).unwrap();
-    f(&mut a).unwrap();
-    a.hlt().unwrap();
-    let code = a.assemble(CODE).unwrap();
-    m.write_guest(CODE, &code).unwrap();
-    let until = CsIp::new(0, (CODE as u16) + code.len() as u16 - 1);
-    let (r, out) = m
-        .run_code(CsIp::new(0, CODE as u16), until, Registers::default())
-        .unwrap();
+    let (r, out) = realmode::run(m, f);
     let RunOutcome::Returned { instructions } = out else {
         panic!("{out:?}")
     };
