@@ -444,16 +444,22 @@ mod tests {
     use crate::addr::{GuestPhys, HostPhys, Region};
     use crate::machine::iommu::Mapping;
 
-    #[test]
-    fn sweep_reports_entries_outside_guest_stolen() {
-        let iommu = Iommu::new(
+    /// 2 GiB of guest RAM mapped 1:1, 1 MiB of guest stolen at 0x7C00_0000,
+    /// 1 MiB of host stolen at 0x8B00_0000.
+    fn low_2g_iommu() -> Iommu {
+        Iommu::new(
             vec![Mapping {
                 guest: Region::new(GuestPhys(0), 0x8000_0000),
                 host: HostPhys(0),
             }],
             Some(Region::new(GuestPhys(0x7C00_0000), 0x10_0000)),
             Region::new(HostPhys(0x8B00_0000), 0x10_0000),
-        );
+        )
+    }
+
+    #[test]
+    fn sweep_reports_entries_outside_guest_stolen() {
+        let iommu = low_2g_iommu();
         let mut gtt = vec![0u8; 16];
         gtt[0..4].copy_from_slice(&0x7C00_0001u32.to_le_bytes());
         gtt[4..8].copy_from_slice(&0x8B00_0001u32.to_le_bytes());
@@ -561,14 +567,7 @@ mod tests {
 
     #[test]
     fn dma_past_the_listed_runs_is_still_checked() {
-        let iommu = Iommu::new(
-            vec![Mapping {
-                guest: Region::new(GuestPhys(0), 0x8000_0000),
-                host: HostPhys(0),
-            }],
-            Some(Region::new(GuestPhys(0x7C00_0000), 0x10_0000)),
-            Region::new(HostPhys(0x8B00_0000), 0x10_0000),
-        );
+        let iommu = low_2g_iommu();
         let group = |class| UnlistedDma {
             write: true,
             class,
