@@ -164,14 +164,15 @@ impl IdleDetector {
 
     /// A read of time source `src` at `at`: how far to move the clock before
     /// the read (0 while the loop is not yet quiet), at most up to `deadline`
-    /// (the earliest device deadline after `now_ns`).
+    /// (the earliest device deadline after `now_ns`, asked only once the loop
+    /// is quiet: finding it walks the devices).
     pub fn time_read(
         &mut self,
         at: CsIp,
         key: u64,
         src: TimeSource,
         now_ns: u64,
-        deadline: Option<u64>,
+        deadline: impl FnOnce() -> Option<u64>,
     ) -> u64 {
         // A time source changes by nature: remember the site with a constant
         // value so that repeated reads count as quiet.
@@ -183,7 +184,7 @@ impl IdleDetector {
             .step_ns
             .saturating_mul(2)
             .clamp(FIRST_STEP_NS.min(cap), cap);
-        let step = match deadline {
+        let step = match deadline() {
             Some(d) if d > now_ns => self.step_ns.min(d - now_ns),
             _ => self.step_ns,
         };
@@ -192,19 +193,19 @@ impl IdleDetector {
     }
 
     /// A repeated device-register poll: if the loop is quiet and a device
-    /// completes at `deadline`, the time to jump to it.
+    /// completes at `deadline` (asked only then), the time to jump to it.
     pub fn poll(
         &mut self,
         at: CsIp,
         key: u64,
         value: u64,
         now_ns: u64,
-        deadline: Option<u64>,
+        deadline: impl FnOnce() -> Option<u64>,
     ) -> u64 {
         if !self.read(at, key, value) {
             return 0;
         }
-        match deadline {
+        match deadline() {
             Some(d) if d > now_ns => {
                 let jump = d - now_ns;
                 self.skipped_ns = self.skipped_ns.saturating_add(jump);
@@ -240,7 +241,7 @@ mod tests {
     fn time_jumps_only_after_quiet_reads_and_doubles_to_the_cap() {
         let mut d = IdleDetector::default();
         let steps: Vec<u64> = (0..14)
-            .map(|_| d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, None))
+            .map(|_| d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, || None))
             .collect();
         assert_eq!(
             steps,
@@ -251,7 +252,7 @@ mod tests {
         );
         // A write stops it.
         d.activity();
-        assert_eq!(d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, None), 0);
+        assert_eq!(d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, || None), 0);
     }
 
     #[test]
@@ -261,7 +262,7 @@ mod tests {
         for i in 0..10u64 {
             // The status register changes every read: never quiet.
             d.read(st, 0x44000, i);
-            assert_eq!(d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, None), 0);
+            assert_eq!(d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, || None), 0);
         }
     }
 
@@ -269,16 +270,16 @@ mod tests {
     fn steps_stop_at_the_next_device_deadline_and_polls_jump_to_it() {
         let mut d = IdleDetector::default();
         for _ in 0..QUIET_READS {
-            d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, Some(500));
+            d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, || Some(500));
         }
         assert_eq!(
-            d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, Some(500)),
+            d.time_read(AT, 0x1808, TimeSource::PmTimer, 0, || Some(500)),
             500
         );
         let mut d = IdleDetector::default();
         let st = CsIp::new(0xC000, 0x200);
         let jumps: Vec<u64> = (0..6)
-            .map(|_| d.poll(st, 0xC7200, 0, 1_000, Some(200_000_000)))
+            .map(|_| d.poll(st, 0xC7200, 0, 1_000, || Some(200_000_000)))
             .collect();
         assert_eq!(jumps, vec![0, 0, 0, 0, 199_999_000, 199_999_000]);
     }

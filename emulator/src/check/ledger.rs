@@ -57,9 +57,29 @@ pub struct GttLedger {
     entries: u64,
     writers: BTreeMap<u64, GttWriter>,
     outcomes: Vec<String>,
+    /// Index into `outcomes` by outcome and reason variant (the name depends
+    /// on nothing else), so a GTT write formats no text once its kind is seen.
+    outcome_index: Vec<(OutcomeKind, u16)>,
     fatal: Option<FatalStop>,
     writes: u64,
     beyond: u64,
+}
+
+/// An outcome's variant and its reason's variant.
+type OutcomeKind = (
+    std::mem::Discriminant<Outcome>,
+    Option<std::mem::Discriminant<Reason>>,
+);
+
+fn outcome_kind(o: &Outcome) -> OutcomeKind {
+    let reason = match o {
+        Outcome::Rewritten { reason, .. }
+        | Outcome::Replaced { reason, .. }
+        | Outcome::Emulated { reason }
+        | Outcome::Refused { reason } => Some(std::mem::discriminant(reason)),
+        Outcome::Forwarded | Outcome::Fatal { .. } => None,
+    };
+    (std::mem::discriminant(o), reason)
 }
 
 /// The kind of a reason (its variant name), without the per-entry values, so
@@ -138,15 +158,23 @@ impl GttLedger {
             _ => return,
         };
         self.writes += 1;
-        let name = outcome_name(outcome);
-        let outcome = match self.outcomes.iter().position(|o| *o == name) {
-            Some(i) => i,
+        let kind = outcome_kind(outcome);
+        let outcome = match self.outcome_index.iter().find(|(k, _)| *k == kind) {
+            Some((_, i)) => *i,
             None => {
-                self.outcomes.push(name);
-                self.outcomes.len() - 1
+                let name = outcome_name(outcome);
+                let i = match self.outcomes.iter().position(|o| *o == name) {
+                    Some(i) => i,
+                    None => {
+                        self.outcomes.push(name);
+                        self.outcomes.len() - 1
+                    }
+                };
+                let i = u16::try_from(i).unwrap_or(u16::MAX);
+                self.outcome_index.push((kind, i));
+                i
             }
         };
-        let outcome = u16::try_from(outcome).unwrap_or(u16::MAX);
         let mut last_entry = None;
         for i in 0..u64::from(width.min(8)) {
             let b = byte.wrapping_add(i);

@@ -232,6 +232,17 @@ impl GuestDma {
         }
     }
 
+    /// Hand every queued closed run to `f` (for the trace) and record it,
+    /// keeping the queue's buffer.
+    fn drain_closed(&mut self, mut f: impl FnMut(&mut DmaRun)) {
+        let mut closed = std::mem::take(&mut self.closed);
+        for mut run in closed.drain(..) {
+            f(&mut run);
+            self.retire(run);
+        }
+        self.closed = closed;
+    }
+
     /// Record a finished run: kept while fewer than [`DMA_RUNS_KEPT`] are,
     /// else counted into its (class, direction, completion) group.
     fn retire(&mut self, run: DmaRun) {
@@ -553,13 +564,11 @@ impl BusDevice for IgdFunction {
         if self.dma.closed.is_empty() {
             return;
         }
-        let closed = std::mem::take(&mut self.dma.closed);
-        for mut run in closed {
+        self.dma.drain_closed(|run| {
             // Opened and closed by this access.
             run.at.get_or_insert(at);
             out.push(EventKind::Device(DeviceEvent::Dma(run.clone())));
-            self.dma.retire(run);
-        }
+        });
     }
 }
 
@@ -686,9 +695,7 @@ mod tests {
         }
         d.flush();
         // What a drain does, then the totals.
-        for run in std::mem::take(&mut d.closed) {
-            d.retire(run);
-        }
+        d.drain_closed(|_| {});
         let t = d.totals();
         assert_eq!(t.accesses, N);
         assert_eq!(t.bytes, 4 * N);

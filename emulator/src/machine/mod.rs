@@ -500,8 +500,10 @@ impl MachineState {
         });
         if let Some(src) = self.time_source(port, pm_timer.is_some()) {
             let now = self.clock.ns();
-            let deadline = self.pci.next_deadline(now);
-            let skip = self.idle.time_read(at, u64::from(port), src, now, deadline);
+            let pci = &self.pci;
+            let skip = self
+                .idle
+                .time_read(at, u64::from(port), src, now, || pci.next_deadline(now));
             self.clock.advance_ns(skip);
         }
         if let Some((bdf, _, _)) = io_bar {
@@ -539,7 +541,7 @@ impl MachineState {
         };
         match value {
             Some(value) => {
-                self.record_port_read(at, port, size, value, io_bar);
+                self.record_port_read(at, port, size, value, io_bar, pm_timer.is_some());
                 self.trace.push(at, EventKind::PortIn { port, size, value });
                 if let Some((bdf, bar, off)) = io_bar {
                     self.drain_device(at, bdf);
@@ -572,11 +574,9 @@ impl MachineState {
         size: u8,
         value: u32,
         io_bar: Option<(Bdf, u8, u64)>,
+        pm_timer: bool,
     ) {
         use crate::diagnose::record::ReadSource;
-        let pm_timer = self
-            .pmbase()
-            .is_some_and(|b| port.wrapping_sub(b + pci_bus::PM_TIMER_OFFSET) < 4);
         let source = match io_bar {
             Some((bdf, bar, 4..=7)) => match self.flow.index_of(bdf, bar) {
                 Some(index) => ReadSource::IoIndexed { bdf, index },
@@ -622,8 +622,10 @@ impl MachineState {
     /// it and a device completes later, jump to that completion.
     fn poll_read(&mut self, at: CsIp, key: u64, value: u64) {
         let now = self.clock.ns();
-        let deadline = self.pci.next_deadline(now);
-        let jump = self.idle.poll(at, key, value, now, deadline);
+        let pci = &self.pci;
+        let jump = self
+            .idle
+            .poll(at, key, value, now, || pci.next_deadline(now));
         self.clock.advance_ns(jump);
     }
 
@@ -635,7 +637,8 @@ impl MachineState {
         // Latching a PIT count (0x43), selecting a CMOS register (0x70) or a
         // device register through an index port, and the POST/delay ports
         // are part of reading time, not work.
-        let selects = self.io_bar_at(port).is_some_and(|(bdf, bar, off)| {
+        let io_bar = self.io_bar_at(port);
+        let selects = io_bar.is_some_and(|(bdf, bar, off)| {
             self.pci
                 .get(bdf)
                 .is_some_and(|d| d.is_index_write(bar, off))
@@ -662,7 +665,6 @@ impl MachineState {
             }
             return;
         }
-        let io_bar = self.io_bar_at(port);
         let handled = match port {
             0x80 | 0xE0 => {
                 if port == 0x80 {
