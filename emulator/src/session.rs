@@ -614,6 +614,17 @@ impl Verdict {
         }
     }
 
+    /// The verdict of a device access landing in `class`.
+    #[must_use]
+    pub const fn of_class(class: AccessClass) -> Verdict {
+        match class {
+            AccessClass::GuestStolen => Verdict::Clean,
+            AccessClass::Unmapped => Verdict::Fault,
+            AccessClass::OtherGuestRam => Verdict::Corrupt,
+            AccessClass::HostStolenEscape => Verdict::Escape,
+        }
+    }
+
     /// Whether nothing went wrong.
     #[must_use]
     pub fn is_clean(self) -> bool {
@@ -1008,12 +1019,7 @@ fn worst_violation(report: &check::Report) -> Verdict {
             Violation::Fatal { .. } => Verdict::Stopped,
             Violation::GttEntry { class, .. }
             | Violation::Dma { class, .. }
-            | Violation::DmaUnlisted { class, .. } => match class {
-                AccessClass::GuestStolen => Verdict::Clean,
-                AccessClass::Unmapped => Verdict::Fault,
-                AccessClass::OtherGuestRam => Verdict::Corrupt,
-                AccessClass::HostStolenEscape => Verdict::Escape,
-            },
+            | Violation::DmaUnlisted { class, .. } => Verdict::of_class(*class),
         };
         v = v.max(this);
     }

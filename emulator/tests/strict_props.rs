@@ -621,12 +621,6 @@ fn world_verdict(w: &World) -> Verdict {
     if w.pt.halted().is_some() {
         return Verdict::Stopped;
     }
-    let class_verdict = |c: AccessClass| match c {
-        AccessClass::GuestStolen => Verdict::Clean,
-        AccessClass::Unmapped => Verdict::Fault,
-        AccessClass::OtherGuestRam => Verdict::Corrupt,
-        AccessClass::HostStolenEscape => Verdict::Escape,
-    };
     let mut v = Verdict::Clean;
     let info = w.pt.host().info();
     sweep_gtt(
@@ -634,11 +628,11 @@ fn world_verdict(w: &World) -> Verdict {
         info.pte,
         &w.bus.iommu,
         |_, _, _, class| {
-            v = v.max(class_verdict(class));
+            v = v.max(Verdict::of_class(class));
         },
     );
     for a in &w.bus.log {
-        v = v.max(class_verdict(a.class));
+        v = v.max(Verdict::of_class(a.class));
     }
     v
 }

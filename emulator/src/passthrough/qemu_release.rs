@@ -28,6 +28,30 @@ use super::remap::{bdsm_mirror_at, Bar0Mirror, CFG_GGC, MIB};
 use crate::igd::generation::BdsmLocation;
 use crate::pci::ConfigSpace;
 
+/// Apply macro `$m` to the names of the behaviour switches, in
+/// [`Behaviour`] field order: the one list [`SWITCHES`], the comparison of
+/// two releases and the mixing of switches all go through.
+macro_rules! for_each_switch {
+    ($m:ident) => {
+        $m!(
+            legacy,
+            gen_table,
+            bar4,
+            bdsm_register,
+            guest_gms,
+            bdsm_size,
+            ggc_mirror,
+            bdsm_mirror,
+            options,
+            display_class
+        )
+    };
+}
+
+macro_rules! switch_names {
+    ($($f:ident),*) => { [$(stringify!($f)),*] };
+}
+
 /// A behaviour switch: its value in a release and the upstream commit that
 /// gave it that value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -453,50 +477,33 @@ impl Release {
     pub fn changes_since(self, prev: Release) -> Vec<SwitchChange> {
         let (a, b) = (prev.behaviour(), self.behaviour());
         let mut out = Vec::new();
-        let mut i = 0usize;
         macro_rules! cmp {
             ($($f:ident),*) => {$(
                 if a.$f.value != b.$f.value || a.$f.commit != b.$f.commit {
                     out.push(SwitchChange {
-                        index: i,
+                        index: switch_index(stringify!($f)),
                         name: stringify!($f),
                         commit: b.$f.commit,
                         why: b.$f.why,
                     });
                 }
-                i += 1;
             )*};
         }
-        cmp!(
-            legacy,
-            gen_table,
-            bar4,
-            bdsm_register,
-            guest_gms,
-            bdsm_size,
-            ggc_mirror,
-            bdsm_mirror,
-            options,
-            display_class
-        );
-        let _ = i;
+        for_each_switch!(cmp);
         out
     }
 }
 
 /// The behaviour switches, in [`Behaviour`] field order.
-pub const SWITCHES: [&str; 10] = [
-    "legacy",
-    "gen_table",
-    "bar4",
-    "bdsm_register",
-    "guest_gms",
-    "bdsm_size",
-    "ggc_mirror",
-    "bdsm_mirror",
-    "options",
-    "display_class",
-];
+pub const SWITCHES: [&str; 10] = for_each_switch!(switch_names);
+
+/// The index of switch `name` in [`SWITCHES`] (a name from the list itself).
+fn switch_index(name: &str) -> usize {
+    SWITCHES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(SWITCHES.len())
+}
 
 /// One switch that differs between two releases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -634,28 +641,14 @@ impl QemuSetup {
         let mut b = *self.release.behaviour();
         if let Some(m) = self.mix {
             let o = m.from.behaviour();
-            let mut i = 0u32;
             macro_rules! take {
                 ($($f:ident),*) => {$(
-                    if m.switches & (1 << i) != 0 {
+                    if m.switches & (1 << switch_index(stringify!($f))) != 0 {
                         b.$f = o.$f;
                     }
-                    i += 1;
                 )*};
             }
-            take!(
-                legacy,
-                gen_table,
-                bar4,
-                bdsm_register,
-                guest_gms,
-                bdsm_size,
-                ggc_mirror,
-                bdsm_mirror,
-                options,
-                display_class
-            );
-            let _ = i;
+            for_each_switch!(take);
         }
         b
     }
