@@ -179,11 +179,12 @@ pub fn compat_with(
             let cause = if commits.len() == 1 {
                 commits.clone()
             } else {
+                let prev_setup = setup_of(*prev);
                 commits
                     .iter()
                     .copied()
                     .filter(|c| {
-                        let Ok(mut setup) = setup_of(*prev) else {
+                        let Ok(mut setup) = prev_setup.clone() else {
                             return false;
                         };
                         setup.mix = Some(Mix {
