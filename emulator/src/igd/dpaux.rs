@@ -50,6 +50,17 @@ pub const DP_AUX_CH_CTL_DONE: u32 = 1 << 30;
 pub const DP_AUX_CH_CTL_TIME_OUT_MASK: u32 = 3 << 26;
 /// The platform's longest reply timeout (`DP_AUX_CH_CTL_TIME_OUT_MAX`) up to gen 9.
 pub const AUX_TIMEOUT_MAX_GEN9_NS: u64 = 1_600_000;
+
+/// `DP_AUX_CH_CTL_TIME_OUT_MAX` of generation `gen` (`intel_dp_aux.c`):
+/// 1.6 ms up to gen 9, 3.2 ms on gen 11, 4 ms on gen 12.
+#[must_use]
+pub const fn aux_timeout_max_ns(gen: super::Gen) -> u64 {
+    match gen {
+        super::Gen::Gen11 => 3_200_000,
+        super::Gen::Gen12 => 4_000_000,
+        _ => AUX_TIMEOUT_MAX_GEN9_NS,
+    }
+}
 /// CTL: time-out error (write 1 to clear).
 pub const DP_AUX_CH_CTL_TIME_OUT_ERROR: u32 = 1 << 28;
 /// CTL: receive error (write 1 to clear).

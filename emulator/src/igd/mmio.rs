@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::display::panel::PanelPowerSequencer;
 use super::display::topology::DisplayTopology;
-use super::dpaux::{AuxChannel, DpSink, AUX_TIMEOUT_MAX_GEN9_NS};
+use super::dpaux::{aux_timeout_max_ns, AuxChannel, DpSink};
 use super::edid::{edid, Panel, EDID_BLOCK};
-use super::generation::{BdsmLocation, Gen, Platform, PlatformInfo};
+use super::generation::{BdsmLocation, Platform, PlatformInfo};
 use super::gmbus::Gmbus;
 use super::overrides::RegisterOverride;
 use super::regs;
@@ -191,12 +191,7 @@ impl MmioRegisters {
             reset.insert(GGC_MIRROR, u32::from(ggc));
         }
         let e = edid(&Panel::default());
-        // `DP_AUX_CH_CTL_TIME_OUT_MAX` per platform (`intel_dp_aux.c`).
-        let timeout_max_ns = match info.gen {
-            Gen::Gen11 => 3_200_000,
-            Gen::Gen12 => 4_000_000,
-            _ => AUX_TIMEOUT_MAX_GEN9_NS,
-        };
+        let timeout_max_ns = aux_timeout_max_ns(info.gen);
         let aux = regs::aux_channels(info.platform)
             .iter()
             .map(|(ctl, _)| {
@@ -268,6 +263,12 @@ impl MmioRegisters {
         }
     }
 
+    /// Virtual time of the current access.
+    #[must_use]
+    pub const fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
     /// The earliest virtual time after `now_ns` at which a register changes
     /// on its own (a PLL locks, a panel sequence phase ends, an AUX reply
     /// arrives).
@@ -287,7 +288,6 @@ impl MmioRegisters {
     /// strap (`SFUSE_STRAP`), the CRT's monitor sense in `ADPA`. Reset values
     /// change too: an FLR does not unplug a monitor.
     pub fn set_topology(&mut self, t: &DisplayTopology) {
-        let tr = regs::topology_registers(self.platform);
         let ddc = t.monitor.as_ref().or(t.panel.as_ref()).or(t.crt.as_ref());
         if let Some(p) = ddc {
             self.gmbus.set_edid(edid(p));
@@ -314,26 +314,28 @@ impl MmioRegisters {
                 None => ch.set_sink(None),
             }
         }
-        if let Some(adpa) = tr.adpa {
-            let sense = if t.crt.is_some() {
-                regs::ADPA_CRT_HOTPLUG_MONITOR_MASK
-            } else {
-                0
-            };
-            self.set_device_bits(adpa, regs::ADPA_CRT_HOTPLUG_MONITOR_MASK, sense);
+        let crt = if t.crt.is_some() { u32::MAX } else { 0 };
+        let monitor = if t.monitor.is_some() { u32::MAX } else { 0 };
+        for (off, mask, on) in [
+            (regs::PCH_ADPA, regs::ADPA_CRT_HOTPLUG_MONITOR_MASK, crt),
+            (regs::VLV_ADPA, regs::ADPA_CRT_HOTPLUG_MONITOR_MASK, crt),
+            (regs::SFUSE_STRAP, regs::SFUSE_STRAP_DDIB_DETECTED, monitor),
+            (regs::SDEISR, regs::SDE_PORTB_HOTPLUG_CPT, monitor),
+        ] {
+            self.set_status_bits(off, mask, mask & on);
         }
-        let b = t.monitor.is_some();
-        if tr.ddi_straps {
-            let v = if b {
-                regs::SFUSE_STRAP_DDIB_DETECTED
-            } else {
-                0
-            };
-            self.set_device_bits(regs::SFUSE_STRAP, regs::SFUSE_STRAP_DDIB_DETECTED, v);
-        }
-        if tr.sde_hotplug {
-            let v = if b { regs::SDE_PORTB_HOTPLUG_CPT } else { 0 };
-            self.set_device_bits(regs::SDEISR, regs::SDE_PORTB_HOTPLUG_CPT, v);
+    }
+
+    /// Set the `mask` bits of the register at `off` to `value` where the
+    /// platform's tables mark them hardware status
+    /// ([`RegisterBehaviour::DeviceStatus`]); elsewhere nothing.
+    fn set_status_bits(&mut self, off: u32, mask: u32, value: u32) {
+        let status = self
+            .behaviours(off)
+            .iter()
+            .any(|b| matches!(b, RegisterBehaviour::DeviceStatus { mask: m } if m & mask == mask));
+        if status {
+            self.set_device_bits(off, mask, value);
         }
     }
 

@@ -153,9 +153,6 @@ pub struct IgdDevice {
     mmio: MmioRegisters,
     gtt: Gtt,
     iobar: IoBar,
-    /// Virtual time of the current access ([`crate::vtime`]), as the bus
-    /// hands it over.
-    now_ns: u64,
 }
 
 impl IgdDevice {
@@ -197,7 +194,6 @@ impl IgdDevice {
             mmio: MmioRegisters::new(info, config::bdsm_register(&cfg), cfg.ggc),
             gtt: Gtt::new(info.pte, ggc.gtt_size),
             iobar: IoBar::new(info.iobar_gtt),
-            now_ns: 0,
         })
     }
 
@@ -206,14 +202,13 @@ impl IgdDevice {
     /// Completions whose time has come take effect (PLL lock, panel power
     /// sequence, AUX reply; see [`MmioRegisters::set_time`]).
     pub fn set_time(&mut self, now_ns: u64) {
-        self.now_ns = self.now_ns.max(now_ns);
-        self.mmio.set_time(self.now_ns);
+        self.mmio.set_time(now_ns);
     }
 
     /// Virtual time of the current access.
     #[must_use]
     pub const fn now_ns(&self) -> u64 {
-        self.now_ns
+        self.mmio.now_ns()
     }
 
     /// The earliest pending completion after `now_ns`, for a guest polling

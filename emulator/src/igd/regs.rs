@@ -461,43 +461,34 @@ const GEN8_VBLANK: &[Row] = &[
 
 const GEN12_VBLANK_D: &[Row] = &[toggle(0x4_4430, "GEN8_DE_PIPE_ISR_D", 1)];
 
-/// CRT force-detect on PCH platforms: the trigger completes at once and the
-/// monitor-sense bits report the attached CRT (none by default).
-const PCH_CRT_HOTPLUG: &[Row] = &[
-    row(
-        PCH_ADPA,
-        "PCH_ADPA",
-        B::SelfClearing {
-            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
-        },
-    ),
-    row(
-        PCH_ADPA,
-        "PCH_ADPA",
-        B::DeviceStatus {
-            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
-        },
-    ),
-];
+/// CRT force-detect: the trigger completes at once and the monitor-sense bits
+/// report the attached CRT (none by default; the display topology sets them).
+const fn crt_hotplug(adpa: u32, name: &'static str) -> [Row; 2] {
+    [
+        row(
+            adpa,
+            name,
+            B::SelfClearing {
+                mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
+            },
+        ),
+        row(
+            adpa,
+            name,
+            B::DeviceStatus {
+                mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
+            },
+        ),
+    ]
+}
 
-/// CRT force-detect on VLV (`ADPA` at `VLV_DISPLAY_BASE` + 0x61100,
-/// `valleyview_crt_detect_hotplug`): the same bits as `PCH_ADPA`.
-const VLV_CRT_HOTPLUG: &[Row] = &[
-    row(
-        VLV_DISPLAY_BASE + 0x6_1100,
-        "ADPA",
-        B::SelfClearing {
-            mask: ADPA_CRT_HOTPLUG_FORCE_TRIGGER,
-        },
-    ),
-    row(
-        VLV_DISPLAY_BASE + 0x6_1100,
-        "ADPA",
-        B::DeviceStatus {
-            mask: ADPA_CRT_HOTPLUG_MONITOR_MASK,
-        },
-    ),
-];
+/// `ADPA` on VLV (`VLV_DISPLAY_BASE` + 0x61100, `valleyview_crt_detect_hotplug`):
+/// the same bits as `PCH_ADPA`.
+pub const VLV_ADPA: u32 = VLV_DISPLAY_BASE + 0x6_1100;
+
+const PCH_CRT_HOTPLUG: &[Row] = &crt_hotplug(PCH_ADPA, "PCH_ADPA");
+
+const VLV_CRT_HOTPLUG: &[Row] = &crt_hotplug(VLV_ADPA, "ADPA");
 
 /// `GEN6_PCODE_MAILBOX`: requests to the power controller firmware.
 pub const GEN6_PCODE_MAILBOX: u32 = 0x13_8124;
@@ -526,11 +517,29 @@ const PCODE_MAILBOX: &[Row] = &[row(
 )];
 
 /// Straps and live hotplug status are read-only to the guest; the display
-/// topology sets them ([`topology_registers`]).
+/// topology sets the bits these rows mark `DeviceStatus`: port B's live state
+/// in `SDEISR` (CPT and later PCHs).
 const PCH_DISPLAY_STATUS: &[Row] = &[
     row(SFUSE_STRAP, "SFUSE_STRAP", B::ReadOnly),
     row(SDEISR, "SDEISR", B::ReadOnly),
+    row(
+        SDEISR,
+        "SDEISR",
+        B::DeviceStatus {
+            mask: SDE_PORTB_HOTPLUG_CPT,
+        },
+    ),
 ];
+
+/// The DDI B strap, which i915's `intel_setup_outputs` reads on HSW+ to
+/// decide which DDIs exist.
+const DDI_STRAPS: &[Row] = &[row(
+    SFUSE_STRAP,
+    "SFUSE_STRAP",
+    B::DeviceStatus {
+        mask: SFUSE_STRAP_DDIB_DETECTED,
+    },
+)];
 
 /// The PCH sideband interface: transactions complete at once, successfully.
 const PCH_SBI: &[Row] = &[
@@ -728,6 +737,7 @@ pub static BEHAVIOUR_TABLES: &[BehaviourTable] = &[
         PCH_SPLIT,
         PCH_DISPLAY_STATUS,
     ),
+    table("DDI straps", LPT_PLUS, DDI_STRAPS),
     table("SNB forcewake", SNB, SNB_FORCEWAKE),
     table("IVB forcewake (legacy and MT)", IVB, SNB_FORCEWAKE),
     table("IVB forcewake MT", IVB, IVB_FORCEWAKE),
@@ -822,46 +832,6 @@ pub static FIRMWARE_STATES: &[FirmwareState] = &[FirmwareState {
     platforms: GEN9_BIG,
     rows: GEN9_FIRMWARE,
 }];
-
-/// Where the display topology shows on `platform` (see
-/// [`super::display::topology`]): the CRT port's control register, whether
-/// `SFUSE_STRAP` reports DDI B and whether `SDEISR` carries port B's live
-/// state.
-#[must_use]
-pub fn topology_registers(platform: Platform) -> TopologyRegisters {
-    TopologyRegisters {
-        adpa: if PCH_CRT.contains(&platform) {
-            Some(PCH_ADPA)
-        } else if platform == P::Valleyview {
-            Some(VLV_DISPLAY_BASE + 0x6_1100)
-        } else {
-            None
-        },
-        ddi_straps: DDI_PCH.contains(&platform),
-        sde_hotplug: PCH_SPLIT.contains(&platform),
-    }
-}
-
-/// The registers through which the display topology shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TopologyRegisters {
-    /// `PCH_ADPA` (or VLV's `ADPA`): CRT monitor sense in bits 25:24.
-    pub adpa: Option<u32>,
-    /// `SFUSE_STRAP` has `SFUSE_STRAP_DDIB_DETECTED`.
-    pub ddi_straps: bool,
-    /// `SDEISR` has `SDE_PORTB_HOTPLUG_CPT`.
-    pub sde_hotplug: bool,
-}
-
-/// DDI platforms with a PCH that has `SFUSE_STRAP`/`SDEISR` port B bits.
-const DDI_PCH: &[Platform] = &[
-    P::Haswell,
-    P::Broadwell,
-    P::Skylake,
-    P::KabyLake,
-    P::CoffeeLake,
-    P::CometLake,
-];
 
 /// The firmware values that apply to `platform`.
 pub fn firmware_values(platform: Platform) -> impl Iterator<Item = FirmwareValue> {
