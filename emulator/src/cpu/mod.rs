@@ -314,7 +314,7 @@ pub(crate) struct Limits {
 /// SipHash was the largest single cost of that hook. Keys are guest
 /// addresses, not attacker-chosen in any way that matters to the host.
 #[derive(Clone, Copy, Default)]
-pub struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl FxHasher {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -349,7 +349,7 @@ impl std::hash::Hasher for FxHasher {
 /// Decoded blocks by (linear address, size).
 pub(crate) type BlockCache = std::collections::HashMap<
     (u64, u32),
-    crate::trace::BlockInfo,
+    (crate::trace::BlockInfo, crate::diagnose::record::Exit),
     std::hash::BuildHasherDefault<FxHasher>,
 >;
 
@@ -432,7 +432,7 @@ pub(crate) fn port_here(uc: &mut Unicorn<'_, MachineState>) -> CsIp {
     let at = here(uc);
     let st = uc.get_data_mut();
     let (addr, _) = st.block;
-    let Some(block) = st.icache.get(&st.block) else {
+    let Some((block, _)) = st.icache.get(&st.block) else {
         return at;
     };
     let base_ip = (addr as u32).wrapping_sub(u32::from(at.cs) << 4);
@@ -503,7 +503,7 @@ pub(crate) fn mem_here(uc: &mut Unicorn<'_, MachineState>, addr: u64, write: boo
     if st.mem_at_start {
         return at;
     }
-    let Some(block) = st.icache.get(&st.block) else {
+    let Some((block, _)) = st.icache.get(&st.block) else {
         return at;
     };
     let value = |r: Register, _: usize, _: usize| -> Option<u64> { register_value(uc, r) };
@@ -1018,20 +1018,27 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             account_block(uc, cs, addr, n);
             return;
         }
-        let (n, touches_stack, mem_at_start) = match uc.get_data().icache.get(&key) {
-            Some(b) => (b.instructions, b.touches_stack, b.mem_at_start),
+        let (n, touches_stack, mem_at_start, exit) = match uc.get_data().icache.get(&key) {
+            Some((b, e)) => (b.instructions, b.touches_stack, b.mem_at_start, *e),
             None => {
+                // First sight of the block: decode it once for the budget and
+                // stack guard and for the diagnosis (how it ends).
                 let mut buf = vec![0u8; size.min(4096) as usize];
-                let b = if uc.mem_read(addr, &mut buf).is_ok() {
-                    crate::trace::scan_block(&buf)
+                let (b, e) = if uc.mem_read(addr, &mut buf).is_ok() {
+                    let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
+                    (
+                        crate::trace::scan_block(&buf),
+                        crate::diagnose::record::block_exit(&buf, cs, addr),
+                    )
                 } else {
-                    crate::trace::BlockInfo {
+                    let b = crate::trace::BlockInfo {
                         instructions: 1,
                         ..Default::default()
-                    }
+                    };
+                    (b, crate::diagnose::record::Exit::Other)
                 };
-                let info = (b.instructions, b.touches_stack, b.mem_at_start);
-                uc.get_data_mut().icache.insert(key, b);
+                let info = (b.instructions, b.touches_stack, b.mem_at_start, e);
+                uc.get_data_mut().icache.insert(key, (b, e));
                 info
             }
         };
@@ -1078,9 +1085,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             );
         }
         uc.get_data_mut().last_cs = cs;
-        let mut flow = std::mem::take(&mut uc.get_data_mut().flow);
-        flow.block(cs, addr, size, |buf| uc.mem_read(addr, buf).is_ok());
-        uc.get_data_mut().flow = flow;
+        uc.get_data_mut().flow.block(cs, addr, exit);
         account_block(uc, cs, addr, n);
     })?;
     uc.add_mem_hook(

@@ -18,7 +18,6 @@
 use iced_x86::{Decoder, DecoderOptions, FlowControl};
 use serde::Serialize;
 
-use crate::cpu::FxHasher;
 use crate::pci::Bdf;
 use crate::trace::CsIp;
 
@@ -107,7 +106,7 @@ pub struct BranchRecord {
 
 /// How a block ends, as far as the record cares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Exit {
+pub(crate) enum Exit {
     #[default]
     Other,
     /// A conditional branch at `ip` (in the block's CS) whose target is
@@ -119,9 +118,6 @@ enum Exit {
     Return,
 }
 
-type ExitCache =
-    std::collections::HashMap<(u64, u32), Exit, std::hash::BuildHasherDefault<FxHasher>>;
-
 /// The record. Lives in the machine state; the block hook and the device
 /// access paths update it.
 #[derive(Clone, Debug, Default)]
@@ -132,7 +128,6 @@ pub struct FlowRecord {
     last_branch: usize,
     calls: Vec<CsIp>,
     seq: u64,
-    exits: ExitCache,
     /// The exit of the block executing (CS, exit).
     pending: (u16, Exit),
     /// The last index written to each I/O BAR index register (function, BAR).
@@ -207,28 +202,12 @@ impl FlowRecord {
             .map(|(_, v)| *v)
     }
 
-    /// A block starts at linear `addr` with code segment `cs`; the bytes of
-    /// a block seen for the first time are decoded with `fetch`.
+    /// A block starts at linear `addr` with code segment `cs`; `exit` is how
+    /// it ends ([`block_exit`] of its bytes, cached with the CPU's block
+    /// info).
     #[inline]
-    pub fn block(&mut self, cs: u16, addr: u64, size: u32, fetch: impl FnOnce(&mut [u8]) -> bool) {
+    pub(crate) fn block(&mut self, cs: u16, addr: u64, exit: Exit) {
         self.leave_pending(addr);
-        let exit = match self.exits.get(&(addr, size)) {
-            Some(e) => *e,
-            None => {
-                let mut buf = vec![0u8; size.min(4096) as usize];
-                let e = if fetch(&mut buf) {
-                    block_exit(&buf, cs, addr)
-                } else {
-                    Exit::Other
-                };
-                // Bounded: a guest generating code forever could grow it.
-                if self.exits.len() >= 1 << 16 {
-                    self.exits.clear();
-                }
-                self.exits.insert((addr, size), e);
-                e
-            }
-        };
         self.pending = (cs, exit);
     }
 
@@ -359,7 +338,7 @@ fn evict_into<T>(v: &mut Vec<T>, cap: usize, fresh: T, key: impl Fn(&T) -> u64) 
 }
 
 /// Decode a block and classify its last instruction.
-fn block_exit(bytes: &[u8], cs: u16, addr: u64) -> Exit {
+pub(crate) fn block_exit(bytes: &[u8], cs: u16, addr: u64) -> Exit {
     let ip = addr.wrapping_sub(u64::from(cs) << 4);
     if ip > 0xFFFF {
         return Exit::Other;
@@ -434,16 +413,10 @@ mod tests {
         let jz_self = [0x74, 0xFE];
         let lin = 0xC_0100;
         for _ in 0..5 {
-            r.block(0xC000, lin, 2, |b| {
-                b.copy_from_slice(&jz_self);
-                true
-            });
+            r.block(0xC000, lin, block_exit(&jz_self, 0xC000, lin));
         }
         // Falls through to 0x102.
-        r.block(0xC000, lin + 2, 1, |b| {
-            b.copy_from_slice(&[0x90]);
-            true
-        });
+        r.block(0xC000, lin + 2, block_exit(&[0x90], 0xC000, lin + 2));
         let b = r.branch_at(CsIp::new(0xC000, 0x100)).copied().unwrap();
         assert_eq!(
             (b.taken, b.not_taken, b.last_taken, b.streak),
@@ -455,20 +428,15 @@ mod tests {
     fn calls_and_returns_keep_a_shadow_stack() {
         let mut r = FlowRecord::default();
         // E8 00 10: call +0x1000 at c000:0000, returning to c000:0003.
-        r.block(0xC000, 0xC_0000, 3, |b| {
-            b.copy_from_slice(&[0xE8, 0x00, 0x10]);
-            true
-        });
-        r.block(0xC000, 0xC_1003, 1, |b| {
-            b.copy_from_slice(&[0xC3]);
-            true
-        });
+        r.block(
+            0xC000,
+            0xC_0000,
+            block_exit(&[0xE8, 0x00, 0x10], 0xC000, 0xC_0000),
+        );
+        r.block(0xC000, 0xC_1003, block_exit(&[0xC3], 0xC000, 0xC_1003));
         r.read(CsIp::new(0xC000, 0x1003), ReadSource::Port(0x3DA), 1, 0);
         assert_eq!(r.reads()[0].caller, Some(CsIp::new(0xC000, 3)));
-        r.block(0xC000, 0xC_0003, 1, |b| {
-            b.copy_from_slice(&[0x90]);
-            true
-        });
+        r.block(0xC000, 0xC_0003, block_exit(&[0x90], 0xC000, 0xC_0003));
         assert!(r.calls().is_empty());
     }
 }
