@@ -6,7 +6,7 @@
 //! bounded flow record ([`igdemu::diagnose::record`]).
 
 use clap::Args;
-use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
+use iced_x86::{Formatter, Instruction, IntelFormatter};
 use igdemu::diagnose::{self, Context, Diagnosis};
 use igdemu::machine::{slot, Machine};
 use igdemu::session;
@@ -45,11 +45,8 @@ pub fn parse_csip(s: &str) -> Result<CsIp, String> {
 }
 
 fn decode_one(machine: &Machine, at: CsIp) -> Option<Instruction> {
-    let mut buf = [0u8; 16];
-    machine.read_guest(u64::from(at.linear()), &mut buf).ok()?;
-    let mut d = Decoder::with_ip(16, &buf, u64::from(at.ip), DecoderOptions::NONE);
-    let i = d.decode();
-    (!i.is_invalid()).then_some(i)
+    let code = |a: u64, b: &mut [u8]| machine.read_guest(a, b).is_ok();
+    diagnose::walk::decode_at(&code, at)
 }
 
 /// A start at most `back` bytes before `at` from which decoding lands on
