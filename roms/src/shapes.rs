@@ -148,7 +148,16 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
     a.add(ax, 8u32)?;
     a.mov(word_ptr(VAR_PM).cs(), ax)?;
     match shape {
-        Shape::HelperPoll => {
+        Shape::HelperPoll | Shape::LongPollThenWait => {
+            if shape == Shape::LongPollThenWait {
+                // A long port 0x61 poll first, longer than the trace keeps.
+                a.mov(ecx, 0x5_0000u32)?;
+                let mut spin = a.create_label();
+                a.set_label(&mut spin)?;
+                a.in_(al, 0x61u32)?;
+                a.dec(ecx)?;
+                a.jnz(spin)?;
+            }
             a.mov(esi, 0xE1100u32)?;
             let top = l.mark(&mut a, "top")?;
             a.call(rd)?;
@@ -271,21 +280,6 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
             a.test(byte_ptr(edi + 3).fs(), 0x80u32)?;
             l.mark(&mut a, "branch")?;
             a.jz(top)?;
-            end_is_done = true;
-        }
-        Shape::LongPollThenWait => {
-            a.mov(ecx, 0x5_0000u32)?;
-            let mut spin = a.create_label();
-            a.set_label(&mut spin)?;
-            a.in_(al, 0x61u32)?;
-            a.dec(ecx)?;
-            a.jnz(spin)?;
-            a.mov(esi, 0xE1100u32)?;
-            let top = l.mark(&mut a, "top")?;
-            a.call(rd)?;
-            a.test(eax, 0x10000u32)?;
-            l.mark(&mut a, "branch")?;
-            a.jnz(top)?;
             end_is_done = true;
         }
         Shape::CliHlt => {
