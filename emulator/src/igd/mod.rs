@@ -52,7 +52,7 @@ pub use mmio::{MmioRegisters, RegisterBehaviour};
 pub use overrides::{OverrideError, RegisterOverride};
 pub use pte::{Pte, PteError};
 pub use regs::register_name;
-pub use spin::{diagnose_spin, PolledRegister, SpinDiagnosis, SpinLoop, WaitCondition};
+pub use spin::{PolledRegister, WaitCondition};
 
 use crate::addr::HostPhys;
 use crate::pci::{ConfigSpace, ConfigWrite, PciError, PciFunction};
