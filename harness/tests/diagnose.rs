@@ -276,48 +276,35 @@ fn real(name: &str, device: Option<u16>, overrides: &[&str]) -> Option<Diagnosis
     )
 }
 
+/// The CRT hotplug force trigger (`ADPA` bit 16, which the hardware clears
+/// when detection completes) held set at `adpa`: the ROM spins on it, and the
+/// diagnosis names the register and the bit.
+fn crt_hotplug_held(file: &str, adpa: u32) -> Option<Diagnosis> {
+    let d = real(file, None, &[&format!("{adpa:#x}=const:0x10000")])?;
+    assert_eq!(d.register, PolledRegister::IoBarIndex(adpa));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    Some(d)
+}
+
 #[test]
 fn real_snb_crt_hotplug_trigger_held_is_diagnosed() {
-    // PCH_ADPA (0xE1100) bit 16 is the CRT hotplug force trigger the
-    // hardware clears when detection completes; held set, the ROM spins.
-    let Some(d) = real(
-        "intel-fsp-chiefriver-snm_2170.dat",
-        None,
-        &["0xe1100=const:0x10000"],
-    ) else {
+    // PCH_ADPA (0xE1100).
+    let Some(d) = crt_hotplug_held("intel-fsp-chiefriver-snm_2170.dat", 0xE1100) else {
         return;
     };
     assert_eq!(d.kind, StopKind::Wait);
-    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
-    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
     assert!(d.branch_at.is_some() && d.end > d.ip, "{d:?}");
 }
 
 #[test]
 fn real_hsw_crt_hotplug_trigger_held_is_diagnosed() {
-    let Some(d) = real(
-        "intel-fsp-sharkbay-hsw2180.dat",
-        None,
-        &["0xe1100=const:0x10000"],
-    ) else {
-        return;
-    };
-    assert_eq!(d.register, PolledRegister::IoBarIndex(0xE1100));
-    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    crt_hotplug_held("intel-fsp-sharkbay-hsw2180.dat", 0xE1100);
 }
 
 #[test]
 fn real_byt_crt_hotplug_trigger_held_is_diagnosed() {
     // VLV's display registers sit at 0x180000 + the gmch offset.
-    let Some(d) = real(
-        "intel-fsp-baytrail-vga.dat",
-        None,
-        &["0x1e1100=const:0x10000"],
-    ) else {
-        return;
-    };
-    assert_eq!(d.register, PolledRegister::IoBarIndex(0x1E1100));
-    assert_eq!(d.waiting_for, WaitCondition::BitClear(16));
+    crt_hotplug_held("intel-fsp-baytrail-vga.dat", 0x1E1100);
 }
 
 #[test]
