@@ -207,8 +207,15 @@ pub fn exit_code(v: Verdict) -> u8 {
     }
 }
 
-/// Run the command.
-pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
+/// The ROM `args` names (built-in ROMs built with its options), the profile
+/// that applies and the scenario they give: what `run` and `explain` start
+/// from.
+///
+/// # Errors
+/// The ROM, the profile or an option is unusable.
+pub fn prepare(
+    args: &RunArgs,
+) -> Result<(crate::source::LoadedRom, Option<Profile>, Scenario), String> {
     let opts = BuildOpts {
         device_id: args.device_id,
         source: args.source,
@@ -218,6 +225,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let rom = crate::source::load(&args.rom, &opts)?;
     let prof = profile(args)?;
     let sc = scenario_with(args, &rom.bytes, prof.as_ref())?;
+    Ok((rom, prof, sc))
+}
+
+/// Run the command.
+pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let (rom, prof, sc) = prepare(args)?;
     if let Some(p) = &prof {
         let path = p
             .path

@@ -153,15 +153,7 @@ pub fn listing(
 /// # Errors
 /// The ROM cannot be loaded or run.
 pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
-    let opts = crate::cli_rom::BuildOpts {
-        device_id: args.run.device_id,
-        source: args.run.source,
-        baked_bdsm: args.run.baked_bdsm.or(args.run.host_bdsm),
-    }
-    .options();
-    let rom = crate::source::load(&args.run.rom, &opts)?;
-    let prof = crate::cli_run::profile(&args.run)?;
-    let sc = crate::cli_run::scenario_with(&args.run, &rom.bytes, prof.as_ref())?;
+    let (rom, _, sc) = crate::cli_run::prepare(&args.run)?;
     let run = session::run(&rom.bytes, &sc).map_err(|e| format!("{}: {e}", rom.spec))?;
     let info = igdemu::igd::generation::lookup(sc.device_id).map_err(|e| e.to_string())?;
     let ctx = Context {
