@@ -552,6 +552,10 @@ pub struct StepReport {
     /// For a run that spun until the budget ran out, halted, or returned a
     /// failure: the register and branch behind it ([`crate::diagnose`]).
     pub diagnosis: Option<Diagnosis>,
+    /// Waits on a register that timed out during the step, the ROM going on
+    /// ([`diagnose::expiry`]); each also gives a note.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeouts: Vec<Diagnosis>,
     /// The outcome in full (faults with CS:IP and the last instructions).
     #[serde(skip)]
     pub run: Option<RunOutcome>,
@@ -773,7 +777,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let post = machine.run_option_rom_init();
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
-    diagnose_last(&machine, info.platform, &mut steps);
+    diagnose_last(&mut machine, info.platform, &mut steps);
     for step in &scenario.script {
         if !alive {
             steps.push(StepReport {
@@ -783,6 +787,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
                 outcome: "skipped: an earlier step failed".into(),
                 notes: Vec::new(),
                 diagnosis: None,
+                timeouts: Vec::new(),
                 run: None,
             });
             continue;
@@ -802,6 +807,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
                 outcome: "done".into(),
                 notes,
                 diagnosis: None,
+                timeouts: Vec::new(),
                 run: None,
             },
         };
@@ -812,7 +818,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
             rep.succeeded = false;
         }
         steps.push(rep);
-        diagnose_last(&machine, info.platform, &mut steps);
+        diagnose_last(&mut machine, info.platform, &mut steps);
     }
 
     // Check.
@@ -924,20 +930,48 @@ fn step_report(step: String, o: RunOutcome, notes: Vec<String>) -> StepReport {
         outcome: describe(&o),
         notes,
         diagnosis: None,
+        timeouts: Vec::new(),
         run: Some(o),
     }
 }
 
 /// Diagnose the last step: a loop that ran out of budget or time, a halt
-/// (`hlt` with nothing to wake it, a triple fault, `jmp $`), or a VBE call
-/// that returned a failure. Facts come from the CPU's bounded flow record.
-fn diagnose_last(machine: &Machine, platform: crate::igd::Platform, steps: &mut [StepReport]) {
+/// (`hlt` with nothing to wake it, a triple fault, `jmp $`, INT 18h/19h), or
+/// a step that returned a failure; and the waits that timed out in it. Facts
+/// come from the CPU's bounded flow record and its expired-wait log.
+fn diagnose_last(machine: &mut Machine, platform: crate::igd::Platform, steps: &mut [StepReport]) {
+    let ctx = diagnose::Context {
+        igd: slot::DISPLAY,
+        platform,
+    };
+    let new = machine.state_mut().expiry_mut().take_new();
     let Some(step) = steps.last_mut() else { return };
+    step.timeouts = new
+        .iter()
+        .filter_map(|w| diagnose::timed_out(w, &ctx, w.new))
+        .collect();
+    for t in &step.timeouts {
+        step.notes.push(t.suggestion.clone());
+    }
     let failure = (step.returned && !step.succeeded).then(|| step.outcome.clone());
-    let d = match &step.run {
+    let mut d = match &step.run {
         Some(o) => diagnose_outcome(machine, platform, o, failure.as_deref()),
         None => None,
     };
+    if let Some(why) = &failure {
+        // A step that returned a failure: the waits that timed out so far
+        // (in this step or an earlier one) come first, since a ROM that
+        // gave up on a register usually fails later, not where it gave up.
+        let mut waits = machine.state().expiry().waits().to_vec();
+        waits.sort_by_key(|w| std::cmp::Reverse(w.read.seq));
+        let timeouts: Vec<Diagnosis> = waits
+            .iter()
+            .filter_map(|w| diagnose::timed_out(w, &ctx, w.times))
+            .collect();
+        if let Some(g) = diagnose::give_up_after_timeouts(d.take(), &timeouts, why) {
+            d = Some(g);
+        }
+    }
     if let Some(d) = d {
         // A give-up already has its failure in the notes; its diagnosis is in
         // the report (and printed by `igdemu run`).
@@ -979,8 +1013,19 @@ pub fn diagnose_outcome(
             kind: crate::cpu::FaultKind::TripleFault { .. },
             ..
         } => diagnose::diagnose_halt(&code, record, &ctx, *at, "a triple fault".into()),
+        RunOutcome::BootRequest { at, vector } => {
+            diagnose::diagnose_halt(&code, record, &ctx, *at, boot_request(*vector))
+        }
         RunOutcome::Returned { .. } => diagnose::diagnose_give_up(&code, record, &ctx, failure?),
         RunOutcome::Fault { .. } => None,
+    }
+}
+
+/// What INT 18h/19h asks of the system BIOS.
+fn boot_request(vector: u8) -> String {
+    match vector {
+        0x18 => "INT 18h (boot failure)".into(),
+        _ => format!("INT {vector:02X}h (bootstrap loader)"),
     }
 }
 
@@ -993,6 +1038,9 @@ pub fn describe(o: &RunOutcome) -> String {
         RunOutcome::Timeout { at, .. } => format!("deadline exceeded at {at}"),
         RunOutcome::Fault { at, kind, .. } => format!("CPU fault at {at}: {kind:?}"),
         RunOutcome::Idle { at } => format!("halted with nothing to wake it at {at}"),
+        RunOutcome::BootRequest { at, vector } => {
+            format!("stopped itself with {} at {at}", boot_request(*vector))
+        }
     }
 }
 

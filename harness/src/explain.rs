@@ -201,7 +201,8 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
                     igdemu::cpu::RunOutcome::BudgetExhausted { at, .. }
                     | igdemu::cpu::RunOutcome::Timeout { at, .. }
                     | igdemu::cpu::RunOutcome::Fault { at, .. }
-                    | igdemu::cpu::RunOutcome::Idle { at },
+                    | igdemu::cpu::RunOutcome::Idle { at }
+                    | igdemu::cpu::RunOutcome::BootRequest { at, .. },
                 ) => Some(*at),
                 _ => None,
             };

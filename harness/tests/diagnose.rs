@@ -484,3 +484,157 @@ fn explain_annotates_the_loop_with_reads_and_branch_directions() {
     assert!(read.contains(" = 0x10000 ("), "{read}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unsigned_range_compare_on_a_field_is_decoded() {
+    let r = build_shape(Shape::RangePoll).unwrap();
+    // Power sequence field (bits 29:28) = 1: below the 2 the loop waits for.
+    let (d, _) = diagnose(&r.bytes, &["0xc7200=const:0x10000000"], 500_000);
+    assert_eq!(d.kind, StopKind::Wait);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC7200));
+    assert_eq!(d.mask, Some(0x3000_0000));
+    assert_eq!(
+        d.waiting_for,
+        WaitCondition::FieldAtLeast {
+            mask: 0x3000_0000,
+            shift: 28,
+            limit: 2
+        }
+    );
+    assert_eq!(d.value_read, 0x1000_0000);
+    assert_eq!(
+        (d.cs, d.ip, d.end),
+        (0xC000, r.labels["top"], r.labels["end"])
+    );
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert!(
+        d.suggestion.starts_with(
+            "register 0xc7200 PCH_PP_STATUS: waiting for bits 29:28 at least 0x2 (last read 0x10000000)"
+        ),
+        "{}",
+        d.suggestion
+    );
+    assert!(
+        d.suggestion
+            .ends_with("no timeout; try --override 0xc7200=const:0x20000000"),
+        "{}",
+        d.suggestion
+    );
+}
+
+#[test]
+fn int_19h_after_a_register_read_is_a_halt_the_rom_chose() {
+    let r = build_shape(Shape::Int19Halt).unwrap();
+    let (d, run) = diagnose(&r.bytes, &["0x4f018=const:0"], 500_000);
+    assert_eq!(
+        run,
+        Some(RunOutcome::BootRequest {
+            at: at(r.labels["halt"]),
+            vector: 0x19
+        })
+    );
+    assert_eq!(d.kind, StopKind::Halt);
+    assert_eq!(d.halt.as_deref(), Some("INT 19h (bootstrap loader)"));
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x4F018));
+    assert_eq!(d.read_at, Some(at(r.labels["read"])));
+    assert_eq!(d.branch_at, Some(at(r.labels["branch"])));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(0));
+    assert_eq!((d.cs, d.ip), (0xC000, r.labels["halt"]));
+    assert!(
+        d.suggestion.starts_with(&format!(
+            "the ROM stopped itself at c000:{:04x} (INT 19h (bootstrap loader)) after reading register 0x4f018",
+            r.labels["halt"]
+        )),
+        "{}",
+        d.suggestion
+    );
+}
+
+#[test]
+fn a_wait_that_timed_out_in_post_explains_a_later_failure() {
+    let r = build_shape(Shape::TimeoutThenGiveUp).unwrap();
+    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict)
+        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
+    // GMBUS2 with HW_RDY (bit 11) never set.
+    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x8400").unwrap()];
+    sc.machine.budget = 2_000_000;
+    let run = session::run(&r.bytes, &sc).unwrap();
+    let post = &run.report.steps[0];
+    assert!(post.succeeded, "{post:?}");
+    assert_eq!(post.timeouts.len(), 1, "{post:?}");
+    let t = &post.timeouts[0];
+    assert_eq!(t.kind, StopKind::TimedOut);
+    assert_eq!(t.register, PolledRegister::IoBarIndex(0xC5108));
+    assert_eq!(t.waiting_for, WaitCondition::BitSet(11));
+    assert_eq!(t.value_read, 0x8400);
+    assert_eq!(t.expired, 1);
+    assert_eq!(t.branch_at, Some(at(r.labels["branch"])));
+    let timeout = t.timeout.clone().expect("a timeout");
+    assert_eq!(
+        timeout.kind,
+        TimeoutKind::Counter {
+            register: "CX".into()
+        }
+    );
+    assert_eq!(timeout.at, at(r.labels["timeout"]));
+    assert_eq!(timeout.expires_to, at(r.labels["expired"]));
+    assert_eq!((t.cs, t.ip), (0xC000, r.labels["top"]));
+    assert!(post.notes.contains(&t.suggestion), "{post:?}");
+
+    // The VBE call reads nothing and fails: the wait that timed out is named.
+    let vbe = &run.report.steps[1];
+    assert!(vbe.returned && !vbe.succeeded, "{vbe:?}");
+    let d = vbe.diagnosis.clone().unwrap_or_else(|| panic!("{vbe:?}"));
+    assert_eq!(d.kind, StopKind::GiveUp);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC5108));
+    assert_eq!(d.waiting_for, WaitCondition::BitSet(11));
+    assert!(
+        d.suggestion.contains(
+            "before it, register 0xc5108 GMBUS2: a wait for bit 11 to become 1 timed out (last read 0x8400)"
+        ),
+        "{}",
+        d.suggestion
+    );
+    assert_eq!(d.profile, vec!["overrides = [\"0xc5108=const:0x8c00\"]"]);
+
+    // HW_RDY set: the poll ends at once, nothing timed out, and the same
+    // failure names no wait.
+    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x800").unwrap()];
+    let run = session::run(&r.bytes, &sc).unwrap();
+    assert!(run.report.steps.iter().all(|s| s.timeouts.is_empty()));
+    assert!(run.report.steps[1].diagnosis.is_none());
+}
+
+/// GMBUS held in use by someone else (`GMBUS2` bit 15 `GMBUS_INUSE` always
+/// set): the HSW+BDW image's acquire loop times out in POST, the EDID is
+/// never read, and the desktop image lists no 1024x768 mode. The VBE step's
+/// failure names the wait that timed out.
+#[test]
+fn real_bdw_gmbus_held_in_use_is_named_when_the_mode_is_missing() {
+    let Some(rom) = real_image("chromebox-bdw-1040.bin") else {
+        return;
+    };
+    let mut sc = Scenario::for_rom(&rom, RemapperKind::Strict)
+        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
+    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x8000").unwrap()];
+    let run = session::run(&rom, &sc).expect("runs");
+    let post = &run.report.steps[0];
+    assert!(post.succeeded, "{post:?}");
+    let t = post
+        .timeouts
+        .iter()
+        .find(|t| t.register == PolledRegister::IoBarIndex(0xC5108))
+        .unwrap_or_else(|| panic!("no GMBUS2 timeout: {post:?}"));
+    assert_eq!(t.waiting_for, WaitCondition::BitClear(15));
+    assert!(matches!(
+        t.timeout.as_ref().map(|x| &x.kind),
+        Some(TimeoutKind::Counter { .. })
+    ));
+    let vbe = &run.report.steps[1];
+    assert!(!vbe.succeeded, "{vbe:?}");
+    let d = vbe.diagnosis.clone().unwrap_or_else(|| panic!("{vbe:?}"));
+    assert_eq!(d.kind, StopKind::GiveUp);
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0xC5108));
+    assert_eq!(d.waiting_for, WaitCondition::BitClear(15));
+    assert_eq!(d.profile, vec!["overrides = [\"0xc5108=const:0x0\"]"]);
+}

@@ -50,11 +50,23 @@ pub enum Shape {
     /// Reads port 0x61 0x50000 times (more events than the trace keeps),
     /// then polls 0xE1100 bit 16 like [`Shape::HelperPoll`].
     LongPollThenWait,
+    /// Polls the power sequence field of PCH_PP_STATUS (bits 29:28) as a
+    /// number: `shr eax, 28; and al, 3; cmp al, 2; jb top` (an unsigned
+    /// range compare, no timeout).
+    RangePoll,
+    /// Reads SWF6 (0x4F018) and tests bit 0; clear: `int 19h` (the ROM asks
+    /// the system BIOS to reboot into the bootstrap loader).
+    Int19Halt,
+    /// Polls GMBUS2 (0xC5108) bit 11 with `loop` (0x400 rounds), gives up
+    /// and returns from POST; its INT 10h handler fails every call
+    /// (AX=014Fh) without reading anything: the wait that timed out in POST
+    /// is the cause of the later failure.
+    TimeoutThenGiveUp,
 }
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 9] = [
+    pub const ALL: [Shape; 12] = [
         Shape::HelperPoll,
         Shape::CountedPoll,
         Shape::DeadlinePoll,
@@ -64,6 +76,9 @@ impl Shape {
         Shape::LongPollThenWait,
         Shape::VbeGiveUp,
         Shape::UnrealPoll,
+        Shape::RangePoll,
+        Shape::Int19Halt,
+        Shape::TimeoutThenGiveUp,
     ];
 
     /// Name for file names and tables.
@@ -79,6 +94,9 @@ impl Shape {
             Shape::LongPollThenWait => "long-poll-then-wait",
             Shape::VbeGiveUp => "vbe-give-up",
             Shape::UnrealPoll => "unreal-poll",
+            Shape::RangePoll => "range-poll",
+            Shape::Int19Halt => "int19-halt",
+            Shape::TimeoutThenGiveUp => "timeout-then-give-up",
         }
     }
 }
@@ -246,6 +264,49 @@ fn code(shape: Shape) -> Result<(Vec<u8>, BTreeMap<&'static str, u16>), IcedErro
             let halt = l.mark(&mut a, "halt")?;
             a.jmp(halt)?;
         }
+        Shape::RangePoll => {
+            a.mov(esi, 0xC7200u32)?;
+            let top = l.mark(&mut a, "top")?;
+            a.call(rd)?;
+            a.shr(eax, 28u32)?;
+            a.and(al, 3u32)?;
+            a.cmp(al, 2u32)?;
+            l.mark(&mut a, "branch")?;
+            a.jb(top)?;
+            end_is_done = true;
+        }
+        Shape::Int19Halt => {
+            let ok = done;
+            a.mov(esi, 0x4F018u32)?;
+            a.call(rd)?;
+            a.test(al, 1u32)?;
+            l.mark(&mut a, "branch")?;
+            a.jnz(ok)?;
+            l.mark(&mut a, "halt")?;
+            a.int(0x19u32)?;
+        }
+        Shape::TimeoutThenGiveUp => {
+            let mut ok = a.create_label();
+            a.mov(esi, 0xC5108u32)?;
+            a.mov(cx, 0x400u32)?;
+            let top = l.mark(&mut a, "top")?;
+            a.call(rd)?;
+            a.test(ah, 0x08u32)?;
+            l.mark(&mut a, "branch")?;
+            a.jnz(ok)?;
+            l.mark(&mut a, "timeout")?;
+            a.loop_(top)?;
+            l.mark(&mut a, "expired")?;
+            a.mov(al, 0xEEu32)?;
+            a.out(0xE0u32, al)?;
+            a.set_label(&mut ok)?;
+            a.push(es)?;
+            a.xor(ax, ax)?;
+            a.mov(es, ax)?;
+            a.mov(word_ptr(0x40u32).es(), HANDLER)?;
+            a.mov(word_ptr(0x42u32).es(), cs)?;
+            a.pop(es)?;
+        }
         Shape::VbeGiveUp => {
             // IVT entry 10h -> C000:int10.
             a.push(es)?;
@@ -389,6 +450,11 @@ pub fn build_shape(shape: Shape) -> Result<ShapeRom, IcedError> {
     );
     let (body, mut labels) = code(shape)?;
     img[CODE..CODE + body.len()].copy_from_slice(&body);
+    if shape == Shape::TimeoutThenGiveUp {
+        // mov ax, 014Fh; iret: every VBE call fails.
+        let at = HANDLER as usize;
+        img[at..at + 4].copy_from_slice(&[0xB8, 0x4F, 0x01, 0xCF]);
+    }
     if shape == Shape::VbeGiveUp {
         let (h, hl) = handler()?;
         let at = HANDLER as usize;

@@ -36,6 +36,11 @@ pub enum Service {
     Unimplemented,
     /// A CPU exception vector reached the default stub: stop the run.
     Exception,
+    /// INT 18h (boot failure) or INT 19h (bootstrap loader): the system BIOS
+    /// never returns to the caller (IBM PC AT BIOS, BIOS Boot Specification
+    /// 1.01 §3.3: an option ROM that gives up calls INT 18h; INT 19h
+    /// restarts the boot). Stop the run: the ROM gave up.
+    BootRequest,
 }
 
 /// One answer of the INT 15h AX=5Fxxh table: AX is set to `ax`, the other
@@ -234,6 +239,7 @@ pub fn service(
         }
         0x15 => int15(st, r, mem),
         0x16 => int16(r),
+        0x18 | 0x19 => Service::BootRequest,
         0x1A => int1a(st, r, mem),
         // Hardware IRQs (never raised) and the rest: nothing to do but return.
         0x08..=0x0F | 0x70..=0x77 => Service::Handled,

@@ -284,6 +284,14 @@ pub enum RunOutcome {
         /// Where it halted.
         at: CsIp,
     },
+    /// The guest called INT 18h (boot failure) or INT 19h (bootstrap
+    /// loader), from which a system BIOS never returns: the ROM gave up.
+    BootRequest {
+        /// The `int` instruction.
+        at: CsIp,
+        /// 0x18 or 0x19.
+        vector: u8,
+    },
 }
 
 impl RunOutcome {
@@ -300,6 +308,11 @@ pub(crate) enum StopReason {
     Budget,
     Deadline,
     Fault(FaultKind),
+    /// INT 18h/19h from the guest instruction at `at`.
+    BootRequest {
+        at: CsIp,
+        vector: u8,
+    },
 }
 
 /// Limits of one run.
@@ -594,6 +607,13 @@ pub(crate) fn gprs(uc: &Unicorn<'_, MachineState>) -> [u32; 8] {
     .map(|r| uc.reg_read(r).unwrap_or(0) as u32)
 }
 
+/// SS:SP as a linear address.
+pub(crate) fn stack_linear(uc: &Unicorn<'_, MachineState>) -> u32 {
+    let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u32;
+    let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u32;
+    (ss << 4).wrapping_add(sp & 0xFFFF)
+}
+
 pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
     let cs = uc.reg_read(RegisterX86::CS).unwrap_or(0) as u16;
     let ip = uc.reg_read(RegisterX86::IP).unwrap_or(0) as u16;
@@ -865,6 +885,10 @@ fn bios_trap(uc: &mut Unicorn<'_, MachineState>, at: CsIp) {
             stop_with(uc, StopReason::Fault(FaultKind::Exception { vector }));
             return;
         }
+        bios::Service::BootRequest => {
+            stop_with(uc, StopReason::BootRequest { at: caller, vector });
+            return;
+        }
         bios::Service::Handled | bios::Service::Unimplemented => {}
     }
     let new_flags = (caller_flags & !0x00C1) | (regs.eflags as u16 & 0x00C1);
@@ -976,8 +1000,9 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
     uc.add_insn_in_hook(|uc, port, size| {
         let at = port_here(uc);
         let regs = gprs(uc);
+        let stack = stack_linear(uc);
         let st = uc.get_data_mut();
-        st.flow.set_regs(regs);
+        st.flow.set_regs(regs, stack);
         st.here = at;
         let v = st.port_in(port as u16, size as u8);
         crate::machine::apply_pending(uc);
@@ -1015,6 +1040,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
             st.block_mem = 0;
             let cs = st.last_cs;
             st.flow.block_again(addr);
+            note_streak_end(uc);
             account_block(uc, cs, addr, n);
             return;
         }
@@ -1086,6 +1112,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
         }
         uc.get_data_mut().last_cs = cs;
         uc.get_data_mut().flow.block(cs, addr, exit);
+        note_streak_end(uc);
         account_block(uc, cs, addr, n);
     })?;
     uc.add_mem_hook(
@@ -1208,6 +1235,7 @@ pub(crate) fn run(
                     kind,
                     recent: recent(uc),
                 },
+                StopReason::BootRequest { at, vector } => RunOutcome::BootRequest { at, vector },
             };
         }
         if let Err(e) = res {
@@ -1238,6 +1266,22 @@ pub(crate) fn run(
         }
         return engine_fault(uc, uc_error::EXCEPTION);
     }
+}
+
+/// A branch left a long streak in the block just left: tell the expired
+/// waits log, which walks the loop from guest memory
+/// ([`crate::diagnose::expiry`]).
+#[inline]
+fn note_streak_end(uc: &mut Unicorn<'_, MachineState>) {
+    let Some(end) = uc.get_data_mut().flow.take_ended() else {
+        return;
+    };
+    let mut log = std::mem::take(&mut uc.get_data_mut().expiry);
+    {
+        let code = |a: u64, buf: &mut [u8]| uc.mem_read(a, buf).is_ok();
+        log.note(&code, &uc.get_data().flow, &end);
+    }
+    uc.get_data_mut().expiry = log;
 }
 
 fn engine_fault(uc: &mut Unicorn<'_, MachineState>, e: uc_error) -> RunOutcome {

@@ -13,6 +13,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod expiry;
 pub mod record;
 pub mod walk;
 
@@ -37,6 +38,9 @@ pub enum StopKind {
     Halt,
     /// A step returned a failure.
     GiveUp,
+    /// A loop waiting for a register ran out its counter or deadline and
+    /// the ROM went on (the step may still succeed, or fail later).
+    TimedOut,
 }
 
 /// A device read and the branch that decided on it.
@@ -109,6 +113,9 @@ pub struct Diagnosis {
     pub suggestion: String,
     /// Profile lines that would get past the stop.
     pub profile: Vec<String>,
+    /// How often the wait expired (timed out), in the step it is reported
+    /// for; 0 for other kinds.
+    pub expired: u64,
 }
 
 /// The register a read names.
@@ -156,6 +163,14 @@ fn predicate_text(p: &Predicate, taken: bool) -> String {
 /// The register condition under which the branch goes the way `taken` says.
 fn condition(p: &Predicate, taken: bool) -> WaitCondition {
     let eq = p.eq == taken;
+    if let Some(b) = p.below {
+        let (mask, shift, limit) = (p.mask as u32, b.shift, b.limit);
+        return if eq {
+            WaitCondition::FieldBelow { mask, shift, limit }
+        } else {
+            WaitCondition::FieldAtLeast { mask, shift, limit }
+        };
+    }
     let (mask, value) = (p.mask as u32, p.value as u32);
     let single = (mask.count_ones() == 1).then(|| mask.trailing_zeros());
     match (eq, single, value) {
@@ -235,9 +250,32 @@ fn behaviour(w: &WaitCondition, last: u32) -> Option<String> {
         WaitCondition::AllClear(m) => last & !m,
         WaitCondition::MaskEquals { mask, value } => (last & !mask) | (value & mask),
         WaitCondition::MaskNotEquals { mask, value } => (last & !mask) | (!value & mask),
+        // The field just inside the bound.
+        WaitCondition::FieldBelow { mask, shift, limit } if limit > 0 => {
+            let v = u32::try_from(limit - 1).unwrap_or(u32::MAX);
+            (last & !mask) | (v.wrapping_shl(shift) & mask)
+        }
+        WaitCondition::FieldAtLeast { mask, shift, limit } => {
+            let v = u32::try_from(limit).unwrap_or(u32::MAX);
+            let field = v.wrapping_shl(shift) & mask;
+            if field >> shift != v {
+                return None;
+            }
+            (last & !mask) | field
+        }
+        WaitCondition::FieldBelow { .. } => return None,
         WaitCondition::Undecoded { .. } => return None,
     };
     Some(format!("const:{sat:#x}"))
+}
+
+/// "counter (ECX)", "deadline (timer port 0x1808)".
+fn timeout_kind(k: &walk::TimeoutKind) -> String {
+    match k {
+        walk::TimeoutKind::Counter { register } => format!("counter ({register})"),
+        walk::TimeoutKind::Deadline { port: Some(p) } => format!("deadline (timer port {p:#x})"),
+        walk::TimeoutKind::Deadline { port: None } => "deadline".to_string(),
+    }
 }
 
 fn fill_suggestion(d: &mut Diagnosis) {
@@ -254,12 +292,7 @@ fn fill_suggestion(d: &mut Diagnosis) {
             match &d.timeout {
                 Some(t) => s.push_str(&format!(
                     "; {} timeout at {}, on expiry it goes to {}",
-                    match &t.kind {
-                        walk::TimeoutKind::Counter { register } => format!("counter ({register})"),
-                        walk::TimeoutKind::Deadline { port: Some(p) } =>
-                            format!("deadline (timer port {p:#x})"),
-                        walk::TimeoutKind::Deadline { port: None } => "deadline".to_string(),
-                    },
+                    timeout_kind(&t.kind),
                     t.at,
                     t.expires_to
                 )),
@@ -285,6 +318,32 @@ fn fill_suggestion(d: &mut Diagnosis) {
             }
             s
         }
+        StopKind::TimedOut => {
+            let mut s = format!(
+                "{reg}: a wait for {} timed out{} (last read {:#x}) in the loop {:04x}:{:04x}..{:04x}",
+                d.waiting_for,
+                match d.expired {
+                    0 | 1 => String::new(),
+                    n => format!(" {n} times"),
+                },
+                d.value_read,
+                d.cs,
+                d.ip,
+                d.end
+            );
+            if let (Some(r), Some(b)) = (d.read_at, d.branch_at) {
+                s.push_str(&format!(", read at {r}, tested by the branch at {b}"));
+            }
+            if let Some(t) = &d.timeout {
+                s.push_str(&format!(
+                    "; its {} at {} ran out and the ROM went on at {}",
+                    timeout_kind(&t.kind),
+                    t.at,
+                    t.expires_to
+                ));
+            }
+            s
+        }
         StopKind::GiveUp => format!(
             "the step failed after reading {reg} = {:#x}; branches that depended on device reads: {}",
             d.value_read,
@@ -304,6 +363,39 @@ fn fill_suggestion(d: &mut Diagnosis) {
         _ if d.kind == StopKind::GiveUp => head,
         _ => format!("{head}; not a BAR0 register: the machine model must answer it"),
     };
+}
+
+/// The diagnosis of a wait that expired `times` times, when it polled a
+/// register of the IGD (or a port or config register).
+#[must_use]
+pub fn timed_out(w: &expiry::ExpiredWait, ctx: &Context, times: u64) -> Option<Diagnosis> {
+    if !ctx.relevant(&w.read) {
+        return None;
+    }
+    let register = polled(&w.read);
+    let b = &w.branch;
+    let (start, end) = w.range.unwrap_or((b.at, b.at.ip));
+    let mut d = Diagnosis {
+        kind: StopKind::TimedOut,
+        register,
+        name: ctx.name(register),
+        value_read: value_in_register(&w.read),
+        mask: Some(b.predicate.mask as u32),
+        waiting_for: condition(&b.predicate, !b.last_taken),
+        cs: start.cs,
+        ip: start.ip,
+        end,
+        read_at: Some(w.read.at),
+        branch_at: Some(b.at),
+        timeout: Some(w.timeout.clone()),
+        halt: None,
+        decisions: Vec::new(),
+        suggestion: String::new(),
+        profile: Vec::new(),
+        expired: times,
+    };
+    fill_suggestion(&mut d);
+    Some(d)
 }
 
 /// Walk each recent relevant read, most recent first.
@@ -381,6 +473,7 @@ pub fn diagnose_wait(
         decisions: Vec::new(),
         suggestion: String::new(),
         profile: Vec::new(),
+        expired: 0,
     };
     if let Some(b) = &w.branch {
         d.mask = Some(b.predicate.mask as u32);
@@ -478,6 +571,7 @@ pub fn diagnose_halt(
         decisions: decisions(&all, ctx, record, 4),
         suggestion: String::new(),
         profile: Vec::new(),
+        expired: 0,
     };
     if let Some((read, w)) = pick {
         d.register = polled(read);
@@ -555,7 +649,41 @@ pub fn diagnose_give_up(
         decisions: lines,
         suggestion: String::new(),
         profile: Vec::new(),
+        expired: 0,
     };
     fill_suggestion(&mut d);
+    Some(d)
+}
+
+/// The diagnosis of a step that returned a failure (`why`), given the waits
+/// that timed out before it (`timeouts`, most recent first). When the step's
+/// own reads decided it (`own`), that stays the diagnosis and the timeouts
+/// follow it; otherwise (a mode missing from the list, a call that read
+/// nothing) the most recent timeout is the likely cause.
+#[must_use]
+pub fn give_up_after_timeouts(
+    own: Option<Diagnosis>,
+    timeouts: &[Diagnosis],
+    why: &str,
+) -> Option<Diagnosis> {
+    let Some(t) = timeouts.first() else {
+        return own;
+    };
+    let timed_out: Vec<String> = timeouts
+        .iter()
+        .take(4)
+        .map(|t| format!("timed out: {}", t.suggestion))
+        .collect();
+    if let Some(mut o) = own {
+        o.decisions.extend(timed_out);
+        o.suggestion
+            .push_str(&format!("; before it, {}", t.suggestion));
+        return Some(o);
+    }
+    let mut d = t.clone();
+    d.kind = StopKind::GiveUp;
+    d.halt = Some(why.to_string());
+    d.suggestion = format!("{why}; before it, {}", t.suggestion);
+    d.decisions = timed_out;
     Some(d)
 }

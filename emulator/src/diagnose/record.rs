@@ -27,6 +27,14 @@ pub const READ_SITES: usize = 64;
 pub const BRANCH_SITES: usize = 64;
 /// Depth of the shadow call stack.
 pub const CALL_DEPTH: usize = 32;
+/// Return addresses a read record keeps beyond its innermost one.
+pub const OUTER_CALLERS: usize = 3;
+/// A branch that went one way this many times in a row, with a device read
+/// among them, and then the other way, may be a poll whose timeout expired
+/// ([`LongStreakEnd`]). Polls bound their waits by hundreds or thousands of
+/// rounds; a loop over a handful of ports or pipes that reads a register
+/// each time round is not a wait.
+pub const LONG_STREAK: u64 = 16;
 
 /// What a device read read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -82,9 +90,16 @@ pub struct ReadRecord {
     /// The return address of the function the read ran in (shadow call
     /// stack top), if any.
     pub caller: Option<CsIp>,
+    /// The return addresses beyond `caller`, outward (the caller's caller
+    /// first), as far as the shadow stack holds them: a poll loop often
+    /// calls a register helper through a wrapper.
+    pub outer: [Option<CsIp>; OUTER_CALLERS],
     /// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI as the reading instruction
     /// found them (when the CPU hook supplied them).
     pub regs: Option<[u32; 8]>,
+    /// SS:SP (linear) at the reading instruction, when the CPU hook gave
+    /// it: a walk that pops what was pushed before the read finds it there.
+    pub stack: Option<u32>,
 }
 
 /// One conditional branch site.
@@ -102,6 +117,23 @@ pub struct BranchRecord {
     pub streak: u64,
     /// Order of the last execution among all records.
     pub seq: u64,
+    /// `seq` when the current streak began.
+    pub since: u64,
+}
+
+/// A branch that changed direction after a long streak with a device read
+/// in it: either a poll's condition came true, or its counter or deadline
+/// ran out. The diagnosis tells them apart ([`crate::diagnose::expiry`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LongStreakEnd {
+    /// The branch.
+    pub at: CsIp,
+    /// The direction of the streak that ended.
+    pub was_taken: bool,
+    /// Its length.
+    pub streak: u64,
+    /// `seq` when it began.
+    pub since: u64,
 }
 
 /// How a block ends, as far as the record cares.
@@ -135,8 +167,15 @@ pub struct FlowRecord {
     /// The registers of the instruction about to read (set by the CPU hook,
     /// taken by the next [`FlowRecord::read`]).
     regs: Option<[u32; 8]>,
+    /// SS:SP of the same instruction.
+    stack: Option<u32>,
     /// `seq` when the current run started.
     run_start: u64,
+    /// `seq` of the last device read that was not a timer.
+    last_device_read: u64,
+    /// A long streak that ended in the block just left (taken by the CPU's
+    /// block hook, which classifies it).
+    ended: Option<LongStreakEnd>,
 }
 
 impl FlowRecord {
@@ -145,16 +184,26 @@ impl FlowRecord {
         self.seq
     }
 
-    /// The general registers of the instruction about to make a device read.
-    pub fn set_regs(&mut self, regs: [u32; 8]) {
+    /// The general registers of the instruction about to make a device
+    /// read, and its SS:SP (linear).
+    pub fn set_regs(&mut self, regs: [u32; 8], stack: u32) {
         self.regs = Some(regs);
+        self.stack = Some(stack);
     }
 
     /// Record a device read.
     pub fn read(&mut self, at: CsIp, source: ReadSource, size: u8, value: u64) {
         let seq = self.next_seq();
+        if !matches!(source, ReadSource::Timer(_)) {
+            self.last_device_read = seq;
+        }
         let caller = self.calls.last().copied();
+        let mut outer = [None; OUTER_CALLERS];
+        for (slot, r) in outer.iter_mut().zip(self.calls.iter().rev().skip(1)) {
+            *slot = Some(*r);
+        }
         let regs = self.regs.take();
+        let stack = self.stack.take();
         let hit = |r: &ReadRecord| r.at == at && r.source == source;
         let idx = match self.reads.get(self.last_read) {
             Some(r) if hit(r) => Some(self.last_read),
@@ -169,7 +218,9 @@ impl FlowRecord {
                 count: 0,
                 seq,
                 caller,
+                outer,
                 regs,
+                stack,
             };
             evict_into(&mut self.reads, READ_SITES, fresh, |r| r.seq)
         });
@@ -179,7 +230,9 @@ impl FlowRecord {
             r.count = r.count.saturating_add(1);
             r.seq = seq;
             r.caller = caller;
+            r.outer = outer;
             r.regs = regs;
+            r.stack = stack;
         }
         self.last_read = idx;
     }
@@ -251,6 +304,7 @@ impl FlowRecord {
                 last_taken: taken,
                 streak: 0,
                 seq,
+                since: seq,
             };
             evict_into(&mut self.branches, BRANCH_SITES, fresh, |b| b.seq)
         });
@@ -258,7 +312,16 @@ impl FlowRecord {
             if b.last_taken == taken {
                 b.streak = b.streak.saturating_add(1);
             } else {
+                if b.streak >= LONG_STREAK && self.last_device_read > b.since {
+                    self.ended = Some(LongStreakEnd {
+                        at,
+                        was_taken: b.last_taken,
+                        streak: b.streak,
+                        since: b.since,
+                    });
+                }
                 b.streak = 1;
+                b.since = seq;
             }
             b.last_taken = taken;
             if taken {
@@ -305,6 +368,26 @@ impl FlowRecord {
     #[must_use]
     pub fn branch_at(&self, at: CsIp) -> Option<&BranchRecord> {
         self.branches.iter().find(|b| b.at == at)
+    }
+
+    /// The long streak that ended in the block just left, if one did.
+    #[inline]
+    pub fn take_ended(&mut self) -> Option<LongStreakEnd> {
+        self.ended.take()
+    }
+
+    /// The record as it was just before `end` (its branch still going the
+    /// way of the streak), for a walk that follows the loop.
+    #[must_use]
+    pub fn before(&self, end: &LongStreakEnd) -> FlowRecord {
+        let mut r = self.clone();
+        if let Some(b) = r.branches.iter_mut().find(|b| b.at == end.at) {
+            b.last_taken = end.was_taken;
+            b.streak = end.streak;
+            b.since = end.since;
+        }
+        r.ended = None;
+        r
     }
 
     /// The read records of a site (one per register it read).

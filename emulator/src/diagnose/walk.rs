@@ -153,7 +153,13 @@ enum Flags {
     /// `test`/`and`/`or`: ZF and SF of `result` at `width` bits.
     Logic { result: Sym, width: u32 },
     /// `cmp v, imm`: ZF of `v == imm`.
-    Cmp { v: Sym, imm: u64, width: u32 },
+    Cmp {
+        v: Sym,
+        imm: u64,
+        width: u32,
+        /// `cmp constant, value`: CF is `constant < value`.
+        swapped: bool,
+    },
     /// `bt`, or the carry out of a shift: CF = this bit.
     Carry(Bit),
     /// A counter (`dec`, `inc`, `sub`, `add`, `cmp` on values not read from
@@ -172,15 +178,31 @@ pub struct Predicate {
     pub mask: u64,
     /// Their value in the equality.
     pub value: u64,
-    /// Whether the branch is taken when the bits equal `value`.
+    /// Whether the branch is taken when the bits equal `value` (or, with
+    /// `below`, when the field is below it).
     pub eq: bool,
+    /// An unsigned range test instead of an equality: the bits of `mask`
+    /// read as a number (`cmp field, imm` then `jb`/`jae`/`ja`/`jbe`).
+    pub below: Option<Below>,
+}
+
+/// `field < limit`, where field = `(value & mask) >> shift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Below {
+    /// The field's lowest bit in the register.
+    pub shift: u32,
+    /// The bound (the field is compared `< limit`).
+    pub limit: u64,
 }
 
 impl Predicate {
     /// Whether the branch is taken for a value read.
     #[must_use]
     pub fn taken(&self, v: u64) -> bool {
-        ((v & self.mask) == self.value) == self.eq
+        match self.below {
+            Some(b) => (((v & self.mask) >> b.shift) < b.limit) == self.eq,
+            None => ((v & self.mask) == self.value) == self.eq,
+        }
     }
 }
 
@@ -274,6 +296,8 @@ pub fn decode_at(code: &dyn Code, at: CsIp) -> Option<Instruction> {
 struct State {
     regs: [Sym; 8],
     stack: Vec<Sym>,
+    /// SP now minus SP at the read, in bytes.
+    sp_off: i64,
     mem: BTreeMap<String, Sym>,
     flags: Flags,
 }
@@ -357,6 +381,11 @@ struct Walker<'a> {
     read: &'a ReadRecord,
     st: State,
     info: InstructionInfoFactory,
+    /// General registers (full index) the walked code counted with
+    /// (`inc`, `dec`, `add`, `sub`, `loop`): a `cmp` on one of them bounds
+    /// a loop; a `cmp` on a register the loop never changes (a width or
+    /// mode argument) does not.
+    counted: Vec<usize>,
 }
 
 /// The symbolic value an operand holds (register, immediate, memory).
@@ -451,6 +480,30 @@ impl Walker<'_> {
         }
     }
 
+    /// What a `pop` finds that the walk did not see pushed: the guest's
+    /// stack memory at SS:SP of the read plus the walk's offset (the loop
+    /// rewrites those slots each time round, so they hold its values).
+    fn pushed_before(&self, i: &Instruction) -> Sym {
+        let Some(base) = self.read.stack else {
+            return Sym::UNKNOWN;
+        };
+        let n = usize::try_from(i.stack_pointer_increment())
+            .unwrap_or(0)
+            .min(4);
+        let addr = i64::from(base) + self.st.sp_off;
+        let mut buf = [0u8; 4];
+        let fetched = match (u64::try_from(addr), buf.get_mut(..n)) {
+            (Ok(a), Some(b)) if n > 0 => self.code.fetch(a, b),
+            _ => false,
+        };
+        if !fetched {
+            return Sym::UNKNOWN;
+        }
+        let mut v = Sym::constant(u64::from(u32::from_le_bytes(buf)));
+        v.seeded = true;
+        v
+    }
+
     /// Execute `i` symbolically (everything but control flow).
     fn step(&mut self, i: &Instruction, at: CsIp) {
         use Mnemonic as M;
@@ -505,7 +558,10 @@ impl Walker<'_> {
                 }
             }
             M::Pop => {
-                let v = self.st.stack.pop().unwrap_or(Sym::UNKNOWN);
+                let v = match self.st.stack.pop() {
+                    Some(v) => v,
+                    None => self.pushed_before(i),
+                };
                 match dst {
                     Some(r) => self.st.write(r, &v),
                     None => self.clobber_written(i),
@@ -605,12 +661,14 @@ impl Walker<'_> {
                         v: a,
                         imm: v & width_mask(w),
                         width: w,
+                        swapped: false,
                     },
                     // `cmp table, reg`: ZF is symmetric.
                     (_, Some(v)) => Flags::Cmp {
                         v: b,
                         imm: v & width_mask(w),
                         width: w,
+                        swapped: true,
                     },
                     _ if a.depends(w) || b.depends(w) => Flags::Other,
                     _ if a.timer || b.timer => Flags::Deadline,
@@ -638,6 +696,11 @@ impl Walker<'_> {
                     (Sym::constant(0), 32)
                 };
                 let timer = a.timer || b.timer;
+                if let Some((full, _, _)) = dst.and_then(slot) {
+                    if !self.counted.contains(&full) {
+                        self.counted.push(full);
+                    }
+                }
                 let mut res = Sym::UNKNOWN;
                 if let (Some(x), Some(y)) = (a.constant_value(w), b.constant_value(w)) {
                     let one = 1u64;
@@ -805,6 +868,29 @@ fn shift(m: Mnemonic, v: &Sym, w: u32, n: u32) -> Option<(Sym, Option<Bit>)> {
     Some((out, carry))
 }
 
+/// The contiguous field of the value read that `v` holds, as (lowest bit
+/// in the register, width): bits `0..n` of `v` are device bits `k..k+n` in
+/// order, not inverted, and the rest of the `width` bits are 0.
+fn field(v: &Sym, width: u32) -> Result<(u32, u32), String> {
+    let bad = || "the compared value is not a field of the value read".to_string();
+    let first = match v.get(0) {
+        Bit::Dev(d, false) => u32::from(d),
+        _ => return Err(bad()),
+    };
+    let mut n = 0;
+    while n < width {
+        match v.get(n) {
+            Bit::Dev(d, false) if u32::from(d) == first + n => n += 1,
+            _ => break,
+        }
+    }
+    if (n..width).all(|k| v.get(k) == Bit::Zero) {
+        Ok((first, n))
+    } else {
+        Err(bad())
+    }
+}
+
 /// `taken ⇔ predicate` for a branch on these flags, if it depends on the
 /// value read.
 fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
@@ -836,6 +922,7 @@ fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
                 mask: 1 << d,
                 value: if inv { 0 } else { 1 << d },
                 eq: true,
+                below: None,
             }),
             _ => Err("the bit tested is not a bit of the value read".into()),
         }
@@ -844,9 +931,7 @@ fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
         (Flags::Logic { result, width }, ConditionCode::e | ConditionCode::ne)
         | (
             Flags::Cmp {
-                v: result,
-                imm: _,
-                width,
+                v: result, width, ..
             },
             ConditionCode::e | ConditionCode::ne,
         ) => {
@@ -863,6 +948,73 @@ fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
                 mask,
                 value,
                 eq: cc == ConditionCode::e,
+                below: None,
+            })
+        }
+        (
+            Flags::Cmp {
+                v,
+                imm,
+                width,
+                swapped,
+            },
+            ConditionCode::b
+            | ConditionCode::ae
+            | ConditionCode::a
+            | ConditionCode::be
+            | ConditionCode::l
+            | ConditionCode::ge
+            | ConditionCode::g
+            | ConditionCode::le,
+        ) => {
+            let (shift, bits) = field(v, *width)?;
+            let signed = matches!(
+                cc,
+                ConditionCode::l | ConditionCode::ge | ConditionCode::g | ConditionCode::le
+            );
+            // A signed compare is unsigned when the sign bit is a constant 0
+            // (the field is narrower than the operand) and the bound is
+            // not negative.
+            if signed && (bits >= *width || imm >> (width - 1) & 1 == 1) {
+                return Err("a signed compare on the full width is not decoded".into());
+            }
+            // `cmp imm, field` sets the flags of imm - field: a `jb` there
+            // is `field > imm`.
+            let cc = match (swapped, cc) {
+                (false, cc) => cc,
+                (true, ConditionCode::b) => ConditionCode::a,
+                (true, ConditionCode::a) => ConditionCode::b,
+                (true, ConditionCode::ae) => ConditionCode::be,
+                (true, ConditionCode::be) => ConditionCode::ae,
+                (true, ConditionCode::l) => ConditionCode::g,
+                (true, ConditionCode::g) => ConditionCode::l,
+                (true, ConditionCode::ge) => ConditionCode::le,
+                (true, cc) => {
+                    if cc == ConditionCode::le {
+                        ConditionCode::ge
+                    } else {
+                        cc
+                    }
+                }
+            };
+            // b: field < imm; ae: !(field < imm); a: !(field < imm + 1);
+            // be: field < imm + 1.
+            let (limit, eq) = match cc {
+                ConditionCode::b | ConditionCode::l => (*imm, true),
+                ConditionCode::ae | ConditionCode::ge => (*imm, false),
+                ConditionCode::a | ConditionCode::g => (imm.saturating_add(1), false),
+                _ => (imm.saturating_add(1), true),
+            };
+            let mask = if bits >= 64 {
+                u64::MAX
+            } else {
+                ((1u64 << bits) - 1) << shift
+            };
+            Ok(Predicate {
+                mask,
+                value: 0,
+                eq,
+                below: Some(Below { shift, limit }),
             })
         }
         (Flags::Logic { result, width }, ConditionCode::s | ConditionCode::ns) => {
@@ -894,11 +1046,16 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
         st: State {
             regs: [Sym::UNKNOWN; 8],
             stack: Vec::new(),
+            sp_off: 0,
             mem: BTreeMap::new(),
             flags: Flags::Other,
         },
         info: InstructionInfoFactory::new(),
+        counted: Vec::new(),
     };
+    // The register a `cmp` timeout compares, to check once the loop is
+    // walked that the loop counts with it.
+    let mut candidates: Vec<(Timeout, Option<Register>)> = Vec::new();
     if let Some(regs) = read.regs {
         for (slot, v) in w.st.regs.iter_mut().zip(regs) {
             *slot = Sym::constant(u64::from(v));
@@ -910,6 +1067,7 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
     // (return address) of calls the walk made, and the caller the record saw.
     let mut calls: Vec<CsIp> = Vec::new();
     let mut caller = read.caller;
+    let mut outer: Vec<Option<CsIp>> = read.outer.to_vec();
     let mut depth: i32 = 0;
     let mut branch_depth = 0;
     let mut visited: Vec<(CsIp, i32, u16)> = Vec::new();
@@ -939,12 +1097,20 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
         match i.flow_control() {
             FlowControl::Next => {
                 w.step(&i, at);
+                w.st.sp_off += i64::from(i.stack_pointer_increment());
                 at = next;
             }
             FlowControl::ConditionalBranch => {
                 let target = near(i.near_branch_target());
                 let rec = record.branch_at(at);
                 let counter = i.is_loop() || i.is_loopcc() || i.is_jcx_short();
+                if i.is_loop() || i.is_loopcc() {
+                    if let Some((full, _, _)) = slot(Register::CX) {
+                        if !w.counted.contains(&full) {
+                            w.counted.push(full);
+                        }
+                    }
+                }
                 if out.branch.is_none() && !counter {
                     match predicate(&w.st.flags, i.condition_code()) {
                         Ok(predicate) => {
@@ -969,7 +1135,7 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                         }
                         Err(_) => {}
                     }
-                } else if out.branch.is_some() && out.timeout.is_none() {
+                } else if out.branch.is_some() && depth <= branch_depth && candidates.len() < 8 {
                     let kind = if counter {
                         Some(TimeoutKind::Counter {
                             register: "CX".into(),
@@ -993,11 +1159,18 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                         }
                     };
                     if let (Some(kind), Some(r)) = (kind, rec) {
-                        out.timeout = Some(Timeout {
+                        let compared = match w.st.flags {
+                            Flags::Counter(c) if c != Register::None && !counter => Some(c),
+                            _ => None,
+                        };
+                        let t = Timeout {
                             kind,
                             at,
                             expires_to: if r.last_taken { next } else { target },
-                        });
+                        };
+                        if !candidates.iter().any(|(c, _)| c.at == at) {
+                            candidates.push((t, compared));
+                        }
                     }
                 }
                 let Some(r) = rec else {
@@ -1020,6 +1193,7 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                 }
             }
             FlowControl::Call => {
+                w.st.sp_off += i64::from(i.stack_pointer_increment());
                 calls.push(next);
                 depth += 1;
                 at = if i.op0_kind() == OpKind::FarBranch16 {
@@ -1035,7 +1209,15 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                     break;
                 }
                 depth -= 1;
-                match calls.pop().or_else(|| caller.take()) {
+                w.st.sp_off += i64::from(i.stack_pointer_increment());
+                let up = calls.pop().or_else(|| caller.take()).or_else(|| {
+                    let next = outer.first().copied().flatten();
+                    if !outer.is_empty() {
+                        outer.remove(0);
+                    }
+                    next
+                });
+                match up {
                     Some(r) => at = r,
                     None => {
                         out.why.get_or_insert_with(|| {
@@ -1063,6 +1245,12 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
             }
         }
     }
+    // The first counter or deadline branch after the deciding one; a
+    // register the loop never counts with is an argument, not a counter.
+    out.timeout = candidates
+        .into_iter()
+        .find(|(_, c)| c.is_none_or(|c| slot(c).is_some_and(|(f, _, _)| w.counted.contains(&f))))
+        .map(|(t, _)| t);
     if let Some(b) = &out.branch {
         let cs = b.at.cs;
         let here: Vec<&(CsIp, i32, u16)> = visited
@@ -1121,6 +1309,45 @@ mod tests {
     }
 
     #[test]
+    fn range_compares_on_a_field_of_the_value_read() {
+        // (dev >> 4) & 0xF compared with 5.
+        let (f, _) = shift(Mnemonic::Shr, &dev(4), 32, 4).unwrap();
+        let f = logic(Mnemonic::And, &f, &Sym::constant(0xF));
+        let cmp = |swapped| Flags::Cmp {
+            v: f,
+            imm: 5,
+            width: 32,
+            swapped,
+        };
+        // jb: taken while the field is below 5.
+        let p = predicate(&cmp(false), ConditionCode::b).unwrap();
+        assert_eq!(p.mask, 0xF0);
+        assert_eq!(p.below, Some(Below { shift: 4, limit: 5 }));
+        assert!(p.taken(0x40) && !p.taken(0x50) && !p.taken(0xF0));
+        // ja: taken above 5.
+        let p = predicate(&cmp(false), ConditionCode::a).unwrap();
+        assert!(p.taken(0x60) && !p.taken(0x50) && !p.taken(0x00));
+        // `cmp 5, field; jb`: taken when 5 < field.
+        let p = predicate(&cmp(true), ConditionCode::b).unwrap();
+        assert!(p.taken(0x60) && !p.taken(0x50));
+        // Signed on a narrow field is unsigned.
+        let p = predicate(&cmp(false), ConditionCode::le).unwrap();
+        assert!(p.taken(0x50) && !p.taken(0x60));
+        // Bits above the field that are not 0: not a field.
+        let noisy = logic(Mnemonic::Or, &f, &Sym::constant(0x100));
+        assert!(predicate(
+            &Flags::Cmp {
+                v: noisy,
+                imm: 5,
+                width: 32,
+                swapped: false
+            },
+            ConditionCode::b
+        )
+        .is_err());
+    }
+
+    #[test]
     fn predicates_of_test_cmp_and_carry() {
         let v = dev(4);
         let t = logic(Mnemonic::Test, &v, &Sym::constant(0x10000));
@@ -1135,6 +1362,7 @@ mod tests {
         assert_eq!(
             p,
             Predicate {
+                below: None,
                 mask: 0x10000,
                 value: 0,
                 eq: false
@@ -1147,6 +1375,7 @@ mod tests {
                 v: masked,
                 imm: 2,
                 width: 32,
+                swapped: false,
             },
             ConditionCode::e,
         )

@@ -57,6 +57,25 @@ pub enum WaitCondition {
         /// Value waited to go away.
         value: u32,
     },
+    /// The field `(value & mask) >> shift`, read as a number, below
+    /// `limit` (a `cmp` and an unsigned `jb`/`jbe`/`ja`/`jae`).
+    FieldBelow {
+        /// The field's bits in the register.
+        mask: u32,
+        /// Its lowest bit.
+        shift: u32,
+        /// The bound.
+        limit: u64,
+    },
+    /// The same field at least `limit`.
+    FieldAtLeast {
+        /// The field's bits in the register.
+        mask: u32,
+        /// Its lowest bit.
+        shift: u32,
+        /// The bound.
+        limit: u64,
+    },
     /// The condition could not be decoded.
     Undecoded {
         /// Why.
@@ -77,7 +96,23 @@ impl fmt::Display for WaitCondition {
             WaitCondition::MaskNotEquals { mask, value } => {
                 write!(f, "(value & {mask:#X}) != {value:#X}")
             }
+            WaitCondition::FieldBelow { mask, shift, limit } => {
+                write!(f, "bits {} below {limit:#X}", bit_range(*mask, *shift))
+            }
+            WaitCondition::FieldAtLeast { mask, shift, limit } => {
+                write!(f, "bits {} at least {limit:#X}", bit_range(*mask, *shift))
+            }
             WaitCondition::Undecoded { reason } => write!(f, "an undecoded condition ({reason})"),
         }
+    }
+}
+
+/// "10:0" for a field's bits, "7" for a one-bit field.
+fn bit_range(mask: u32, shift: u32) -> String {
+    let top = 31u32.saturating_sub(mask.leading_zeros());
+    if top == shift {
+        format!("{shift}")
+    } else {
+        format!("{top}:{shift}")
     }
 }

@@ -199,6 +199,8 @@ pub struct MachineState {
     pub(crate) icache: cpu::BlockCache,
     /// Recent device reads, branch directions and calls, for diagnosis.
     pub(crate) flow: crate::diagnose::record::FlowRecord,
+    /// Poll loops whose timeout expired, for diagnosis.
+    pub(crate) expiry: crate::diagnose::expiry::ExpiryLog,
     /// The block executing (for port I/O CS:IP) and its I/O cursor.
     pub(crate) block: (u64, u32),
     pub(crate) block_io: usize,
@@ -290,6 +292,7 @@ impl MachineState {
             recent: cpu::RecentBlocks::default(),
             icache: cpu::BlockCache::default(),
             flow: crate::diagnose::record::FlowRecord::default(),
+            expiry: crate::diagnose::expiry::ExpiryLog::default(),
             block: (0, 0),
             block_io: 0,
             block_mem: 0,
@@ -324,6 +327,17 @@ impl MachineState {
     #[must_use]
     pub fn flow(&self) -> &crate::diagnose::record::FlowRecord {
         &self.flow
+    }
+
+    /// The poll loops whose timeout expired so far.
+    #[must_use]
+    pub fn expiry(&self) -> &crate::diagnose::expiry::ExpiryLog {
+        &self.expiry
+    }
+
+    /// The same, to take what is new since the last step.
+    pub fn expiry_mut(&mut self) -> &mut crate::diagnose::expiry::ExpiryLog {
+        &mut self.expiry
     }
 
     /// The emulated clock.
@@ -927,9 +941,10 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &MappedBar, ram: Option<RamBac
             move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize| {
                 let at = cpu::mem_here(uc, base.wrapping_add(off), false);
                 let regs = cpu::gprs(uc);
+                let stack = cpu::stack_linear(uc);
                 let st = uc.get_data_mut();
                 st.here = at;
-                st.flow.set_regs(regs);
+                st.flow.set_regs(regs, stack);
                 st.mmio(bdf, bar, off, size, None)
             },
         ),
