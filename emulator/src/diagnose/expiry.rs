@@ -141,9 +141,23 @@ pub fn classify(code: &dyn Code, record: &FlowRecord, end: &LongStreakEnd) -> Op
         .find_map(|r| {
             let w = walk::walk(code, &before, &r);
             let timeout = w.timeout.filter(|t| t.at == end.at)?;
+            let branch = w.branch?;
+            // The way the deciding branch goes when the condition holds must
+            // leave the loop: a branch that goes back into it (an inner
+            // poll that succeeded, inside a loop over data) is not a wait.
+            let met = if branch.last_taken {
+                branch.fallthrough
+            } else {
+                branch.target
+            };
+            if let Some((start, end)) = w.range {
+                if met.cs == start.cs && (start.ip..end).contains(&met.ip) {
+                    return None;
+                }
+            }
             Some(ExpiredWait {
                 read: r,
-                branch: w.branch?,
+                branch,
                 timeout,
                 range: w.range,
                 times: 1,
