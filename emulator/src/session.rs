@@ -778,6 +778,25 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let mut alive = post.returned();
     steps.push(step_report("post".into(), post, Vec::new()));
     diagnose_last(&mut machine, info.platform, &mut steps);
+    // An Intel vBIOS whose POST returned without writing a GTT entry: the
+    // branches on device reads that led there, kept for the report should
+    // nothing reach the GTT or the aperture later either.
+    let quiet_post = (alive
+        && loaded.image.vendor == INTEL_VENDOR_ID
+        && machine
+            .device::<IgdFunction>(slot::DISPLAY)
+            .is_some_and(|f| f.gtt_ledger().writes() == 0))
+    .then(|| {
+        steps.last().and_then(|s| s.run.as_ref()).and_then(|o| {
+            diagnose_outcome(
+                &machine,
+                info.platform,
+                o,
+                Some("POST returned without writing a GTT entry"),
+            )
+        })
+    })
+    .flatten();
     for step in &scenario.script {
         if !alive {
             steps.push(StepReport {
@@ -795,8 +814,22 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         let StepDone {
             outcome,
             notes,
-            failure,
+            mut failure,
         } = run_step(&mut machine, step, rom_bytes, scenario)?;
+        // An Intel vBIOS that says it set a graphics mode has lit a plane
+        // (DSPCNTR / PLANE_CTL bit 31 of pipe A, B or C): a mode set that
+        // leaves every plane off failed, whatever AX says.
+        if matches!(step, Step::Vbe { .. })
+            && failure.is_none()
+            && loaded.image.vendor == INTEL_VENDOR_ID
+            && outcome.as_ref().is_some_and(RunOutcome::returned)
+            && !plane_enabled(&machine)
+        {
+            failure = Some(
+                "4F02 returned AX=0x004f but no display plane is enabled (DSPCNTR/PLANE_CTL bit 31 clear on pipes A-C)"
+                    .into(),
+            );
+        }
         alive = outcome.as_ref().is_none_or(RunOutcome::returned);
         let mut rep = match outcome {
             Some(o) => step_report(step.label(), o, notes),
@@ -890,6 +923,13 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let dma_totals = f.dma().totals();
     let exercised = ledger.writes() > 0 || dma_totals.runs > 0 || aperture_faults > 0;
     let verdict = verdict(&steps, &report, exercised);
+    if verdict == Verdict::Inconclusive {
+        if let (Some(d), Some(post)) = (quiet_post, steps.first_mut()) {
+            if post.diagnosis.is_none() {
+                post.diagnosis = Some(d);
+            }
+        }
+    }
     let instructions = machine
         .state()
         .clock()
@@ -1019,6 +1059,18 @@ pub fn diagnose_outcome(
         RunOutcome::Returned { .. } => diagnose::diagnose_give_up(&code, record, &ctx, failure?),
         RunOutcome::Fault { .. } => None,
     }
+}
+
+/// Whether the IGD's display engine scans a primary plane out
+/// ([`crate::igd::display::plane::active_primary_plane`]).
+fn plane_enabled(machine: &Machine) -> bool {
+    machine
+        .device::<IgdFunction>(slot::DISPLAY)
+        .is_some_and(|f| {
+            let host = f.passthrough().host();
+            crate::igd::display::plane::active_primary_plane(host.info().platform, host.mmio())
+                .is_some()
+        })
 }
 
 /// What INT 18h/19h asks of the system BIOS.

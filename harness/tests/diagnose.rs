@@ -638,3 +638,62 @@ fn real_bdw_gmbus_held_in_use_is_named_when_the_mode_is_missing() {
     assert_eq!(d.waiting_for, WaitCondition::BitClear(15));
     assert_eq!(d.profile, vec!["overrides = [\"0xc5108=const:0x0\"]"]);
 }
+
+/// POST that returns without writing a GTT entry, and nothing later that
+/// does: the run is inconclusive, and POST carries the branches on device
+/// reads that led there.
+#[test]
+fn a_post_that_never_touches_the_gtt_shows_its_decisions() {
+    let r = build_shape(Shape::Int19Halt).unwrap();
+    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict);
+    sc.overrides = vec![RegisterOverride::parse("0x4f018=const:1").unwrap()];
+    sc.machine.budget = 500_000;
+    let run = session::run(&r.bytes, &sc).unwrap();
+    assert_eq!(run.report.verdict, session::Verdict::Inconclusive);
+    let post = &run.report.steps[0];
+    assert!(post.succeeded, "{post:?}");
+    let d = post.diagnosis.clone().unwrap_or_else(|| panic!("{post:?}"));
+    assert_eq!(d.kind, StopKind::GiveUp);
+    assert_eq!(
+        d.halt.as_deref(),
+        Some("POST returned without writing a GTT entry")
+    );
+    assert_eq!(d.register, PolledRegister::IoBarIndex(0x4F018));
+    assert_eq!(
+        d.decisions,
+        vec![format!(
+            "read register 0x4f018 = 0x1 at c000:{:04x}; the branch at c000:{:04x} was taken: bit 0 is 1",
+            r.labels["read"], r.labels["branch"]
+        )]
+    );
+}
+
+/// A mode set that returns AX=004Fh but leaves every display plane off is a
+/// failed step: DSPCNTR held at 0 on the SNB/IVB image.
+#[test]
+fn real_snb_mode_set_that_leaves_the_plane_off_is_a_give_up() {
+    let Some(rom) = real_image("intel-fsp-chiefriver-snm_2170.dat") else {
+        return;
+    };
+    let mut sc = Scenario::for_rom(&rom, RemapperKind::Strict)
+        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
+    sc.overrides = ["0x70180=const:0", "0x71180=const:0", "0x72180=const:0"]
+        .iter()
+        .map(|o| RegisterOverride::parse(o).unwrap())
+        .collect();
+    let run = session::run(&rom, &sc).expect("runs");
+    let vbe = &run.report.steps[1];
+    assert!(vbe.returned && !vbe.succeeded, "{vbe:?}");
+    assert!(
+        vbe.outcome.contains("no display plane is enabled"),
+        "{}",
+        vbe.outcome
+    );
+    let d = vbe.diagnosis.clone().unwrap_or_else(|| panic!("{vbe:?}"));
+    assert_eq!(d.kind, StopKind::GiveUp);
+    assert!(!d.decisions.is_empty(), "{d:?}");
+    // The same image with the plane free to enable sets the mode.
+    sc.overrides.clear();
+    let run = session::run(&rom, &sc).expect("runs");
+    assert!(run.report.steps[1].succeeded, "{:?}", run.report.steps[1]);
+}
