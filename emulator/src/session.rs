@@ -854,6 +854,21 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         diagnose_last(&mut machine, info.platform, &mut steps);
     }
 
+    // The expired-wait log is bounded: say what it could not keep.
+    let (unexamined, unkept) = {
+        let log = machine.state().expiry();
+        (log.unexamined, log.unkept)
+    };
+    if unexamined > 0 || unkept > 0 {
+        if let Some(last) = steps.last_mut() {
+            last.notes.push(format!(
+                "timed-out waits: {unexamined} long loop ends not examined ({} sites known), {unkept} expired waits not kept ({} kept)",
+                diagnose::expiry::SITES,
+                diagnose::expiry::WAITS
+            ));
+        }
+    }
+
     // Check.
     let device_summary = DeviceSummary {
         device_id: scenario.device_id,

@@ -17,6 +17,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::record::{FlowRecord, LongStreakEnd, ReadRecord, ReadSource};
@@ -62,7 +64,7 @@ enum Site {
 /// The expired waits of a session.
 #[derive(Clone, Debug, Default)]
 pub struct ExpiryLog {
-    sites: Vec<(CsIp, Site)>,
+    sites: HashMap<CsIp, Site>,
     waits: Vec<ExpiredWait>,
     /// Long streak ends not examined because [`SITES`] sites were known.
     pub unexamined: u64,
@@ -74,8 +76,8 @@ impl ExpiryLog {
     /// Account for a long streak that ended; `record` is the record now
     /// (the branch already gone the other way), `code` the guest's code.
     pub fn note(&mut self, code: &dyn Code, record: &FlowRecord, end: &LongStreakEnd) {
-        match self.sites.iter().find(|(at, _)| *at == end.at) {
-            Some((_, Site::Expiry(i))) => {
+        match self.sites.get(&end.at) {
+            Some(Site::Expiry(i)) => {
                 let i = *i;
                 if let Some(w) = self.waits.get_mut(i) {
                     w.times = w.times.saturating_add(1);
@@ -90,7 +92,7 @@ impl ExpiryLog {
                 }
                 return;
             }
-            Some((_, Site::Other)) => return,
+            Some(Site::Other) => return,
             None => {}
         }
         if self.sites.len() >= SITES {
@@ -108,7 +110,7 @@ impl ExpiryLog {
             }
             None => Site::Other,
         };
-        self.sites.push((end.at, site));
+        self.sites.insert(end.at, site);
     }
 
     /// Every expired wait, in the order first seen.
@@ -164,4 +166,31 @@ pub fn classify(code: &dyn Code, record: &FlowRecord, end: &LongStreakEnd) -> Op
                 new: 1,
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_table_is_bounded_and_counts_what_it_could_not_examine() {
+        let record = FlowRecord::default();
+        let no_code = |_: u64, _: &mut [u8]| false;
+        let mut log = ExpiryLog::default();
+        for ip in 0..(SITES as u16 + 44) {
+            let end = LongStreakEnd {
+                at: CsIp::new(0xC000, ip),
+                was_taken: true,
+                streak: 100,
+                since: 0,
+            };
+            log.note(&no_code, &record, &end);
+            // A known site again costs a lookup only.
+            log.note(&no_code, &record, &end);
+        }
+        assert_eq!(log.sites.len(), SITES);
+        assert_eq!(log.unexamined, 44 * 2);
+        assert!(log.waits().is_empty());
+        assert!(log.take_new().is_empty());
+    }
 }
