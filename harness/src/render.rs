@@ -89,6 +89,9 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         let _ = writeln!(o, "          {c}");
     }
     let _ = writeln!(o, "remapper  {}", r.remapper);
+    if let Some(c) = r.caveat {
+        let _ = writeln!(o, "          note: {c}");
+    }
     let _ = writeln!(
         o,
         "regions   host stolen   {}",

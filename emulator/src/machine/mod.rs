@@ -101,6 +101,10 @@ pub struct MachineConfig {
     pub trace_cap: usize,
     /// Emulated nanoseconds per instruction.
     pub ns_per_insn: u64,
+    /// Memory a VMM maps into the guest outside RAM, as (base, size): the
+    /// host stolen memory and OpRegion Xen and ACRN map (backed like RAM,
+    /// absent from the e820 RAM entries). Empty by default.
+    pub vmm_memory: Vec<(u64, u64)>,
 }
 
 impl Default for MachineConfig {
@@ -117,6 +121,7 @@ impl Default for MachineConfig {
             int15: default_int15_table(),
             trace_cap: 1 << 18,
             ns_per_insn: 1,
+            vmm_memory: Vec::new(),
         }
     }
 }
@@ -985,6 +990,9 @@ impl Machine {
         if high > 0 {
             ranges.push((GuestAddress(memory::FOUR_GIB), high as usize));
         }
+        for &(base, size) in &config.vmm_memory {
+            ranges.push((GuestAddress(base), size as usize));
+        }
         let memory = GuestMemoryMmap::from_ranges(&ranges)
             .map_err(|e| MachineError::Memory(e.to_string()))?;
         let state = MachineState::new(&config);
@@ -1027,6 +1035,11 @@ impl Machine {
             // SAFETY: the second region, `high` bytes, owned as above.
             unsafe { uc.mem_map_ptr(memory::FOUR_GIB, high, Prot::ALL, p.cast()) }
                 .map_err(engine)?;
+        }
+        for &(base, size) in &config.vmm_memory {
+            let p = host(base)?;
+            // SAFETY: a region of `memory` of `size` bytes, owned as above.
+            unsafe { uc.mem_map_ptr(base, size, Prot::ALL, p.cast()) }.map_err(engine)?;
         }
         uc.get_data_mut().low_ram = (low_ptr, low as usize);
         cpu::install_hooks(&mut uc).map_err(engine)?;
