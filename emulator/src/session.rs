@@ -120,6 +120,19 @@ impl RemapperKind {
         }
     }
 
+    /// Whether a VMM that maps host stolen memory itself (Xen, ACRN) can set
+    /// up the device whose host config space is `host` (ACRN's allowlist and
+    /// DSM size decode); `Ok` for every other kind.
+    pub fn admit_mapping(
+        self,
+        info: &'static generation::PlatformInfo,
+        host: &crate::pci::ConfigSpace,
+    ) -> Result<(), VmmError> {
+        let mut r = self.build();
+        r.realize(info, host);
+        r.host_mapped().transpose().map(|_| ())
+    }
+
     /// A fresh remapper of this kind.
     #[must_use]
     pub fn build(self) -> Box<dyn Remapper> {
