@@ -298,9 +298,9 @@ fn every_kind_under_every_remapper_ends() {
                 }
                 // ACRN: the device is outside its allowlist (pre-SKL).
                 (
-                    Err(SessionError::Vmm(
-                        igdemu::passthrough::VmmError::AcrnNoGen11Bdsm { .. },
-                    )),
+                    Err(SessionError::Vmm(igdemu::passthrough::VmmError::AcrnNoGen11Bdsm {
+                        ..
+                    })),
                     _,
                 ) if remapper == RemapperKind::Acrn => {}
                 (r, _) => panic!("{} under {}: {:?}", kind.name(), remapper.name(), r.err()),
