@@ -286,11 +286,7 @@ const BENCH_REMAPPERS: [RemapperKind; 3] = [
 fn run_matrix(roms: &[(String, Vec<u8>)], threads: usize) -> Duration {
     let jobs: Vec<(&[u8], RemapperKind)> = roms
         .iter()
-        .flat_map(|(_, r)| {
-            BENCH_REMAPPERS
-                .into_iter()
-                .map(move |k| (r.as_slice(), k))
-        })
+        .flat_map(|(_, r)| BENCH_REMAPPERS.into_iter().map(move |k| (r.as_slice(), k)))
         .collect();
     run_parallel(&jobs, threads, |(rom, k)| {
         let sc = Scenario::for_rom(rom, *k).with_script(vec![Step::vbe(1024, 768, 32)]);

@@ -280,3 +280,49 @@ mod tests {
         assert!(e.to_string().contains("rdm_policy=strict"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::igd::generation::{info, Platform};
+    use crate::passthrough::testing::FakeIgd;
+    use crate::passthrough::{Acrn, Passthrough};
+
+    fn regs(pt: &mut Passthrough<FakeIgd>) -> (u32, u32, u32) {
+        let mut r = |off: u16| {
+            let mut b = [0u8; 4];
+            pt.config_read(off, &mut b);
+            u32::from_le_bytes(b)
+        };
+        (r(0x5C), r(0xC0), r(0xFC))
+    }
+
+    proptest::proptest! {
+        /// Under Xen and ACRN no guest config write (any offset, width,
+        /// value) moves what the guest reads at BDSM or ASLS, and a BAR4 GTT
+        /// write reaches the device unchanged.
+        #[test]
+        fn vmm_registers_hold_and_ptes_pass(
+            acrn in proptest::bool::ANY,
+            writes in proptest::collection::vec((0u16..0x100, 1usize..5, proptest::num::u32::ANY), 1..32),
+            pte in proptest::num::u32::ANY,
+        ) {
+            let dev = FakeIgd::new(info(Platform::Skylake), 0x8B80_0000, 0x02C0);
+            let r: Box<dyn Remapper> = if acrn { Box::new(Acrn::new()) } else { Box::new(Xen::new()) };
+            let mut pt = Passthrough::new(dev, r);
+            let before = regs(&mut pt);
+            for (off, width, value) in writes {
+                // Leave the command register and BARs alone (decode changes).
+                if off < 0x40 {
+                    continue;
+                }
+                let bytes = value.to_le_bytes();
+                pt.config_write(off, &bytes[..width.min(4)]);
+            }
+            proptest::prop_assert_eq!(regs(&mut pt), before);
+            pt.io_write(0, &1u32.to_le_bytes());
+            pt.io_write(4, &pte.to_le_bytes());
+            proptest::prop_assert_eq!(pt.host().gtt_entry(0) & 0xFFFF_FFFF, u64::from(pte));
+        }
+    }
+}
