@@ -736,19 +736,25 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         device.apply_override(o);
     }
     let host_stolen = Region::new(device.host_bdsm(), device.stolen_size());
-    let low = scenario
+    let mut low = scenario
         .machine
         .ram_size
-        .min(crate::machine::memory::PCI_HOLE);
+        .min(crate::machine::memory::PCI_HOLE)
+        .min(scenario.machine.low_ram_end.unwrap_or(u64::MAX));
     // A VMM that maps host stolen memory itself (Xen, ACRN) says where,
-    // before the machine is built: the ranges outside RAM need backing.
+    // before the machine is built: the ranges outside RAM need backing, and
+    // RAM may have to make room.
     let mut remapper = scenario.remapper.build();
     remapper.realize(info, device.config());
     let mapped = remapper.host_mapped().transpose()?;
     let mut machine_config = scenario.machine.clone();
     let mut mappings = Vec::new();
     if let Some(m) = &mapped {
-        remapper.check_guest_ram(low)?;
+        let end = remapper.guest_ram_end(low)?;
+        if end != low {
+            low = end;
+            machine_config.low_ram_end = Some(end);
+        }
         machine_config.vmm_memory = vmm_backing(remapper.name(), m, low)?;
         mappings.push(Mapping {
             guest: m.mapping,

@@ -164,6 +164,33 @@ fn xen_rdm_overlapping_guest_ram_is_refused() {
     }
 }
 
+/// A 3 GiB guest: its RAM would run over the RDM, which starts above
+/// rdm_mem_boundary, so libxl ends low RAM at the RDM and moves the rest
+/// above 4 GiB.
+#[test]
+fn xen_lowers_lowmem_below_an_rdm_above_the_boundary() {
+    let rom = rom(Personality::SnbLegacy, StolenSource::ConfigBdsm, None);
+    let mut sc = Scenario::for_rom(&rom, RemapperKind::Xen);
+    sc.machine.ram_size = 3 << 30;
+    let run = session::run(&rom, &sc).expect("runs");
+    assert_eq!(run.report.verdict, Verdict::Clean);
+    let e820 = run.machine.state().e820().entries().to_vec();
+    let ram: Vec<(u64, u64)> = e820
+        .iter()
+        .filter(|e| e.kind == E820Type::Ram)
+        .map(|e| (e.base, e.base + e.len))
+        .collect();
+    assert_eq!(
+        ram.iter().map(|r| r.1).filter(|&end| end < 1 << 32).max(),
+        Some(DEFAULT_HOST_BDSM)
+    );
+    assert!(
+        ram.contains(&(1 << 32, (1 << 32) + (3 << 30) - DEFAULT_HOST_BDSM)),
+        "{ram:x?}"
+    );
+    assert!(reserved(&run, DEFAULT_HOST_BDSM, 64 * MIB));
+}
+
 /// skl-legacy under ACRN (0x1916 is in ACRN's gen 9 allowlist): BDSM reads
 /// GPU_DSM_GPA, the IOMMU maps it onto host stolen memory; a ROM reading
 /// config BDSM is clean, one reading the BAR0 mirror gets the host base,

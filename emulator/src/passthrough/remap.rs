@@ -420,11 +420,11 @@ pub trait Remapper {
         None
     }
 
-    /// Whether guest RAM below 4 GiB, `[0, ram_below_4g)`, can coexist with
-    /// what [`Remapper::host_mapped`] maps (Xen's reserved device memory check).
-    fn check_guest_ram(&self, ram_below_4g: u64) -> Result<(), VmmError> {
-        let _ = ram_below_4g;
-        Ok(())
+    /// Where guest RAM below 4 GiB ends once the VMM has made room for what
+    /// [`Remapper::host_mapped`] maps, given it would end at `ram_below_4g`
+    /// (Xen's reserved device memory check may lower it, or refuse).
+    fn guest_ram_end(&self, ram_below_4g: u64) -> Result<u64, VmmError> {
+        Ok(ram_below_4g)
     }
 
     /// What the user should know about this VMM's support for a legacy vBIOS,
@@ -475,20 +475,6 @@ pub enum VmmError {
         ram_end: u64,
         /// `rdm_mem_boundary` in bytes.
         boundary: u64,
-    },
-    /// Xen: the reserved range lies above `rdm_mem_boundary` inside guest
-    /// RAM; libxl would move the end of low RAM below it, which igdemu's
-    /// machine does not model.
-    #[error("xen: the IGD's reserved device memory [{start:#x}, {end:#x}) overlaps guest RAM [0, {ram_end:#x}) above rdm_mem_boundary: libxl would move lowmem_end down to {lowmem_end:#x} and the rest of RAM above 4 GiB (libxl__domain_device_construct_rdm); igdemu does not model that relocation: give the guest less RAM or choose another --host-bdsm")]
-    XenRdmRelocation {
-        /// Start of the reserved range.
-        start: u64,
-        /// End of the reserved range.
-        end: u64,
-        /// End of guest RAM below 4 GiB.
-        ram_end: u64,
-        /// Where libxl would end low RAM.
-        lowmem_end: u64,
     },
     /// ACRN: `igd_dsm_region_size` does not decode the host GGC's GMS; ACRN
     /// then sets up no stolen memory for the guest.

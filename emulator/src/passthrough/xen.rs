@@ -44,10 +44,10 @@
 //!   host's data stolen memory.
 //! * **RDM conflicts.** When the RDM overlaps guest RAM, libxl
 //!   (`libxl_dm.c`, `libxl__domain_device_construct_rdm`) moves the end of low
-//!   RAM below it when the RDM starts above `rdm_mem_boundary` (2048 MiB by
-//!   default), and otherwise fails the domain under the default `strict`
-//!   policy. igdemu reports both as [`VmmError`]s: the first because it does
-//!   not model the relocation.
+//!   RAM down to the RDM's start (rounded down to 2 MiB for HAP guests) and
+//!   the rest of RAM above 4 GiB when the RDM starts above
+//!   `rdm_mem_boundary` (2048 MiB by default); below it, the default
+//!   `strict` policy fails the domain ([`VmmError::XenRdmConflict`]).
 
 use super::remap::{
     Bar0Mirror, Bar4Access, Decision, HostBridgeView, HostMapped, RemapContext, Remapper, VmmError,
@@ -168,20 +168,17 @@ impl Remapper for Xen {
         }))
     }
 
-    fn check_guest_ram(&self, ram_below_4g: u64) -> Result<(), VmmError> {
+    fn guest_ram_end(&self, ram_below_4g: u64) -> Result<u64, VmmError> {
         let Some(rdm) = self.rdm() else {
-            return Ok(());
+            return Ok(ram_below_4g);
         };
         if rdm.size == 0 || rdm.base.0 >= ram_below_4g {
-            return Ok(());
+            return Ok(ram_below_4g);
         }
         if rdm.base.0 > RDM_MEM_BOUNDARY {
-            return Err(VmmError::XenRdmRelocation {
-                start: rdm.base.0,
-                end: rdm.end(),
-                ram_end: ram_below_4g,
-                lowmem_end: rdm.base.0 & !(HAP_LOWMEM_ALIGN - 1),
-            });
+            // lowmem_end moves down to the RDM; the RAM it leaves goes above
+            // 4 GiB (highmem_end grows by as much).
+            return Ok(rdm.base.0 & !(HAP_LOWMEM_ALIGN - 1));
         }
         Err(VmmError::XenRdmConflict {
             start: rdm.base.0,
@@ -250,24 +247,24 @@ mod tests {
     }
 
     #[test]
-    fn rdm_overlapping_guest_ram_is_refused_as_libxl_does() {
+    fn rdm_overlapping_guest_ram_moves_lowmem_or_is_refused_as_libxl_does() {
         let pt = rig();
         let x = pt.remapper();
-        assert_eq!(x.check_guest_ram(0x8000_0000), Ok(()), "2 GiB: below RDM");
         assert_eq!(
-            x.check_guest_ram(0xC000_0000),
-            Err(VmmError::XenRdmRelocation {
-                start: 0x8B00_0000,
-                end: 0x9500_0000,
-                ram_end: 0xC000_0000,
-                lowmem_end: 0x8B00_0000,
-            })
+            x.guest_ram_end(0x8000_0000),
+            Ok(0x8000_0000),
+            "2 GiB: below RDM"
+        );
+        assert_eq!(
+            x.guest_ram_end(0xC000_0000),
+            Ok(0x8B00_0000),
+            "above rdm_mem_boundary: lowmem_end moves down to the RDM"
         );
         let low = Passthrough::new(
             FakeIgd::new(info(Platform::SandyBridge), 0x7000_0000, 0x0228),
             Box::new(Xen::new()),
         );
-        let e = low.remapper().check_guest_ram(0x8000_0000).unwrap_err();
+        let e = low.remapper().guest_ram_end(0x8000_0000).unwrap_err();
         assert_eq!(
             e,
             VmmError::XenRdmConflict {
