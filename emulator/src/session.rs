@@ -28,8 +28,8 @@ use crate::machine::pci_bus::SimpleFunction;
 use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
-use crate::passthrough::HostBridgeView;
-use crate::passthrough::{Qemu2016, Qemu2025, QemuIgd, Remapper, Strict};
+use crate::passthrough::{Acrn, Qemu2016, Qemu2025, QemuIgd, Remapper, Strict, Xen};
+use crate::passthrough::{HostBridgeView, HostMapped, VmmError};
 use crate::pci::{cap_id, PciFunction};
 use crate::trace::CsIp;
 
@@ -47,14 +47,22 @@ pub enum RemapperKind {
     /// One QEMU release (2.7 to 10.2) with `x-igd-*` options
     /// (`qemu-9.1,x-igd-gms=2`).
     Qemu(QemuSetup),
+    /// `xen`: Xen's `gfx_passthru` (qemu-xen, hvmloader, RDM identity
+    /// mapping of host stolen memory): [`crate::passthrough::xen`].
+    Xen,
+    /// `acrn`: ACRN's GVT-d (host DSM mapped at `GPU_DSM_GPA`, or identity
+    /// on gen 11+): [`crate::passthrough::acrn`].
+    Acrn,
 }
 
 impl RemapperKind {
     /// The matrix columns, in order.
-    pub const ALL: [RemapperKind; 3] = [
+    pub const ALL: [RemapperKind; 5] = [
         RemapperKind::Qemu2016,
         RemapperKind::Qemu2025,
         RemapperKind::Strict,
+        RemapperKind::Xen,
+        RemapperKind::Acrn,
     ];
 
     /// CLI name (a release's name without its options).
@@ -65,6 +73,8 @@ impl RemapperKind {
             RemapperKind::Qemu2025 => "qemu-2025",
             RemapperKind::Strict => "strict",
             RemapperKind::Qemu(s) => s.release.name(),
+            RemapperKind::Xen => "xen",
+            RemapperKind::Acrn => "acrn",
         }
     }
 
@@ -74,15 +84,15 @@ impl RemapperKind {
         Self::parse_spec(s).ok()
     }
 
-    /// Parse `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-...=V]...`,
-    /// explaining a rejected release or option.
+    /// Parse `strict`, `qemu-2016`, `qemu-2025`, `xen`, `acrn` or
+    /// `qemu-X.Y[,x-igd-...=V]...`, explaining a rejected release or option.
     pub fn parse_spec(s: &str) -> Result<Self, String> {
         if let Some(k) = Self::ALL.into_iter().find(|k| k.name() == s) {
             return Ok(k);
         }
         if !s.starts_with("qemu-") {
             return Err(format!(
-                "unknown remapper {s:?}: strict, qemu-2016, qemu-2025 or qemu-X.Y (2.7 to 10.2) with x-igd-* options"
+                "unknown remapper {s:?}: strict, qemu-2016, qemu-2025, xen, acrn or qemu-X.Y (2.7 to 10.2) with x-igd-* options"
             ));
         }
         QemuSetup::parse(s)
@@ -96,7 +106,7 @@ impl RemapperKind {
         match self {
             RemapperKind::Qemu2016 => Some(QemuSetup::release(qemu_release::ALIAS_2016)),
             RemapperKind::Qemu2025 => Some(QemuSetup::release(qemu_release::ALIAS_2025)),
-            RemapperKind::Strict => None,
+            RemapperKind::Strict | RemapperKind::Xen | RemapperKind::Acrn => None,
             RemapperKind::Qemu(s) => Some(s),
         }
     }
@@ -110,6 +120,19 @@ impl RemapperKind {
         }
     }
 
+    /// Whether a VMM that maps host stolen memory itself (Xen, ACRN) can set
+    /// up the device whose host config space is `host` (ACRN's allowlist and
+    /// DSM size decode); `Ok` for every other kind.
+    pub fn admit_mapping(
+        self,
+        info: &'static generation::PlatformInfo,
+        host: &crate::pci::ConfigSpace,
+    ) -> Result<(), VmmError> {
+        let mut r = self.build();
+        r.realize(info, host);
+        r.host_mapped().transpose().map(|_| ())
+    }
+
     /// A fresh remapper of this kind.
     #[must_use]
     pub fn build(self) -> Box<dyn Remapper> {
@@ -118,6 +141,8 @@ impl RemapperKind {
             RemapperKind::Qemu2025 => Box::new(Qemu2025::new()),
             RemapperKind::Strict => Box::new(Strict::default()),
             RemapperKind::Qemu(s) => Box::new(QemuIgd::new(s)),
+            RemapperKind::Xen => Box::new(Xen::new()),
+            RemapperKind::Acrn => Box::new(Acrn::new()),
         }
     }
 
@@ -486,6 +511,10 @@ pub enum SessionError {
     /// The QEMU release gives this device no legacy mode (or fails to start).
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// A VMM that maps host stolen memory cannot set this guest up (Xen's
+    /// RDM conflict, ACRN's DSM decode).
+    #[error(transparent)]
+    Vmm(#[from] VmmError),
 }
 
 /// The ROM as loaded.
@@ -646,6 +675,10 @@ pub struct SessionReport {
     pub device: DeviceSummary,
     /// The remapper.
     pub remapper: &'static str,
+    /// What the user should know about the VMM's support for this set-up
+    /// ([`Remapper::caveat`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caveat: Option<&'static str>,
     /// Regions.
     pub regions: Regions,
     /// POST and each script step.
@@ -707,50 +740,79 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         device.apply_override(o);
     }
     let host_stolen = Region::new(device.host_bdsm(), device.stolen_size());
-    let mut machine = Machine::new(scenario.machine.clone())?;
-    let low = scenario
+    let mut low = scenario
         .machine
         .ram_size
-        .min(crate::machine::memory::PCI_HOLE);
-    let iommu = Iommu::new(
-        vec![Mapping {
-            guest: Region::new(GuestPhys(0), low),
-            host: HostPhys(0x1_0000_0000),
-        }],
-        None,
-        host_stolen,
-    );
-    let mut igd = IgdFunction::new(
-        device,
-        scenario.remapper.build(),
-        iommu,
-        machine.memory().clone(),
-    );
+        .min(crate::machine::memory::PCI_HOLE)
+        .min(scenario.machine.low_ram_end.unwrap_or(u64::MAX));
+    // A VMM that maps host stolen memory itself (Xen, ACRN) says where,
+    // before the machine is built: the ranges outside RAM need backing, and
+    // RAM may have to make room.
+    let mut remapper = scenario.remapper.build();
+    remapper.realize(info, device.config());
+    let mapped = remapper.host_mapped().transpose()?;
+    let mut machine_config = scenario.machine.clone();
+    let mut mappings = Vec::new();
+    if let Some(m) = &mapped {
+        let end = remapper.guest_ram_end(low)?;
+        if end != low {
+            low = end;
+            machine_config.low_ram_end = Some(end);
+        }
+        machine_config.vmm_memory = vmm_backing(remapper.name(), m, low)?;
+        mappings.push(Mapping {
+            guest: m.mapping,
+            host: m.host,
+        });
+    }
+    let caveat = remapper.caveat();
+    let mut machine = Machine::new(machine_config)?;
+    mappings.push(Mapping {
+        guest: Region::new(GuestPhys(0), low),
+        host: HostPhys(0x1_0000_0000),
+    });
+    let iommu = Iommu::new(mappings, None, host_stolen);
+    let mut igd = IgdFunction::new(device, remapper, iommu, machine.memory().clone());
 
-    // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen memory and
-    // the OpRegion, write BDSM and ASLS.
-    let e820 = machine.state().e820().entries().to_vec();
-    let bdsm_write = scenario
-        .bdsm_write
-        .unwrap_or(scenario.remapper.default_bdsm_write(info.bdsm));
-    let layout = firmware::intel_igd_setup(&FirmwareInput {
-        ram_top_below_4g: low,
-        e820,
-        bdsm_size: igd.passthrough().bdsm_size(),
-        opregion: Some(firmware::default_opregion()),
-        bdsm_write,
-    })?;
-    for poke in &layout.config_writes {
-        igd.config_write(poke.offset, &poke.data);
-    }
-    igd.set_guest_stolen(layout.stolen);
-    if let Some(r) = layout.stolen {
-        machine.set_e820(r.base.0, r.size, E820Type::Reserved);
-    }
-    if let Some(r) = layout.opregion {
-        machine.set_e820(r.base.0, r.size, E820Type::Nvs);
-        machine.write_guest(r.base.0, &layout.opregion_bytes)?;
-    }
+    let opregion = match &mapped {
+        Some(m) => {
+            // The VMM's own layout: the stolen range and the OpRegion it
+            // maps, reserved in the guest's e820; BDSM and ASLS already set.
+            igd.set_guest_stolen(Some(m.stolen));
+            for r in &m.reserved {
+                machine.set_e820(r.base.0, r.size, E820Type::Reserved);
+            }
+            machine.write_guest(m.opregion.base.0, &firmware::default_opregion())?;
+            Some(m.opregion)
+        }
+        None => {
+            // Firmware step (SeaBIOS intel_igd_setup): reserve guest stolen
+            // memory and the OpRegion, write BDSM and ASLS.
+            let e820 = machine.state().e820().entries().to_vec();
+            let bdsm_write = scenario
+                .bdsm_write
+                .unwrap_or(scenario.remapper.default_bdsm_write(info.bdsm));
+            let layout = firmware::intel_igd_setup(&FirmwareInput {
+                ram_top_below_4g: low,
+                e820,
+                bdsm_size: igd.passthrough().bdsm_size(),
+                opregion: Some(firmware::default_opregion()),
+                bdsm_write,
+            })?;
+            for poke in &layout.config_writes {
+                igd.config_write(poke.offset, &poke.data);
+            }
+            igd.set_guest_stolen(layout.stolen);
+            if let Some(r) = layout.stolen {
+                machine.set_e820(r.base.0, r.size, E820Type::Reserved);
+            }
+            if let Some(r) = layout.opregion {
+                machine.set_e820(r.base.0, r.size, E820Type::Nvs);
+                machine.write_guest(r.base.0, &layout.opregion_bytes)?;
+            }
+            layout.opregion
+        }
+    };
     present_host_bridge(&mut machine, &igd, low);
     machine.plug(slot::DISPLAY, Box::new(igd))?;
 
@@ -931,7 +993,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let regions = Regions {
         host_stolen,
         guest_stolen: f.dma().iommu().guest_stolen,
-        opregion: layout.opregion,
+        opregion,
     };
     let dma_runs = f.dma().runs().to_vec();
     let aperture_faults = f.aperture_faults().count();
@@ -955,6 +1017,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         rom: rom_summary,
         device: device_summary,
         remapper: scenario.remapper.name(),
+        caveat,
         regions,
         steps,
         gtt: gtt_runs,
@@ -1386,6 +1449,44 @@ fn run_step(
     }
 }
 
+/// Where igdemu's machine places PCI BARs (from the PCI hole up); a VMM
+/// mapping there would collide with them.
+const BAR_WINDOW: (u64, u64) = (crate::machine::memory::PCI_HOLE, 0xF000_0000);
+
+/// The backing a VMM's host-mapped ranges need outside guest RAM below 4 GiB
+/// (`[0, ram_below_4g)`), as machine memory ranges; refused where igdemu's
+/// machine places BARs.
+fn vmm_backing(
+    vmm: &'static str,
+    m: &HostMapped,
+    ram_below_4g: u64,
+) -> Result<Vec<(u64, u64)>, VmmError> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for r in &m.reserved {
+        let start = r.base.0.max(ram_below_4g);
+        let end = r.end();
+        if start >= end {
+            continue;
+        }
+        if start < BAR_WINDOW.1 && end > BAR_WINDOW.0 {
+            return Err(VmmError::InBarWindow {
+                vmm,
+                start,
+                end,
+                hole: BAR_WINDOW.0,
+                hole_end: BAR_WINDOW.1,
+            });
+        }
+        // Merge with a range it touches (Xen's RDM and OpRegion are apart,
+        // ACRN's OpRegion sits right below its DSM).
+        match out.iter_mut().find(|(b, s)| *b + *s == start) {
+            Some(prev) => prev.1 += end - start,
+            None => out.push((start, end - start)),
+        }
+    }
+    Ok(out)
+}
+
 /// Host bridge (00:00.0) DRAM-controller registers a vBIOS reads (Intel Core
 /// datasheets vol. 2, host bridge: `GGC` 0x50, `BDSM` 0xB0, `TOLUD` 0xBC).
 const HB_GGC: u16 = 0x50;
@@ -1396,8 +1497,17 @@ const HB_TOLUD: u16 = 0xBC;
 /// the IGD, when the VMM's host bridge presents them ([`HostBridgeView`]).
 fn present_host_bridge(machine: &mut Machine, igd: &IgdFunction, ram_below_4g: u64) {
     let pt = igd.passthrough();
-    if pt.host_bridge_view() != HostBridgeView::Platform {
-        return;
+    match pt.host_bridge_view() {
+        HostBridgeView::Platform => {}
+        HostBridgeView::IdsOnly => return,
+        HostBridgeView::HostGraphicsControl => {
+            // Only the host's GGC: BDSM and TOLUD are not copied (read 0).
+            let host_ggc = pt.host().config().read_u16(HB_GGC);
+            if let Some(hb) = machine.device_mut::<SimpleFunction>(slot::HOST_BRIDGE) {
+                hb.config_mut().set_u16(HB_GGC, host_ggc);
+            }
+            return;
+        }
     }
     let regs = pt.regs();
     if let Some(hb) = machine.device_mut::<SimpleFunction>(slot::HOST_BRIDGE) {

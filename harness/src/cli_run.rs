@@ -35,9 +35,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size)]
     pub gtt: Option<u64>,
     /// The passthrough policy: strict, qemu-2016 (= qemu-9.1), qemu-2025 (=
-    /// qemu-10.1), or any QEMU release qemu-2.7 .. qemu-10.2 with vfio-pci
+    /// qemu-10.1), any QEMU release qemu-2.7 .. qemu-10.2 with vfio-pci
     /// options, e.g. qemu-9.1,x-igd-gms=2 (x-igd-gms, x-igd-opregion,
-    /// x-igd-lpc, x-igd-legacy-mode where the release has them).
+    /// x-igd-lpc, x-igd-legacy-mode where the release has them), xen (Xen
+    /// gfx_passthru: host BDSM and GGC, host stolen memory identity-mapped as
+    /// reserved device memory) or acrn (ACRN GVT-d: host stolen memory mapped
+    /// at 0x7C000000, identity on gen 11+).
     #[arg(long, default_value = "strict", value_parser = parse_remapper)]
     pub remapper: RemapperKind,
     /// Steps after POST: comma-separated vbe:WxHxBPP, text:STRING, flr, post.
@@ -89,7 +92,8 @@ fn parse_gen(s: &str) -> Result<Gen, String> {
     Gen::parse(s).ok_or_else(|| format!("unknown generation {s:?}: one of 6, 7, 7.5, 8, 9, 11, 12"))
 }
 
-/// Parse `--remapper`: `strict`, `qemu-2016`, `qemu-2025` or `qemu-X.Y[,x-igd-OPTION=V]...`.
+/// Parse `--remapper`: `strict`, `qemu-2016`, `qemu-2025`, `xen`, `acrn` or
+/// `qemu-X.Y[,x-igd-OPTION=V]...`.
 pub fn parse_remapper(s: &str) -> Result<RemapperKind, String> {
     RemapperKind::parse_spec(s)
 }

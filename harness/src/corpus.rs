@@ -146,6 +146,15 @@ pub fn run_corpus(
                         },
                         r.report.device.gen.clone(),
                     ),
+                    // The VMM cannot set this device up (ACRN's allowlist,
+                    // Xen's RDM check): a property of the VMM, not a failure.
+                    Err(e @ session::SessionError::Vmm(_)) => (
+                        Cell {
+                            verdict: format!("refused: {e}"),
+                            violations: 0,
+                        },
+                        String::from("-"),
+                    ),
                     Err(e) => (
                         Cell {
                             verdict: format!("error: {e}"),
@@ -187,7 +196,11 @@ pub fn run_corpus(
     for (i, k, cell, gen, ms) in results.into_inner().unwrap_or_default() {
         if let Some(row) = rows.get_mut(i) {
             row.cells.insert(k.name(), cell);
-            row.gen = gen;
+            // A run that did not start has no generation ("-"): keep one
+            // that did.
+            if row.gen.is_empty() || gen != "-" {
+                row.gen = gen;
+            }
             row.millis += ms;
         }
     }
@@ -209,6 +222,8 @@ pub fn table(rows: &[Row]) -> String {
             let text = c.map_or("-".to_string(), |c| {
                 if c.verdict.starts_with("error") {
                     "error".into()
+                } else if c.verdict.starts_with("refused") {
+                    "refused".into()
                 } else if c.violations > 0 {
                     format!("{} ({})", c.verdict, c.violations)
                 } else {

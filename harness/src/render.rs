@@ -89,6 +89,9 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
         let _ = writeln!(o, "          {c}");
     }
     let _ = writeln!(o, "remapper  {}", r.remapper);
+    if let Some(c) = r.caveat {
+        let _ = writeln!(o, "          note: {c}");
+    }
     let _ = writeln!(
         o,
         "regions   host stolen   {}",
@@ -176,7 +179,8 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
 /// Where the ROM takes its stolen base, read from the PTEs it wrote (before
 /// any remapping): guest stolen addresses mean it derives them from the BDSM
 /// the VMM emulates; host stolen addresses mean a base baked into the image or
-/// read from the device (a BAR0/BAR4 mirror the VMM does not emulate). Valid
+/// read from the device (a BAR0/BAR4 mirror the VMM does not emulate); where
+/// the VMM maps host stolen memory 1:1 (Xen), the two are one. Valid
 /// entries only (bit 0); the page address is bits 31:12 (every region here
 /// lies below 4 GiB).
 #[must_use]
@@ -192,8 +196,15 @@ pub fn stolen_base_source(r: &SessionReport) -> Option<String> {
             other += g.count;
         }
     }
+    // Xen, and ACRN on gen 11+, map host stolen memory 1:1: the guest region
+    // is the host range, and the BDSM the guest reads is the host's.
+    let identity = r
+        .regions
+        .guest_stolen
+        .is_some_and(|g| g.base.0 == r.regions.host_stolen.base.0);
     let what = match (guest > 0, host > 0) {
         (false, false) if other == 0 => return None,
+        (true, false) if identity => "host stolen addresses, which the VMM maps 1:1 as guest stolen memory: the ROM takes the host's base",
         (true, false) => "guest stolen addresses: the ROM derives its base from the BDSM the VMM emulates",
         (false, true) => "host stolen addresses: the ROM's base is baked in or read from the device, not from the emulated BDSM",
         (true, true) => "both guest and host stolen addresses: the ROM mixes bases",

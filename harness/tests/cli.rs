@@ -439,3 +439,53 @@ fn qemu_releases_and_their_options_on_the_command_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("dd69d846046f"), "{}", stderr(&o));
 }
+
+/// `--remapper xen` and `--remapper acrn` through the binary: ACRN prints its
+/// OVMF/GOP note; a device outside ACRN's allowlist is an error naming why
+/// (exit 2, as every set-up error); an unknown remapper lists both.
+#[test]
+fn xen_and_acrn_remappers_from_the_command_line() {
+    let o = igdemu(&[
+        "run",
+        "builtin:skl-legacy",
+        "--remapper",
+        "acrn",
+        "--script",
+        "",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("remapper  acrn"), "{out}");
+    assert!(
+        out.contains("note: ACRN documents GVT-d with OVMF"),
+        "{out}"
+    );
+    assert!(
+        out.contains("guest stolen  [0x7c000000, 0x80000000)"),
+        "{out}"
+    );
+    let o = igdemu(&[
+        "run",
+        "builtin:snb-legacy",
+        "--remapper",
+        "xen",
+        "--script",
+        "",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("guest stolen  [0x8b800000, 0x8f800000)"),
+        "{out}"
+    );
+    assert!(!out.contains("note:"), "{out}");
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "acrn"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not in ACRN's igd_device_tbl"),
+        "{}",
+        stderr(&o)
+    );
+    let o = igdemu(&["run", "builtin:snb-legacy", "--remapper", "bhyve"]);
+    assert!(stderr(&o).contains("xen, acrn"), "{}", stderr(&o));
+}

@@ -30,7 +30,10 @@ fn admitted(rom: &[u8], remapper: RemapperKind) -> bool {
         .igd_config()
         .ok()
         .and_then(|c| igdemu::igd::IgdDevice::new(c).ok())
-        .is_some_and(|d| remapper.admit(d.config()).is_ok())
+        .is_some_and(|d| {
+            remapper.admit(d.config()).is_ok()
+                && remapper.admit_mapping(d.info(), d.config()).is_ok()
+        })
 }
 
 fn assert_deterministic(name: &str, rom: &[u8], remapper: RemapperKind) {

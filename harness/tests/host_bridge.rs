@@ -1,6 +1,7 @@
 //! The host bridge a vBIOS sees at 00:00.0: the platform's graphics
 //! registers with the guest's values where the VMM presents them (strict),
-//! QEMU's i440FX with copied IDs only (the QEMU remappers).
+//! QEMU's i440FX with copied IDs only (the QEMU remappers), the host GGC
+//! under Xen.
 
 use igdemu::machine::pci_bus::SimpleFunction;
 use igdemu::machine::slot;
@@ -37,4 +38,14 @@ fn qemu_keeps_its_i440fx_host_bridge() {
     for k in [RemapperKind::Qemu2016, RemapperKind::Qemu2025] {
         assert_eq!(host_bridge_regs(k).0, (0, 0, 0), "{}", k.name());
     }
+}
+
+/// Xen's igd-passthrough-i440FX copies the host's GGC (0x50/0x52), not BDSM
+/// or TOLUD (`hw/pci-host/xen_igd_pt.c`, `igd_host_bridge_infos`).
+#[test]
+fn xen_copies_the_host_ggc_only() {
+    let ((ggc, bdsm, tolud), igd_ggc) = host_bridge_regs(RemapperKind::Xen);
+    assert_eq!(ggc, 0x0210, "host GGC: GMS 2 (64 MiB), GGMS 2 MiB");
+    assert_eq!(igd_ggc, ggc, "the IGD reads the host GGC too");
+    assert_eq!((bdsm, tolud), (0, 0));
 }

@@ -105,6 +105,11 @@ fn local_roms() {
 fn reinit_after_flr_restores_gtt_and_panel_power() {
     let rom = build(Personality::ReinitAfterFlr, &Options::default()).expect("builds");
     for k in RemapperKind::ALL {
+        if k == RemapperKind::Acrn {
+            // An SNB device: outside ACRN's allowlist (see the matrix).
+            assert!(session::run(&rom, &Scenario::for_rom(&rom, k)).is_err());
+            continue;
+        }
         let sc = Scenario::for_rom(&rom, k).with_script(vec![Step::Flr]);
         let run = session::run(&rom, &sc).expect("runs");
         let dev = run.igd().expect("IGD").passthrough().host();

@@ -1,10 +1,14 @@
 //! IOMMU model: the guest-physical view of device DMA.
 //!
 //! A VFIO-assigned device's DMA goes through the IOMMU with IOVA = guest
-//! physical; the VMM maps VM RAM only (QEMU `vfio_container_dma_map` of guest
-//! RAM; the guest stolen region is guest RAM that firmware reserved in e820,
-//! docs/igd-assign.txt "Memory View", igd-anchors §1.8). Every access is
-//! translated and classified ([`AccessClass`]) and recorded.
+//! physical; QEMU maps VM RAM only (`vfio_container_dma_map` of guest RAM;
+//! the guest stolen region is guest RAM that firmware reserved in e820,
+//! docs/igd-assign.txt "Memory View", igd-anchors §1.8). A VMM that maps the
+//! host's stolen memory itself adds that mapping ahead of RAM and names it
+//! the guest stolen region: Xen identity-maps it as reserved device memory,
+//! ACRN maps it at its own guest address (`passthrough::xen`,
+//! `passthrough::acrn`). Every access is translated and classified
+//! ([`AccessClass`]) and recorded.
 
 use crate::addr::{GuestPhys, HostPhys, Iova, Region};
 use crate::igd::dma::{DmaBus, DmaFault};

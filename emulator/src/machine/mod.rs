@@ -101,6 +101,14 @@ pub struct MachineConfig {
     pub trace_cap: usize,
     /// Emulated nanoseconds per instruction.
     pub ns_per_insn: u64,
+    /// Memory a VMM maps into the guest outside RAM, as (base, size): the
+    /// host stolen memory and OpRegion Xen and ACRN map (backed like RAM,
+    /// absent from the e820 RAM entries). Empty by default.
+    pub vmm_memory: Vec<(u64, u64)>,
+    /// Where RAM below 4 GiB ends when the VMM lowers it (libxl moving
+    /// `lowmem_end` below reserved device memory); the rest of `ram_size`
+    /// goes above 4 GiB. `None`: RAM fills up to the PCI hole.
+    pub low_ram_end: Option<u64>,
 }
 
 impl Default for MachineConfig {
@@ -117,6 +125,8 @@ impl Default for MachineConfig {
             int15: default_int15_table(),
             trace_cap: 1 << 18,
             ns_per_insn: 1,
+            vmm_memory: Vec::new(),
+            low_ram_end: None,
         }
     }
 }
@@ -250,7 +260,7 @@ impl MachineState {
     /// port devices can be driven directly).
     #[must_use]
     pub fn new(config: &MachineConfig) -> Self {
-        let (low, high) = split_ram(config.ram_size);
+        let (low, high) = split_ram(config);
         let mut pci = PciBus::default();
         pci.insert(
             slot::HOST_BRIDGE,
@@ -308,7 +318,7 @@ impl MachineState {
             run_blocks: 0,
             shadow_protected: None,
             idle: crate::vtime::IdleDetector::default(),
-            pmm: crate::cpu::pmm::Pmm::new(config.ram_size.min(PCI_HOLE)),
+            pmm: crate::cpu::pmm::Pmm::new(low),
             shadow_writes_dropped: 0,
             bars_dirty: true,
             mapped: Vec::new(),
@@ -960,8 +970,12 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &MappedBar, ram: Option<RamBac
     mapped.is_ok()
 }
 
-fn split_ram(ram: u64) -> (u64, u64) {
-    let low = ram.min(PCI_HOLE);
+/// RAM below the PCI hole (or the VMM's lowered end) and above 4 GiB.
+fn split_ram(config: &MachineConfig) -> (u64, u64) {
+    let ram = config.ram_size;
+    let low = ram
+        .min(PCI_HOLE)
+        .min(config.low_ram_end.unwrap_or(u64::MAX));
     (low, ram - low)
 }
 
@@ -995,11 +1009,18 @@ impl Machine {
         if !ram.is_multiple_of(0x1000) || ram < (1 << 20) {
             return Err(MachineError::BadRamSize(ram));
         }
-        let (low, high) = split_ram(ram);
+        let (low, high) = split_ram(&config);
+        if !low.is_multiple_of(0x1000) || low < (1 << 20) {
+            return Err(MachineError::BadRamSize(low));
+        }
         let mut ranges = vec![(GuestAddress(0), low as usize)];
         if high > 0 {
             ranges.push((GuestAddress(memory::FOUR_GIB), high as usize));
         }
+        for &(base, size) in &config.vmm_memory {
+            ranges.push((GuestAddress(base), size as usize));
+        }
+        ranges.sort_by_key(|r| r.0);
         let memory = GuestMemoryMmap::from_ranges(&ranges)
             .map_err(|e| MachineError::Memory(e.to_string()))?;
         let state = MachineState::new(&config);
@@ -1042,6 +1063,11 @@ impl Machine {
             // SAFETY: the second region, `high` bytes, owned as above.
             unsafe { uc.mem_map_ptr(memory::FOUR_GIB, high, Prot::ALL, p.cast()) }
                 .map_err(engine)?;
+        }
+        for &(base, size) in &config.vmm_memory {
+            let p = host(base)?;
+            // SAFETY: a region of `memory` of `size` bytes, owned as above.
+            unsafe { uc.mem_map_ptr(base, size, Prot::ALL, p.cast()) }.map_err(engine)?;
         }
         uc.get_data_mut().low_ram = (low_ptr, low as usize);
         cpu::install_hooks(&mut uc).map_err(engine)?;

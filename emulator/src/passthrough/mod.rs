@@ -26,6 +26,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod acrn;
 pub mod firmware;
 mod host;
 pub mod qemu2016;
@@ -35,16 +36,19 @@ pub mod qemu_release;
 pub mod remap;
 pub mod strict;
 pub mod testing;
+pub mod xen;
 
+pub use acrn::Acrn;
 pub use qemu2016::Qemu2016;
 pub use qemu2025::Qemu2025;
 pub use qemu_igd::QemuIgd;
 pub use qemu_release::{QemuOptions, QemuSetup, Realized, Refusal, Release};
 pub use remap::{
-    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, HostBridgeView, Reason,
-    RemapContext, Remapper,
+    Bar0Mirror, Bar4Access, Bar4Op, Bar4Reg, Decision, GttDwordWrite, HostBridgeView, HostMapped,
+    Reason, RemapContext, Remapper, VmmError,
 };
 pub use strict::{OutsidePolicy, Strict};
+pub use xen::Xen;
 
 use crate::addr::{GuestPhys, HostPhys, Region};
 use crate::igd::dma::{DmaAccesses, DmaBus};
@@ -220,6 +224,9 @@ pub struct Passthrough<H: HostIgd, R: Remapper + ?Sized = dyn Remapper> {
     reserved_stolen: Option<Region<GuestPhys>>,
     /// Where the remapper emulates BDSM (None: the device's register).
     bdsm_loc: Option<BdsmLocation>,
+    /// The VMM set BDSM and ASLS itself ([`Remapper::host_mapped`]): guest
+    /// writes to them are dropped.
+    vmm_regs: bool,
     /// The device's MMIO_Index as the guest last wrote it.
     index_shadow: u32,
     events: Vec<PassthroughEvent>,
@@ -253,18 +260,28 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
         let bdsm_loc = remapper.bdsm_location(info);
         let host_ggc = host.config().read_u16(CFG_GGC);
         let ggc = remapper.guest_ggc(info, host_ggc);
-        let guest_stolen_size = remapper.bdsm_size(info, ggc);
+        let mut guest_stolen_size = remapper.bdsm_size(info, ggc);
+        let mut regs = VirtualRegs {
+            bdsm: 0,
+            asls: 0,
+            ggc,
+        };
+        let mut reserved_stolen = None;
+        let mapped = remapper.host_mapped().and_then(Result::ok);
+        if let Some(m) = &mapped {
+            regs.bdsm = m.bdsm;
+            regs.asls = m.asls;
+            guest_stolen_size = m.stolen.size;
+            reserved_stolen = Some(m.stolen);
+        }
         let mut pt = Self {
             host,
             remapper,
-            regs: VirtualRegs {
-                bdsm: 0,
-                asls: 0,
-                ggc,
-            },
+            regs,
             guest_stolen_size,
-            reserved_stolen: None,
+            reserved_stolen,
             bdsm_loc,
+            vmm_regs: mapped.is_some(),
             index_shadow: 0,
             events: Vec::new(),
             halted: None,
@@ -330,6 +347,12 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
     #[must_use]
     pub fn host_bridge_view(&self) -> HostBridgeView {
         self.remapper.host_bridge()
+    }
+
+    /// The remapper.
+    #[must_use]
+    pub fn remapper(&self) -> &R {
+        &self.remapper
     }
 
     /// The virtual registers.
@@ -402,6 +425,12 @@ impl<H: HostIgd, R: Remapper + ?Sized> Passthrough<H, R> {
 
     fn set_vreg_byte(&mut self, reg: VReg, i: u16, byte: u8) {
         let shift = u32::from(i) * 8;
+        if self.vmm_regs {
+            // Xen (non-permissive config writes, `igd_write_opregion` taking
+            // only the first ASLS write) and ACRN (`passthru_cfgwrite` skips
+            // virtualized registers) keep what they set.
+            return;
+        }
         match reg {
             VReg::Bdsm => {
                 self.regs.bdsm =

@@ -409,6 +409,105 @@ pub trait Remapper {
 
     /// Function-level reset: drop all latched state.
     fn reset(&mut self);
+
+    /// A VMM that maps the host's stolen memory into the guest itself (Xen,
+    /// ACRN) instead of having guest firmware reserve guest RAM for it: the
+    /// layout it sets up before the guest runs (available after
+    /// [`Remapper::realize`]), or why it cannot. `None` (the default): guest
+    /// firmware reserves [`Remapper::bdsm_size`] bytes of RAM and writes BDSM
+    /// (SeaBIOS `intel_igd_setup`), as under QEMU.
+    fn host_mapped(&self) -> Option<Result<HostMapped, VmmError>> {
+        None
+    }
+
+    /// Where guest RAM below 4 GiB ends once the VMM has made room for what
+    /// [`Remapper::host_mapped`] maps, given it would end at `ram_below_4g`
+    /// (Xen's reserved device memory check may lower it, or refuse).
+    fn guest_ram_end(&self, ram_below_4g: u64) -> Result<u64, VmmError> {
+        Ok(ram_below_4g)
+    }
+
+    /// What the user should know about this VMM's support for a legacy vBIOS,
+    /// printed with the run (ACRN documents GVT-d with OVMF and a GOP driver
+    /// only).
+    fn caveat(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// What a VMM that maps the host's stolen memory into the guest (Xen, ACRN)
+/// sets up before the guest runs. Nothing rewrites PTEs: the device reaches
+/// its stolen memory because the IOMMU maps the guest range onto it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HostMapped {
+    /// Where the device's stolen memory appears to the guest (guest physical
+    /// = IOVA): the guest stolen region device accesses are checked against.
+    /// Never larger than the host's stolen memory.
+    pub stolen: Region<GuestPhys>,
+    /// The range the VMM maps through the IOMMU (and the CPU's second-level
+    /// tables), starting at [`HostMapped::host`]; it may be larger than
+    /// `stolen` when the VMM sizes it differently from the hardware.
+    pub mapping: Region<GuestPhys>,
+    /// Host address behind `mapping.base`.
+    pub host: HostPhys,
+    /// Where the VMM maps the host OpRegion.
+    pub opregion: Region<GuestPhys>,
+    /// Ranges the guest's e820 reports reserved (stolen mapping, OpRegion).
+    pub reserved: Vec<Region<GuestPhys>>,
+    /// BDSM as the guest reads it at the IGD (read-only to the guest).
+    pub bdsm: u64,
+    /// ASLS as the guest reads it (read-only to the guest).
+    pub asls: u32,
+}
+
+/// Why a VMM that maps host stolen memory cannot set the guest up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+pub enum VmmError {
+    /// Xen: the IGD's reserved device memory overlaps guest RAM below
+    /// `rdm_mem_boundary`, and the (default) policy is strict.
+    #[error("xen: the IGD's reserved device memory (its RMRR, host stolen memory) [{start:#x}, {end:#x}) overlaps guest RAM [0, {ram_end:#x}) below rdm_mem_boundary {boundary:#x}: with rdm_policy=strict libxl refuses to build the domain (libxl__domain_device_construct_rdm; xl.cfg(5) rdm, rdm_mem_boundary)")]
+    XenRdmConflict {
+        /// Start of the reserved range.
+        start: u64,
+        /// End of the reserved range.
+        end: u64,
+        /// End of guest RAM below 4 GiB.
+        ram_end: u64,
+        /// `rdm_mem_boundary` in bytes.
+        boundary: u64,
+    },
+    /// ACRN: `igd_dsm_region_size` does not decode the host GGC's GMS; ACRN
+    /// then sets up no stolen memory for the guest.
+    #[error("acrn: GGC {ggc:#06x} holds GMS {gms:#04x} in bits 15:8, which ACRN's igd_dsm_region_size does not decode: passthru_gpu_dsm_opregion logs \"Invalid igd dsm region size\" and maps no stolen memory")]
+    AcrnDsmSize {
+        /// Host GGC.
+        ggc: u16,
+        /// GGC bits 15:8 as ACRN reads them.
+        gms: u8,
+    },
+    /// ACRN takes a device missing from its allowlist for gen 11+ and reads
+    /// BDSM at 0xC0, which this device does not implement (reads 0).
+    #[error("acrn: device {device_id:04x} is not in ACRN's igd_device_tbl (SKL and later), so ACRN assumes gen 11+ and reads BDSM at 0xC0, which this device does not have (it reads {read:#x}): ACRN would map the stolen memory at guest {read:#x}")]
+    AcrnNoGen11Bdsm {
+        /// The device.
+        device_id: u16,
+        /// What 0xC0/0xC4 read on the host.
+        read: u64,
+    },
+    /// The VMM's range lies where igdemu's machine places device BARs.
+    #[error("{vmm}: the range [{start:#x}, {end:#x}) the VMM maps lies in [{hole:#x}, {hole_end:#x}), where igdemu's machine places PCI BARs; choose another --host-bdsm")]
+    InBarWindow {
+        /// The VMM.
+        vmm: &'static str,
+        /// Start.
+        start: u64,
+        /// End.
+        end: u64,
+        /// Start of the BAR window.
+        hole: u64,
+        /// End of the BAR window.
+        hole_end: u64,
+    },
 }
 
 /// What a VMM's host bridge at 00:00.0 presents beyond its IDs.
@@ -423,4 +522,10 @@ pub enum HostBridgeView {
     /// `vfio_pci_igd_host_init` copies revision, SVID and SSID; 0x50 and the
     /// memory map registers read 0).
     IdsOnly,
+    /// QEMU's `igd-passthrough-i440FX` as Xen's `xenfv` machine builds it
+    /// with `gfx_passthru` (`hw/pci-host/xen_igd_pt.c`,
+    /// `igd_host_bridge_infos`, `igd_pt_i440fx_realize`): an i440FX whose
+    /// 0x50/0x52 (GGC), 0xA4 and 0xA8 are copied from the *host* bridge; BDSM
+    /// (0xB0) and TOLUD (0xBC) are not copied and read 0.
+    HostGraphicsControl,
 }

@@ -73,6 +73,11 @@ impl FakeIgd {
         }
     }
 
+    /// Give the device another PCI device ID (same platform behaviour).
+    pub fn set_device_id(&mut self, device_id: u16) {
+        self.config.set_u16(crate::pci::reg::DEVICE_ID, device_id);
+    }
+
     /// Raw GTT bytes.
     #[must_use]
     pub fn gtt_bytes(&self) -> &[u8] {
