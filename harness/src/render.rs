@@ -185,15 +185,33 @@ pub fn text(report: &SessionReport, max_violations: usize) -> String {
 /// lies below 4 GiB).
 #[must_use]
 pub fn stolen_base_source(r: &SessionReport) -> Option<String> {
+    // Where each run starts says which base the ROM took; where each entry
+    // lands is counted entry by entry (a run from the right base can still
+    // run past the region's end).
     let (mut guest, mut host, mut other) = (0u64, 0u64, 0u64);
-    for g in r.gtt.iter().filter(|g| g.guest_first & 1 == 1) {
-        let page = g.guest_first & 0xFFFF_F000;
+    let (mut from_guest, mut from_host) = (false, false);
+    let class = |page: u64| {
         if r.regions.guest_stolen.is_some_and(|s| s.contains(page)) {
-            guest += g.count;
+            0
         } else if r.regions.host_stolen.contains(page) {
-            host += g.count;
+            1
         } else {
-            other += g.count;
+            2
+        }
+    };
+    for g in r.gtt.iter().filter(|g| g.guest_first & 1 == 1) {
+        let first = g.guest_first & 0xFFFF_F000;
+        match class(first) {
+            0 => from_guest = true,
+            1 => from_host = true,
+            _ => {}
+        }
+        for k in 0..g.count {
+            match class(first.wrapping_add(g.step.wrapping_mul(k))) {
+                0 => guest += 1,
+                1 => host += 1,
+                _ => other += 1,
+            }
         }
     }
     // Xen, and ACRN on gen 11+, map host stolen memory 1:1: the guest region
@@ -202,8 +220,8 @@ pub fn stolen_base_source(r: &SessionReport) -> Option<String> {
         .regions
         .guest_stolen
         .is_some_and(|g| g.base.0 == r.regions.host_stolen.base.0);
-    let what = match (guest > 0, host > 0) {
-        (false, false) if other == 0 => return None,
+    let what = match (from_guest, from_host) {
+        (false, false) if guest + host + other == 0 => return None,
         (true, false) if identity => "host stolen addresses, which the VMM maps 1:1 as guest stolen memory: the ROM takes the host's base",
         (true, false) => "guest stolen addresses: the ROM derives its base from the BDSM the VMM emulates",
         (false, true) => "host stolen addresses: the ROM's base is baked in or read from the device, not from the emulated BDSM",
