@@ -25,7 +25,9 @@ use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::pci_bus::SimpleFunction;
-use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
+use crate::machine::{
+    chipset, slot, Board, LoadOptions, Machine, MachineConfig, MachineError,
+};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
 use crate::passthrough::HostBridgeView;
@@ -703,7 +705,16 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         device.apply_override(o);
     }
     let host_stolen = Region::new(device.host_bdsm(), device.stolen_size());
-    let mut machine = Machine::new(scenario.machine.clone())?;
+    // The chipset: QEMU builds its `pc` machine and copies the host bridges'
+    // IDs as the release does; igdemu's own policy keeps the platform's.
+    let mut machine_config = scenario.machine.clone();
+    machine_config.board = match scenario.remapper.qemu() {
+        Some(setup) => Board::QemuPc {
+            igd_lpc: qemu_release::lpc_quirk(&setup, device.config()),
+        },
+        None => Board::Platform,
+    };
+    let mut machine = Machine::new(machine_config)?;
     let low = scenario
         .machine
         .ram_size
