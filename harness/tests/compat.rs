@@ -44,8 +44,10 @@ fn compat_table_for_the_builtin_roms() {
         .iter()
         .find(|c| c.rom == "snb-legacy" && c.release == Release::V10_0)
         .expect("snb-legacy changes in 10.0");
-    // Eight switches changed in 10.0; the BAR4 quirk's removal alone does it.
-    assert_eq!(snb_10.commits.len(), 8);
+    // Nine switches changed in 10.0 (the ninth, `bridges`, lets x-igd-lpc
+    // build the LPC bridge without legacy mode); the BAR4 quirk's removal
+    // alone does it.
+    assert_eq!(snb_10.commits.len(), 9);
     let cause: Vec<&str> = snb_10.cause.iter().map(|c| c.commit).collect();
     assert_eq!(cause, ["5aed8b0f0be2"]);
     // unreal-direct turns clean in 9.2 because the host GMS is kept
@@ -90,4 +92,55 @@ fn compat_with_options() {
     let v = verdicts(&t);
     assert!(v.contains(&(Release::V10_0, "clean".into())));
     assert!(v.contains(&(Release::V10_1, "no-start".into())));
+}
+
+/// Releases that share a run share only the verdict: a `no-option` or
+/// `refused` cell names the release it belongs to, never the first release
+/// of its group (2.8 used to print "qemu-2.7 has no x-igd-lpc").
+#[test]
+fn every_cell_detail_names_its_own_release() {
+    let roms: Vec<_> = builtins()
+        .into_iter()
+        .filter(|r| r.name == "snb-legacy")
+        .collect();
+    let t = igdemu_harness::compat::compat_with(&roms, "x-igd-lpc=on", |rom| {
+        Scenario::for_rom(&rom.bytes, RemapperKind::Strict)
+    });
+    let mut named = 0;
+    for (release, cells) in &t.rows {
+        if let Some(d) = &cells[0].detail {
+            assert!(
+                d.starts_with(&format!("{}:", release.name()))
+                    || d.starts_with(&format!("{} ", release.name())),
+                "{release}: {d}"
+            );
+            named += 1;
+        }
+    }
+    // 2.7 to 9.2 lack x-igd-lpc (25 releases).
+    assert_eq!(named, 25);
+    let text = t.render();
+    assert!(text.contains("- qemu-2.8 has no x-igd-lpc (added in qemu-10.0 by 674f61117d36)"));
+    assert!(text.contains("- qemu-9.1 has no x-igd-lpc"));
+}
+
+/// The run cache's key tells apart releases whose machine differs even when
+/// their quirk does not (the `bridges` switch), and the options as parsed.
+#[test]
+fn run_key_covers_the_machine_switch_and_the_options() {
+    use igdemu::passthrough::qemu_release::{Mix, QemuSetup, SWITCHES};
+    use igdemu_harness::compat::RunKey;
+    let key = |s: &QemuSetup| RunKey::of(s);
+    let r = |v| QemuSetup::release(v);
+    assert_eq!(key(&r(Release::V2_9)), key(&r(Release::V4_2)));
+    assert_ne!(key(&r(Release::V4_2)), key(&r(Release::V5_0)));
+    let bridges = SWITCHES.iter().position(|s| *s == "bridges").expect("switch");
+    let mut mixed = r(Release::V9_2);
+    mixed.mix = Some(Mix {
+        from: Release::V10_0,
+        switches: 1 << bridges,
+    });
+    assert_ne!(key(&mixed), key(&r(Release::V9_2)));
+    let with = QemuSetup::parse("qemu-10.1,x-igd-lpc=on").expect("parses");
+    assert_ne!(key(&with), key(&r(Release::V10_1)));
 }
