@@ -421,6 +421,23 @@ impl Scenario {
         }
     }
 
+    /// The machine this scenario's VMM builds around the host IGD whose config
+    /// space is `host`: under a QEMU release its `pc` machine with the host
+    /// bridges' IDs copied as the release does
+    /// ([`qemu_release::lpc_quirk`]); under igdemu's own policy the
+    /// platform's bridges ([`Board`]).
+    #[must_use]
+    pub fn machine_config(&self, host: &crate::pci::ConfigSpace) -> MachineConfig {
+        let mut config = self.machine.clone();
+        config.board = match self.remapper.qemu() {
+            Some(setup) => Board::QemuPc {
+                igd_lpc: qemu_release::lpc_quirk(&setup, host),
+            },
+            None => Board::Platform,
+        };
+        config
+    }
+
     /// The same scenario with another script.
     #[must_use]
     pub fn with_script(mut self, script: Vec<Step>) -> Self {
@@ -705,16 +722,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
         device.apply_override(o);
     }
     let host_stolen = Region::new(device.host_bdsm(), device.stolen_size());
-    // The chipset: QEMU builds its `pc` machine and copies the host bridges'
-    // IDs as the release does; igdemu's own policy keeps the platform's.
-    let mut machine_config = scenario.machine.clone();
-    machine_config.board = match scenario.remapper.qemu() {
-        Some(setup) => Board::QemuPc {
-            igd_lpc: qemu_release::lpc_quirk(&setup, device.config()),
-        },
-        None => Board::Platform,
-    };
-    let mut machine = Machine::new(machine_config)?;
+    let mut machine = Machine::new(scenario.machine_config(device.config()))?;
     let low = scenario
         .machine
         .ram_size
