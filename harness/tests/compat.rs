@@ -2,6 +2,8 @@
 //! the verdict per ROM, and where (and why) each verdict changes, kept as a
 //! snapshot; the release boundaries the model predicts are asserted exactly.
 
+use std::path::PathBuf;
+
 use igdemu::passthrough::Release;
 use igdemu::session::{RemapperKind, Scenario, Step};
 use igdemu_harness::compat::compat;
@@ -19,6 +21,7 @@ fn compat_table_for_the_builtin_roms() {
     insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("compat-builtin", text);
     });
+    assert_in_readme(&text);
     let col = |name: &str| table.roms.iter().position(|r| r == name).expect("ROM");
     let at = |release: Release, rom: &str| {
         let (_, cells) = table
@@ -143,4 +146,65 @@ fn run_key_covers_the_machine_switch_and_the_options() {
     assert_ne!(key(&mixed), key(&r(Release::V9_2)));
     let with = QemuSetup::parse("qemu-10.1,x-igd-lpc=on").expect("parses");
     assert_ne!(key(&with), key(&r(Release::V10_1)));
+}
+
+/// The README shows `text`'s table and its refusals (everything before the
+/// list of changes) verbatim.
+fn assert_in_readme(text: &str) {
+    let shown = text
+        .split("\nwhere the verdict changes")
+        .next()
+        .unwrap_or(text);
+    let readme = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    assert!(
+        readme.contains(shown),
+        "README.md does not show this compat table:\n{shown}"
+    );
+}
+
+/// The real images in `IGDEMU_VBIOS_DIR` (default `../shared/vbios`; a
+/// visible skip when missing, a failure under `CI=true`), POST and an
+/// 800x600x16 mode set under every release: the README's table, kept as a
+/// snapshot (`igdemu compat ../shared/vbios/*.rom ../shared/vbios/*.bin
+/// ../shared/vbios/*.dat --script vbe:800x600x16`).
+#[test]
+fn compat_table_for_the_real_images() {
+    let dir = std::env::var_os("IGDEMU_VBIOS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vbios"),
+        PathBuf::from,
+    );
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true but the real vBIOS directory {} is missing (set IGDEMU_VBIOS_DIR)",
+            dir.display()
+        );
+        println!("skipped: no real vBIOS images in {}", dir.display());
+        return;
+    }
+    let files = [
+        "cfl-1014.rom",
+        "chromebox-bdw-1040.bin",
+        "intel-fsp-baytrail-vga.dat",
+        "intel-fsp-chiefriver-snm_2170.dat",
+        "intel-fsp-sharkbay-hsw2180.dat",
+    ];
+    let inputs: Vec<String> = files
+        .iter()
+        .map(|f| dir.join(f).display().to_string())
+        .collect();
+    let roms = igdemu_harness::corpus::collect(&inputs).expect("images load");
+    let table = compat(&roms, |rom| {
+        Scenario::for_rom(&rom.bytes, RemapperKind::Strict)
+            .with_script(vec![Step::vbe(800, 600, 16)])
+    });
+    let text = table.render();
+    println!("{text}");
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("compat-real", text);
+    });
+    assert_in_readme(&text);
 }

@@ -14,9 +14,13 @@
 //! | 5.1 - 9.1 | [`B5_1`]: as 2.9 (`643a4eacef87` built legacy IGD in again) |
 //! | 5.0 | [`B5_0`]: `29d62771c81d` moved the quirk to igd.c; `#ifdef CONFIG_VFIO_IGD` saw no config header, legacy IGD compiled out (fixed by `643a4eacef87` in 5.1) |
 //! | 9.2 | [`B9_2`]: unknown IDs refused, 64-bit BDSM at 0xC0 for gen 11+, BDSM mirror gen 11+, host GMS kept |
-//! | 10.0 | [`B10_0`]: i915 numbering, no BAR4 quirk, GGC and BDSM mirrors, `etc/igd-bdsm-size` = GMS |
+//! | 10.0 | [`B10_0`]: i915 numbering, no BAR4 quirk, GGC and BDSM mirrors, `etc/igd-bdsm-size` = GMS, `x-igd-lpc` builds the LPC bridge without legacy mode |
 //! | 10.1 | [`B10_1`]: legacy mode gen 6-9 only, GGC emulated only with `x-igd-gms` |
 //! | 10.2 | [`B10_2`]: quirks for display class 0x0380 too (no change for a VGA-class IGD) |
+//!
+//! Every release builds the same machine around the device in legacy mode
+//! (QEMU's i440FX `pc` machine with its IGD LPC bridge, [`LpcQuirk`],
+//! `machine::qemu_pc`); [`lpc_quirk`] says when.
 //!
 //! [`realize`] is QEMU's realize for one device: from the release, the user's
 //! options and the host config space it computes what the guest will see
