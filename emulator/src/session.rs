@@ -25,9 +25,7 @@ use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::pci_bus::SimpleFunction;
-use crate::machine::{
-    chipset, slot, Board, LoadOptions, Machine, MachineConfig, MachineError,
-};
+use crate::machine::{chipset, slot, Board, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
 use crate::passthrough::HostBridgeView;

@@ -97,8 +97,14 @@ fn c4c45e943e51_legacy_mode_copies_host_ids_into_i440fx_and_its_lpc_bridge() {
         assert_eq!(s.pm_timer, PIIX4_PM, "{spec}");
     }
     // The aliases are releases: the same machine.
-    assert_eq!(seen(RemapperKind::Qemu2016, SNB), seen(qemu("qemu-9.1"), SNB));
-    assert_eq!(seen(RemapperKind::Qemu2025, SNB), seen(qemu("qemu-10.1"), SNB));
+    assert_eq!(
+        seen(RemapperKind::Qemu2016, SNB),
+        seen(qemu("qemu-9.1"), SNB)
+    );
+    assert_eq!(
+        seen(RemapperKind::Qemu2025, SNB),
+        seen(qemu("qemu-10.1"), SNB)
+    );
 }
 
 /// 5.0.0: legacy IGD compiled out: no LPC bridge, the i440FX untouched.
@@ -155,7 +161,10 @@ fn dd69d846046f_10_1_builds_bridges_for_gen_11_only_with_x_igd_lpc() {
     let s = seen(qemu("qemu-10.1"), ICL);
     assert_eq!((s.host, s.lpc), (I440FX_OWN, ABSENT));
     assert_eq!(seen(qemu("qemu-10.1,x-igd-lpc=on"), ICL).lpc, icp);
-    assert_eq!(seen(qemu("qemu-10.1,x-igd-lpc=on"), AML).lpc[0], 0x9D56_8086);
+    assert_eq!(
+        seen(qemu("qemu-10.1,x-igd-lpc=on"), AML).lpc[0],
+        0x9D56_8086
+    );
 }
 
 /// The PIIX functions QEMU's `pc` machine carries whatever the release.

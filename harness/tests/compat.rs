@@ -137,7 +137,10 @@ fn run_key_covers_the_machine_switch_and_the_options() {
     let r = |v| QemuSetup::release(v);
     assert_eq!(key(&r(Release::V2_9)), key(&r(Release::V4_2)));
     assert_ne!(key(&r(Release::V4_2)), key(&r(Release::V5_0)));
-    let bridges = SWITCHES.iter().position(|s| *s == "bridges").expect("switch");
+    let bridges = SWITCHES
+        .iter()
+        .position(|s| *s == "bridges")
+        .expect("switch");
     let mut mixed = r(Release::V9_2);
     mixed.mix = Some(Mix {
         from: Release::V10_0,
@@ -155,10 +158,9 @@ fn assert_in_readme(text: &str) {
         .split("\nwhere the verdict changes")
         .next()
         .unwrap_or(text);
-    let readme = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
-    )
-    .expect("README.md");
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
     assert!(
         readme.contains(shown),
         "README.md does not show this compat table:\n{shown}"

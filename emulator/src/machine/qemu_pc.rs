@@ -105,7 +105,11 @@ pub fn i440fx(host: Option<&ConfigSpace>, ram_size: u64) -> SimpleFunction {
         copy(
             &mut cs,
             h,
-            &[reg::REVISION_ID, reg::SUBSYSTEM_VENDOR_ID, reg::SUBSYSTEM_ID],
+            &[
+                reg::REVISION_ID,
+                reg::SUBSYSTEM_VENDOR_ID,
+                reg::SUBSYSTEM_ID,
+            ],
         );
     }
     SimpleFunction::new("i440fx", cs)
