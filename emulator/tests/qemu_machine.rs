@@ -151,9 +151,9 @@ fn _674f61117d36_x_igd_lpc_builds_the_bridges_without_legacy_mode() {
 }
 
 /// 10.1.0: no legacy mode for gen 11 (`dd69d846046f`), so no bridges by
-/// default; with `x-igd-lpc=on` they are built for any IGD with an OpRegion
-/// (`c0273e77f2d7` dropped the early return), where 10.0 gave ICL legacy
-/// mode and the bridges with it.
+/// default; with `x-igd-lpc=on` they are built for any IGD with an OpRegion,
+/// even one QEMU does not number (`7969cf463979` dropped 10.0's `gen == -1`
+/// return), where 10.0 gave ICL legacy mode and the bridges with it.
 #[test]
 fn dd69d846046f_10_1_builds_bridges_for_gen_11_only_with_x_igd_lpc() {
     let icp = [0x3482_8086, 0x0601_0030, 0, 0, 0];

@@ -1194,7 +1194,8 @@ pub fn realize(setup: &QemuSetup, host: &ConfigSpace) -> Result<Realized, Refusa
 ///   with `x-igd-lpc=on`, and only where the probe got that far: 10.0 returns
 ///   before any quirk for an ID it does not know (`if (gen == -1) return`);
 ///   from 10.1 the LPC setup runs for any IGD with an OpRegion
-///   (`c0273e77f2d7`), whatever its generation or `x-igd-legacy-mode`.
+///   (`c0273e77f2d7` finds IGDs by their OpRegion, `7969cf463979` dropped the
+///   `gen == -1` return), whatever its generation or `x-igd-legacy-mode`.
 /// * QEMU does not start ([`Refusal::RealizeFailed`]): no machine at all.
 #[must_use]
 pub fn lpc_quirk(setup: &QemuSetup, host: &ConfigSpace) -> bool {
