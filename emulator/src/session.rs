@@ -25,7 +25,7 @@ use crate::machine::igd_slot::{DmaRun, DmaTotals, IgdFunction};
 use crate::machine::iommu::{AccessClass, Iommu, Mapping};
 use crate::machine::memory::E820Type;
 use crate::machine::pci_bus::SimpleFunction;
-use crate::machine::{chipset, slot, LoadOptions, Machine, MachineConfig, MachineError};
+use crate::machine::{chipset, slot, Board, LoadOptions, Machine, MachineConfig, MachineError};
 use crate::passthrough::firmware::{self, BdsmWrite, FirmwareInput};
 use crate::passthrough::qemu_release::{self, QemuSetup, Refusal};
 use crate::passthrough::{Acrn, Qemu2016, Qemu2025, QemuIgd, Remapper, Strict, Xen};
@@ -444,6 +444,23 @@ impl Scenario {
         }
     }
 
+    /// The machine this scenario's VMM builds around the host IGD whose config
+    /// space is `host`: under a QEMU release its `pc` machine with the host
+    /// bridges' IDs copied as the release does
+    /// ([`qemu_release::lpc_quirk`]); under igdemu's own policy the
+    /// platform's bridges ([`Board`]).
+    #[must_use]
+    pub fn machine_config(&self, host: &crate::pci::ConfigSpace) -> MachineConfig {
+        let mut config = self.machine.clone();
+        config.board = match self.remapper.qemu() {
+            Some(setup) => Board::QemuPc {
+                igd_lpc: qemu_release::lpc_quirk(&setup, host),
+            },
+            None => Board::Platform,
+        };
+        config
+    }
+
     /// The same scenario with another script.
     #[must_use]
     pub fn with_script(mut self, script: Vec<Step>) -> Self {
@@ -751,7 +768,7 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     let mut remapper = scenario.remapper.build();
     remapper.realize(info, device.config());
     let mapped = remapper.host_mapped().transpose()?;
-    let mut machine_config = scenario.machine.clone();
+    let mut machine_config = scenario.machine_config(device.config());
     let mut mappings = Vec::new();
     if let Some(m) = &mapped {
         let end = remapper.guest_ram_end(low)?;

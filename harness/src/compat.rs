@@ -4,12 +4,13 @@
 //! each ROM in a column, then, per ROM, every release where the verdict changes
 //! and the commits behind the change (`passthrough::qemu_release`).
 //!
-//! Releases whose IGD quirk is identical (`Behaviour` equal) share one run;
+//! Releases whose IGD quirk, options and machine are identical ([`RunKey`]
+//! equal) share one run (a refusal is worked out per release, as it names it);
 //! consecutive releases with the same verdicts share a table row.
 
 use clap::Args;
 use igdemu::passthrough::qemu_release::{
-    Behaviour, Mix, QemuSetup, Refusal, Release, SwitchChange,
+    Behaviour, Mix, QemuOptions, QemuSetup, Refusal, Release, SwitchChange,
 };
 use igdemu::session::{self, RemapperKind, Scenario, SessionError, Step};
 use std::fmt::Write as _;
@@ -92,6 +93,27 @@ pub struct Compat {
     pub changes: Vec<Change>,
 }
 
+/// Everything that makes two QEMU setups run a ROM differently: the
+/// release's behaviour switches (the quirk, the options it has, the machine it
+/// builds) and the options as parsed for it. Two releases with equal keys give
+/// the same verdict; only the release's name differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunKey {
+    behaviour: Behaviour,
+    options: QemuOptions,
+}
+
+impl RunKey {
+    /// The key of `setup`.
+    #[must_use]
+    pub fn of(setup: &QemuSetup) -> Self {
+        Self {
+            behaviour: setup.behaviour(),
+            options: setup.options,
+        }
+    }
+}
+
 fn cell(rom: &LoadedRom, base: &Scenario, setup: QemuSetup) -> Cell {
     let mut sc = base.clone();
     sc.remapper = RemapperKind::Qemu(setup);
@@ -145,22 +167,30 @@ pub fn compat_with(
     let mut changes = Vec::new();
     for (col, rom) in roms.iter().enumerate() {
         let base = scenario(rom);
-        let mut done: Vec<(&'static Behaviour, Cell)> = Vec::new();
+        let mut done: Vec<(RunKey, Cell)> = Vec::new();
         for (release, cells) in &mut rows {
-            let b = release.behaviour();
-            let c = match done.iter().find(|(d, _)| *d == b) {
-                Some((_, c)) => c.clone(),
-                None => {
-                    let c = match setup_of(*release) {
-                        Ok(setup) => cell(rom, &base, setup),
-                        Err(e) => Cell {
-                            verdict: "no-option".into(),
-                            violations: 0,
-                            detail: Some(e.to_string()),
-                        },
-                    };
-                    done.push((b, c.clone()));
-                    c
+            let c = match setup_of(*release) {
+                // Computed per release: the message names it.
+                Err(e) => Cell {
+                    verdict: "no-option".into(),
+                    violations: 0,
+                    detail: Some(e.to_string()),
+                },
+                Ok(setup) => {
+                    let key = RunKey::of(&setup);
+                    match done.iter().find(|(k, _)| *k == key) {
+                        Some((_, c)) => c.clone(),
+                        None => {
+                            let c = cell(rom, &base, setup);
+                            // A refusal or an error names the release it
+                            // happened under (and costs no ROM run): only
+                            // verdicts are shared.
+                            if c.detail.is_none() {
+                                done.push((key, c.clone()));
+                            }
+                            c
+                        }
+                    }
                 }
             };
             cells.push(c);

@@ -13,7 +13,7 @@ pub mod image;
 pub mod personality;
 
 pub use personality::{
-    build, build_with_symbols, BuildError, BuiltRom, Options, Personality, StolenSource,
+    build, build_with_symbols, BuildError, BuiltRom, DelayTimer, Options, Personality, StolenSource,
 };
 pub mod broken;
 pub mod discover;

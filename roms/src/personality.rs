@@ -7,7 +7,12 @@
 //! - PCI config through 0xCF8/0xCFC with bus 0 hard-coded: IGD 0x02 (device ID,
 //!   matched against the PCIR device list), 0x20 (BAR4: index = base, data =
 //!   base + 4), LPC bridge 00:1f.0 0x02/0x08/0x40 (PCH ID, revision, ACPI PM base);
-//! - delays on the ACPI PM timer (PMBASE + 8, 3.579545 MHz, 24-bit);
+//! - delays on PIT channel 2 (gated through port 0x61, mode 2, count latched
+//!   and read LSB/MSB from port 0x42), as the real images in `../shared/vbios`
+//!   time theirs; optionally ([`DelayTimer::PmTimer`]) on the ACPI PM timer at
+//!   the PMBASE read from 00:1f.0 + 8 (3.579545 MHz, 24-bit), which a VMM
+//!   whose LPC bridge carries IDs only (QEMU) leaves at 0: such a ROM polls
+//!   port 0x08 forever;
 //! - GTT programming through BAR4 MMIO_Index/MMIO_Data, "starting at index 0x1
 //!   and using every 4th index" (gen 6/7: one dword per PTE; gen 8+: two dwords),
 //!   or straight through BAR0's GTT half in unreal mode;
@@ -257,8 +262,11 @@ pub struct Options {
     /// Number of stolen-memory pages init maps from GTT entry 0 (default 256 =
     /// 1 MiB; the VBE mode set maps the framebuffer separately).
     pub gtt_pages: u32,
-    /// PM-timer ticks to wait after panel power on (default 3580, about 1 ms).
+    /// PM-timer ticks (3.579545 MHz) to wait after panel power on (default
+    /// 3580, about 1 ms; a third as many PIT ticks with [`DelayTimer::Pit`]).
     pub delay_ticks: u32,
+    /// What the delay counts.
+    pub delay_timer: DelayTimer,
     /// Poll a register the device model does not complete (MMIO offset, bit
     /// mask that must become set) after the display bring-up: for testing the
     /// spin-loop diagnosis.
@@ -273,9 +281,22 @@ impl Default for Options {
             baked_host_bdsm: 0x8B80_0000,
             gtt_pages: 256,
             delay_ticks: 3580,
+            delay_timer: DelayTimer::Pit,
             poll_unknown: None,
         }
     }
+}
+
+/// The timer a personality's delay counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DelayTimer {
+    /// PIT channel 2 (1.193182 MHz), gate on through port 0x61 bit 0, mode 2
+    /// with count 0, the count latched (0x43 command 0x80) and read from
+    /// 0x42: what the real SNB/IVB, HSW, VLV, BDW and CFL images do.
+    #[default]
+    Pit,
+    /// The ACPI PM timer at (00:1f.0 config 0x40 & 0xFF80) + 8, no timeout.
+    PmTimer,
 }
 
 /// Errors building a ROM.
@@ -732,24 +753,78 @@ impl Ctx<'_> {
         a.ret()?;
 
         l.mark(a, &mut pm_delay)?; // ECX = PM timer ticks to wait
-        let mut wait = l.get(a, "pm_timer_wait");
-        a.push(eax)?;
-        a.push(ebx)?;
-        a.push(dx)?;
-        a.mov(dx, word_ptr(VAR_PM as u32).cs())?;
-        a.add(dx, 8u32)?;
-        a.in_(eax, dx)?;
-        a.and(eax, 0x00FF_FFFFu32)?;
-        a.mov(ebx, eax)?;
-        l.mark(a, &mut wait)?;
-        a.in_(eax, dx)?;
-        a.sub(eax, ebx)?;
-        a.and(eax, 0x00FF_FFFFu32)?;
-        a.cmp(eax, ecx)?;
-        a.jb(wait)?;
-        a.pop(dx)?;
-        a.pop(ebx)?;
-        a.pop(eax)?;
+        match self.opts.delay_timer {
+            DelayTimer::PmTimer => {
+                let mut wait = l.get(a, "pm_timer_wait");
+                a.push(eax)?;
+                a.push(ebx)?;
+                a.push(dx)?;
+                a.mov(dx, word_ptr(VAR_PM as u32).cs())?;
+                a.add(dx, 8u32)?;
+                a.in_(eax, dx)?;
+                a.and(eax, 0x00FF_FFFFu32)?;
+                a.mov(ebx, eax)?;
+                l.mark(a, &mut wait)?;
+                a.in_(eax, dx)?;
+                a.sub(eax, ebx)?;
+                a.and(eax, 0x00FF_FFFFu32)?;
+                a.cmp(eax, ecx)?;
+                a.jb(wait)?;
+                a.pop(dx)?;
+                a.pop(ebx)?;
+                a.pop(eax)?;
+            }
+            DelayTimer::Pit => {
+                // PIT ticks = PM ticks / 3 (3.579545 MHz / 1.193182 MHz).
+                let mut wait = l.get(a, "pit_wait");
+                a.push(eax)?;
+                a.push(ebx)?;
+                a.push(edx)?;
+                a.push(esi)?;
+                a.push(edi)?;
+                a.mov(eax, ecx)?;
+                a.xor(edx, edx)?;
+                a.mov(ebx, 3u32)?;
+                a.div(ebx)?;
+                a.mov(edi, eax)?;
+                // Gate channel 2 on, speaker off.
+                a.mov(dx, 0x61u32)?;
+                a.in_(al, dx)?;
+                a.and(al, 0xFCu32)?;
+                a.or(al, 1u32)?;
+                a.out(dx, al)?;
+                // Channel 2, LSB then MSB, mode 2, count 0 (65536).
+                a.mov(dx, 0x43u32)?;
+                a.mov(al, 0xB4u32)?;
+                a.out(dx, al)?;
+                a.mov(dx, 0x42u32)?;
+                a.xor(al, al)?;
+                a.out(dx, al)?;
+                a.out(dx, al)?;
+                a.xor(esi, esi)?;
+                a.mov(bx, 0u32)?; // the count just loaded
+                l.mark(a, &mut wait)?;
+                a.mov(dx, 0x43u32)?;
+                a.mov(al, 0x80u32)?; // latch channel 2
+                a.out(dx, al)?;
+                a.mov(dx, 0x42u32)?;
+                a.in_(al, dx)?;
+                a.mov(ah, al)?;
+                a.in_(al, dx)?;
+                a.xchg(al, ah)?; // AX = count now
+                a.sub(bx, ax)?; // ticks since the last read (mod 65536)
+                a.movzx(ebx, bx)?;
+                a.add(esi, ebx)?;
+                a.mov(bx, ax)?;
+                a.cmp(esi, edi)?;
+                a.jb(wait)?;
+                a.pop(edi)?;
+                a.pop(esi)?;
+                a.pop(edx)?;
+                a.pop(ebx)?;
+                a.pop(eax)?;
+            }
+        }
         a.ret()?;
 
         self.emit_gtt_loop(a, l, io_wr, unreal)?;

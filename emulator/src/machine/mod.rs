@@ -28,6 +28,7 @@ pub mod iommu;
 pub mod legacy;
 pub mod memory;
 pub mod pci_bus;
+pub mod qemu_pc;
 
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use crate::cpu::rom::{self, RomError, RomImage};
 use crate::cpu::{self, Limits, Registers, RunOutcome, StopReason};
 use crate::igd::devices::Segment;
 use crate::igd::generation::Platform;
-use crate::pci::{command, reg, Bdf, ConfigWrite};
+use crate::pci::{command, reg, Bdf, ConfigWrite, PciFunction};
 use crate::trace::CsIp;
 use crate::trace::{IntResult, Unhandled};
 
@@ -89,6 +90,8 @@ pub struct MachineConfig {
     pub lpc_bridge: (u16, u8),
     /// ACPI PM I/O base programmed in the LPC bridge (config 0x40).
     pub pmbase: u16,
+    /// Which chipset the guest sees around the IGD.
+    pub board: Board,
     /// Put a Bochs/QEMU standard VGA at 00:03.0 (for SeaVGABIOS).
     pub stdvga: bool,
     /// Instruction budget per run.
@@ -119,6 +122,7 @@ impl Default for MachineConfig {
             host_bridge: c.host_bridge,
             lpc_bridge: c.lpc_bridge,
             pmbase: 0x1800,
+            board: Board::Platform,
             stdvga: true,
             budget: 2_000_000_000,
             deadline: Duration::from_secs(60),
@@ -129,6 +133,23 @@ impl Default for MachineConfig {
             low_ram_end: None,
         }
     }
+}
+
+/// The chipset the guest sees at 00:00.0, 00:01.x and 00:1f.0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Board {
+    /// The platform's own host bridge and LPC bridge ([`MachineConfig`]'s
+    /// IDs), the LPC bridge decoding the ACPI PM block at `pmbase`.
+    #[default]
+    Platform,
+    /// QEMU's `pc` machine ([`qemu_pc`]): i440FX and PIIX, the ACPI PM block
+    /// of the PIIX4 at 0x600. `igd_lpc`: QEMU's IGD quirk copied the
+    /// platform's bridge IDs (the host's, in [`MachineConfig`]) into the
+    /// i440FX and into its LPC bridge at 00:1f.0; otherwise 00:1f.0 is empty.
+    QemuPc {
+        /// Whether the IGD LPC/host-bridge quirk ran.
+        igd_lpc: bool,
+    },
 }
 
 /// Why a machine could not be built or driven.
@@ -200,6 +221,8 @@ pub struct MachineState {
     pub(crate) cf8: u32,
     pub(crate) post: Option<u32>,
     pub(crate) pci: PciBus,
+    /// The function whose config space places the ACPI PM block.
+    pm_slot: Bdf,
     pub(crate) e820: E820,
     pub(crate) int15: Int15Table,
     pub(crate) trace: Trace,
@@ -262,21 +285,25 @@ impl MachineState {
     pub fn new(config: &MachineConfig) -> Self {
         let (low, high) = split_ram(config);
         let mut pci = PciBus::default();
-        pci.insert(
-            slot::HOST_BRIDGE,
-            Box::new(pci_bus::host_bridge(
-                config.host_bridge.0,
-                config.host_bridge.1,
-            )),
-        );
-        pci.insert(
-            slot::LPC,
-            Box::new(pci_bus::lpc_bridge(
-                config.lpc_bridge.0,
-                config.lpc_bridge.1,
-                config.pmbase,
-            )),
-        );
+        // The platform's bridges: the guest's under `Board::Platform`, the
+        // host's (what vfio exposes to QEMU) under `Board::QemuPc`.
+        let host_bridge = pci_bus::host_bridge(config.host_bridge.0, config.host_bridge.1);
+        let lpc_bridge =
+            pci_bus::lpc_bridge(config.lpc_bridge.0, config.lpc_bridge.1, config.pmbase);
+        let pm_slot = match config.board {
+            Board::Platform => {
+                pci.insert(slot::HOST_BRIDGE, Box::new(host_bridge));
+                pci.insert(slot::LPC, Box::new(lpc_bridge));
+                slot::LPC
+            }
+            Board::QemuPc { igd_lpc } => {
+                let host = igd_lpc.then(|| (host_bridge.config(), lpc_bridge.config()));
+                for (bdf, f) in qemu_pc::functions(host, config.ram_size) {
+                    pci.insert(bdf, Box::new(f));
+                }
+                qemu_pc::slot::PIIX4_PM
+            }
+        };
         if config.stdvga {
             if let Ok(v) = pci_bus::StdVga::new() {
                 pci.insert(slot::STDVGA, Box::new(v));
@@ -295,6 +322,7 @@ impl MachineState {
             cf8: 0,
             post: None,
             pci,
+            pm_slot,
             e820: E820::for_ram(low, high),
             int15: config.int15.clone(),
             trace: Trace::with_capacity_limit(config.trace_cap),
@@ -442,11 +470,10 @@ impl MachineState {
         }
     }
 
+    /// The ACPI PM I/O base the chipset decodes now (the LPC bridge's on the
+    /// platform, the PIIX4's on QEMU's `pc` machine).
     fn pmbase(&self) -> Option<u16> {
-        let lpc = self.pci.get(slot::LPC)?.config();
-        let enabled = lpc.read_u8(pci_bus::LPC_ACPI_CNTL) & 0x80 != 0;
-        let base = (lpc.read_u32(pci_bus::LPC_PMBASE) & 0xFF80) as u16;
-        (enabled && base != 0).then_some(base)
+        self.pci.get(self.pm_slot)?.acpi_pm_base()
     }
 
     fn io_bar_at(&self, port: u16) -> Option<(Bdf, u8, u64)> {

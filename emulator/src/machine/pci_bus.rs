@@ -86,13 +86,34 @@ pub trait BusDevice: PciFunction + std::any::Any {
     fn next_deadline(&self, _now_ns: u64) -> Option<u64> {
         None
     }
+
+    /// The I/O base of the ACPI power management block this function decodes
+    /// as its config space stands now (the PM timer is at base + 8). Default:
+    /// none.
+    fn acpi_pm_base(&self) -> Option<u16> {
+        None
+    }
 }
 
-/// A function that is nothing but its config space (bridges).
+/// How a function's config space places an ACPI PM I/O block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmDecode {
+    /// ICH/PCH LPC bridge: `PMBASE` (0x40) bits 15:7, decoded while
+    /// `ACPI_CNTL` (0x44) bit 7 `ACPI_EN` is set.
+    IchLpc,
+    /// PIIX4 power management function: `PMBA` (0x40) bits 15:6, decoded
+    /// while `PMREGMISC` (0x80) bit 0 `PMIOSE` is set (QEMU `hw/acpi/piix4.c`
+    /// `pm_io_space_update`).
+    Piix4,
+}
+
+/// A function that is nothing but its config space (bridges), optionally
+/// decoding an ACPI PM block from it.
 #[derive(Clone, Debug)]
 pub struct SimpleFunction {
     name: String,
     config: ConfigSpace,
+    pm: Option<PmDecode>,
 }
 
 impl SimpleFunction {
@@ -102,7 +123,15 @@ impl SimpleFunction {
         Self {
             name: name.to_owned(),
             config,
+            pm: None,
         }
+    }
+
+    /// The same function, decoding an ACPI PM block as `decode` says.
+    #[must_use]
+    pub fn with_pm_decode(mut self, decode: PmDecode) -> Self {
+        self.pm = Some(decode);
+        self
     }
 
     /// Mutable config space (host side, to set defaults).
@@ -127,6 +156,20 @@ impl BusDevice for SimpleFunction {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn acpi_pm_base(&self) -> Option<u16> {
+        let (base, enabled) = match self.pm? {
+            PmDecode::IchLpc => (
+                self.config.read_u32(LPC_PMBASE) & 0xFF80,
+                self.config.read_u8(LPC_ACPI_CNTL) & 0x80 != 0,
+            ),
+            PmDecode::Piix4 => (
+                self.config.read_u32(PIIX4_PMBA) & 0xFFC0,
+                self.config.read_u8(PIIX4_PMREGMISC) & 1 != 0,
+            ),
+        };
+        (enabled && base != 0).then_some(base as u16)
+    }
 }
 
 /// Class codes.
@@ -143,6 +186,10 @@ pub mod class {
 pub const LPC_PMBASE: u16 = 0x40;
 /// LPC bridge register: ACPI control (bit 7 = ACPI I/O decode enable).
 pub const LPC_ACPI_CNTL: u16 = 0x44;
+/// PIIX4 PM function register: PM I/O base (`PMBA`, bits 15:6, bit 0 = I/O).
+pub const PIIX4_PMBA: u16 = 0x40;
+/// PIIX4 PM function register: bit 0 enables the PM I/O space (`PMREGMISC`).
+pub const PIIX4_PMREGMISC: u16 = 0x80;
 /// Offset of the PM timer in the ACPI PM I/O block.
 pub const PM_TIMER_OFFSET: u16 = 0x08;
 
@@ -162,7 +209,7 @@ pub fn lpc_bridge(device_id: u16, revision: u8, pmbase: u16) -> SimpleFunction {
     cs.set_wmask_u32(LPC_PMBASE, 0xFF80);
     cs.set_u8(LPC_ACPI_CNTL, 0x80);
     cs.set_wmask_u8(LPC_ACPI_CNTL, 0xFF);
-    SimpleFunction::new("lpc-bridge", cs)
+    SimpleFunction::new("lpc-bridge", cs).with_pm_decode(PmDecode::IchLpc)
 }
 
 /// Vendor and device ID of the Bochs/QEMU standard VGA.

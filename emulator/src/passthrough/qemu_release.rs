@@ -14,9 +14,13 @@
 //! | 5.1 - 9.1 | [`B5_1`]: as 2.9 (`643a4eacef87` built legacy IGD in again) |
 //! | 5.0 | [`B5_0`]: `29d62771c81d` moved the quirk to igd.c; `#ifdef CONFIG_VFIO_IGD` saw no config header, legacy IGD compiled out (fixed by `643a4eacef87` in 5.1) |
 //! | 9.2 | [`B9_2`]: unknown IDs refused, 64-bit BDSM at 0xC0 for gen 11+, BDSM mirror gen 11+, host GMS kept |
-//! | 10.0 | [`B10_0`]: i915 numbering, no BAR4 quirk, GGC and BDSM mirrors, `etc/igd-bdsm-size` = GMS |
+//! | 10.0 | [`B10_0`]: i915 numbering, no BAR4 quirk, GGC and BDSM mirrors, `etc/igd-bdsm-size` = GMS, `x-igd-lpc` builds the LPC bridge without legacy mode |
 //! | 10.1 | [`B10_1`]: legacy mode gen 6-9 only, GGC emulated only with `x-igd-gms` |
 //! | 10.2 | [`B10_2`]: quirks for display class 0x0380 too (no change for a VGA-class IGD) |
+//!
+//! Every release builds the same machine around the device in legacy mode
+//! (QEMU's i440FX `pc` machine with its IGD LPC bridge, [`LpcQuirk`],
+//! `machine::qemu_pc`); [`lpc_quirk`] says when.
 //!
 //! [`realize`] is QEMU's realize for one device: from the release, the user's
 //! options and the host config space it computes what the guest will see
@@ -43,7 +47,8 @@ macro_rules! for_each_switch {
             ggc_mirror,
             bdsm_mirror,
             options,
-            display_class
+            display_class,
+            bridges
         )
     };
 }
@@ -175,6 +180,28 @@ pub struct OptionSet {
     pub opregion_default: bool,
 }
 
+/// When QEMU builds its IGD LPC bridge at 00:1f.0 and copies the host's IDs
+/// into its i440FX host bridge (`vfio_pci_igd_lpc_init` and
+/// `vfio_pci_igd_host_init`, igd-anchors §1.6).
+///
+/// What the guest then reads is the same in every release: the i440FX
+/// (8086:1237) with the host bridge's revision and prog-if (a 2-byte copy at
+/// 0x08), SVID and SSID; a `vfio-pci-igd-lpc-bridge` (class 0x0601, header
+/// type 0) with the host LPC bridge's vendor, device, revision and prog-if,
+/// SVID and SSID and nothing else (0x40 and up read 0). Without the quirk
+/// 00:1f.0 is empty (all-ones) and the i440FX keeps its own revision 2 and
+/// QEMU's default subsystem 1af4:1100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum LpcQuirk {
+    /// Part of legacy mode, never without it (`c4c45e943e51`: created in
+    /// `vfio_probe_igd_bar4_quirk` after the legacy checks).
+    WithLegacyMode,
+    /// With legacy mode (which sets `VFIO_FEATURE_ENABLE_IGD_LPC`, so
+    /// `x-igd-lpc=off` does not remove it) or with `x-igd-lpc=on` alone
+    /// (`674f61117d36`).
+    LegacyModeOrOption,
+}
+
 /// One release's IGD behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Behaviour {
@@ -199,6 +226,8 @@ pub struct Behaviour {
     pub options: Switch<OptionSet>,
     /// Whether a display-class (0x0380) IGD gets the quirks too.
     pub display_class: Switch<bool>,
+    /// When the LPC bridge and the host bridge IDs are set up.
+    pub bridges: Switch<LpcQuirk>,
 }
 
 const LEGACY: &str = "c4c45e943e51";
@@ -224,6 +253,7 @@ pub const B2_7: Behaviour = Behaviour {
         "vfio/pci: Add a separate option for IGD OpRegion support",
     ),
     display_class: sw(false, LEGACY, LEGACY_WHY),
+    bridges: sw(LpcQuirk::WithLegacyMode, LEGACY, LEGACY_WHY),
 };
 
 /// 2.9.0 to 4.2.0 and 5.1.0 to 9.1.0.
@@ -336,6 +366,11 @@ pub const B10_0: Behaviour = Behaviour {
         },
         "674f61117d36",
         "vfio/igd: Introduce x-igd-lpc option for LPC bridge ID quirk (x-igd-legacy-mode from 2fedccf03c88)",
+    ),
+    bridges: sw(
+        LpcQuirk::LegacyModeOrOption,
+        "674f61117d36",
+        "vfio/igd: Introduce x-igd-lpc option for LPC bridge ID quirk",
     ),
     ..B9_2
 };
@@ -495,7 +530,7 @@ impl Release {
 }
 
 /// The behaviour switches, in [`Behaviour`] field order.
-pub const SWITCHES: [&str; 10] = for_each_switch!(switch_names);
+pub const SWITCHES: [&str; 11] = for_each_switch!(switch_names);
 
 /// The index of switch `name` in [`SWITCHES`] (a name from the list itself).
 fn switch_index(name: &str) -> usize {
@@ -1147,6 +1182,35 @@ pub fn realize(setup: &QemuSetup, host: &ConfigSpace) -> Result<Realized, Refusa
         opregion: true,
         warnings,
     })
+}
+
+/// Whether QEMU builds its IGD LPC bridge at 00:1f.0 and copies the host's
+/// revision, SVID and SSID into its i440FX host bridge
+/// (`vfio_pci_igd_setup_lpc_bridge`, before 10.0 inline in the legacy-mode
+/// probe), for `setup` on the host IGD `host`.
+///
+/// * Legacy mode granted: yes, in every release.
+/// * Legacy mode not granted, 10.0+ ([`LpcQuirk::LegacyModeOrOption`]): only
+///   with `x-igd-lpc=on`, and only where the probe got that far: 10.0 returns
+///   before any quirk for an ID it does not know (`if (gen == -1) return`);
+///   from 10.1 the LPC setup runs for any IGD with an OpRegion
+///   (`c0273e77f2d7` finds IGDs by their OpRegion, `7969cf463979` dropped the
+///   `gen == -1` return), whatever its generation or `x-igd-legacy-mode`.
+/// * QEMU does not start ([`Refusal::RealizeFailed`]): no machine at all.
+#[must_use]
+pub fn lpc_quirk(setup: &QemuSetup, host: &ConfigSpace) -> bool {
+    let option = setup.behaviour().bridges.value == LpcQuirk::LegacyModeOrOption
+        && setup.options.lpc == Some(true);
+    match realize(setup, host) {
+        Ok(_) => true,
+        Err(Refusal::RealizeFailed { .. } | Refusal::CompiledOut { .. }) => false,
+        Err(Refusal::UnsupportedGen { .. }) => false,
+        Err(
+            Refusal::NotLegacyGen { .. }
+            | Refusal::VgaDecodeDisabled { .. }
+            | Refusal::LegacyModeOff { .. },
+        ) => option,
+    }
 }
 
 #[cfg(test)]
