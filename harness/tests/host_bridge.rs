@@ -95,4 +95,21 @@ fn a_pm_timer_delay_from_the_lpc_pmbase_never_ends_under_qemu() {
         )
     });
     assert!(polls_port_8);
+    // The diagnosis names the port that never answers, not the register
+    // the loop around the delay polled before it.
+    let d = post.diagnosis.clone().expect("a diagnosis");
+    assert_eq!(
+        d.register,
+        igdemu::igd::PolledRegister::Port(0x08),
+        "{}",
+        d.suggestion
+    );
+    assert_eq!(d.value_read, 0xFFFF_FFFF);
+    assert!(
+        d.suggestion.contains("keeps time by it")
+            && d.suggestion
+                .ends_with("(no device decodes port 0x8: every read returns all-ones)"),
+        "{}",
+        d.suggestion
+    );
 }

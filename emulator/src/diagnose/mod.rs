@@ -121,7 +121,9 @@ pub struct Diagnosis {
 /// The register a read names.
 fn polled(r: &ReadRecord) -> PolledRegister {
     match r.source {
-        ReadSource::Port(p) | ReadSource::Timer(p) => PolledRegister::Port(p),
+        ReadSource::Port(p) | ReadSource::Timer(p) | ReadSource::Unanswered(p) => {
+            PolledRegister::Port(p)
+        }
         ReadSource::IoIndexed { index, .. } => PolledRegister::IoBarIndex(index),
         ReadSource::Mmio { offset, .. } => PolledRegister::Mmio(offset as u32),
         ReadSource::Config { offset, .. } => PolledRegister::Config(offset),
@@ -216,7 +218,7 @@ impl Context {
         match r.source {
             ReadSource::Mmio { bdf, bar, .. } => bdf == self.igd && bar == 0,
             ReadSource::IoIndexed { bdf, .. } => bdf == self.igd,
-            ReadSource::Config { .. } | ReadSource::Port(_) => true,
+            ReadSource::Config { .. } | ReadSource::Port(_) | ReadSource::Unanswered(_) => true,
             ReadSource::Timer(_) => false,
         }
     }
@@ -448,6 +450,21 @@ pub fn diagnose_wait(
             }
         }
     }
+    // A deciding branch that has not run since another site was read over
+    // and over belongs to a loop the guest has left (it called a delay that
+    // never ends, say): the site read since is where it spins.
+    let latest = record.reads().into_iter().find(|r| ctx.relevant(r));
+    let best = match (best, &latest) {
+        (Some((r, w)), Some(l))
+            if (l.at, l.source) != (r.at, r.source)
+                && l.count >= 2
+                && w.branch.as_ref().is_some_and(|b| branch_seq(b) < l.seq) =>
+        {
+            let lw = walk::walk(code, record, l);
+            Some((*l, lw))
+        }
+        (b, _) => b,
+    };
     let (read, w) = best.or(first)?;
     let register = polled(&read);
     let value_read = value_in_register(&read);
@@ -488,6 +505,11 @@ pub fn diagnose_wait(
         }
     }
     fill_suggestion(&mut d);
+    if let ReadSource::Unanswered(p) = read.source {
+        d.suggestion.push_str(&format!(
+            " (no device decodes port {p:#x}: every read returns all-ones)"
+        ));
+    }
     Some(d)
 }
 

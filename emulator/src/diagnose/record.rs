@@ -41,6 +41,9 @@ pub const LONG_STREAK: u64 = 16;
 pub enum ReadSource {
     /// An I/O port that is not a timer.
     Port(u16),
+    /// An I/O port no device in the machine decodes: the read floats to
+    /// all-ones (a timer the ROM expects at a base the VMM left 0, say).
+    Unanswered(u16),
     /// A timer the guest reads to measure time: the ACPI PM timer, the PIT
     /// counters (0x40-0x42) or port 0x61 (its refresh bit toggles every
     /// 15 µs; IBM PC AT technical reference).

@@ -386,6 +386,9 @@ struct Walker<'a> {
     /// a loop; a `cmp` on a register the loop never changes (a width or
     /// mode argument) does not.
     counted: Vec<usize>,
+    /// The value read was subtracted from by something not constant: the
+    /// loop measures how far it moved since an earlier read (a clock).
+    delta: bool,
 }
 
 /// The symbolic value an operand holds (register, immediate, memory).
@@ -696,6 +699,9 @@ impl Walker<'_> {
                     (Sym::constant(0), 32)
                 };
                 let timer = a.timer || b.timer;
+                if i.mnemonic() == M::Sub && a.depends(w) && !b.is_constant(w) {
+                    self.delta = true;
+                }
                 if let Some((full, _, _)) = dst.and_then(slot) {
                     if !self.counted.contains(&full) {
                         self.counted.push(full);
@@ -1052,6 +1058,7 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
         },
         info: InstructionInfoFactory::new(),
         counted: Vec::new(),
+        delta: false,
     };
     // The register a `cmp` timeout compares, to check once the loop is
     // walked that the loop counts with it.
@@ -1132,6 +1139,11 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                             ) =>
                         {
                             out.why.get_or_insert(e);
+                        }
+                        Err(_) if w.delta => {
+                            out.why.get_or_insert_with(|| {
+                                "the loop compares how far the value read moved since an earlier read: it keeps time by it".into()
+                            });
                         }
                         Err(_) => {}
                     }

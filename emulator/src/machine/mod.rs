@@ -603,6 +603,12 @@ impl MachineState {
                 value
             }
             None => {
+                self.flow.read(
+                    at,
+                    crate::diagnose::record::ReadSource::Unanswered(port),
+                    size,
+                    u64::from(ones),
+                );
                 self.trace.push(
                     at,
                     EventKind::Unhandled(Unhandled::Port {
