@@ -31,6 +31,22 @@ fn diagnose(rom: &[u8], overrides: &[&str], budget: u64) -> (Diagnosis, Option<R
     )
 }
 
+/// A strict scenario for `rom` with register overrides, a script after POST
+/// and an instruction budget per step.
+fn scenario(rom: &[u8], overrides: &[&str], script: Vec<session::Step>, budget: u64) -> Scenario {
+    let mut sc = Scenario::for_rom(rom, RemapperKind::Strict).with_script(script);
+    sc.overrides = overrides
+        .iter()
+        .map(|o| RegisterOverride::parse(o).expect("override parses"))
+        .collect();
+    sc.machine.budget = budget;
+    sc
+}
+
+fn vbe_1024() -> Vec<session::Step> {
+    vec![session::Step::vbe(1024, 768, 32)]
+}
+
 fn at(ip: u16) -> CsIp {
     CsIp::new(0xC000, ip)
 }
@@ -217,10 +233,7 @@ fn a_byte_lane_test_that_fails_into_cli_hlt_is_a_halt() {
 #[test]
 fn a_vbe_call_that_fails_after_a_register_read_is_a_give_up() {
     let r = build_shape(Shape::VbeGiveUp).unwrap();
-    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict)
-        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
-    sc.overrides = vec![RegisterOverride::parse("0xc7200=const:0").unwrap()];
-    sc.machine.budget = 500_000;
+    let sc = scenario(&r.bytes, &["0xc7200=const:0"], vbe_1024(), 500_000);
     let run = session::run(&r.bytes, &sc).unwrap();
     let step = &run.report.steps[1];
     assert!(step.returned, "{step:?}");
@@ -553,11 +566,8 @@ fn int_19h_after_a_register_read_is_a_halt_the_rom_chose() {
 #[test]
 fn a_wait_that_timed_out_in_post_explains_a_later_failure() {
     let r = build_shape(Shape::TimeoutThenGiveUp).unwrap();
-    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict)
-        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
     // GMBUS2 with HW_RDY (bit 11) never set.
-    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x8400").unwrap()];
-    sc.machine.budget = 2_000_000;
+    let sc = scenario(&r.bytes, &["0xc5108=const:0x8400"], vbe_1024(), 2_000_000);
     let run = session::run(&r.bytes, &sc).unwrap();
     let post = &run.report.steps[0];
     assert!(post.succeeded, "{post:?}");
@@ -599,7 +609,7 @@ fn a_wait_that_timed_out_in_post_explains_a_later_failure() {
 
     // HW_RDY set: the poll ends at once, nothing timed out, and the same
     // failure names no wait.
-    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x800").unwrap()];
+    let sc = scenario(&r.bytes, &["0xc5108=const:0x800"], vbe_1024(), 2_000_000);
     let run = session::run(&r.bytes, &sc).unwrap();
     assert!(run.report.steps.iter().all(|s| s.timeouts.is_empty()));
     assert!(run.report.steps[1].diagnosis.is_none());
@@ -614,9 +624,7 @@ fn real_bdw_gmbus_held_in_use_is_named_when_the_mode_is_missing() {
     let Some(rom) = real_image("chromebox-bdw-1040.bin") else {
         return;
     };
-    let mut sc = Scenario::for_rom(&rom, RemapperKind::Strict)
-        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
-    sc.overrides = vec![RegisterOverride::parse("0xc5108=const:0x8000").unwrap()];
+    let sc = scenario(&rom, &["0xc5108=const:0x8000"], vbe_1024(), 20_000_000);
     let run = session::run(&rom, &sc).expect("runs");
     let post = &run.report.steps[0];
     assert!(post.succeeded, "{post:?}");
@@ -645,9 +653,7 @@ fn real_bdw_gmbus_held_in_use_is_named_when_the_mode_is_missing() {
 #[test]
 fn a_post_that_never_touches_the_gtt_shows_its_decisions() {
     let r = build_shape(Shape::Int19Halt).unwrap();
-    let mut sc = Scenario::for_rom(&r.bytes, RemapperKind::Strict);
-    sc.overrides = vec![RegisterOverride::parse("0x4f018=const:1").unwrap()];
-    sc.machine.budget = 500_000;
+    let sc = scenario(&r.bytes, &["0x4f018=const:1"], Vec::new(), 500_000);
     let run = session::run(&r.bytes, &sc).unwrap();
     assert_eq!(run.report.verdict, session::Verdict::Inconclusive);
     let post = &run.report.steps[0];
@@ -675,12 +681,8 @@ fn real_snb_mode_set_that_leaves_the_plane_off_is_a_give_up() {
     let Some(rom) = real_image("intel-fsp-chiefriver-snm_2170.dat") else {
         return;
     };
-    let mut sc = Scenario::for_rom(&rom, RemapperKind::Strict)
-        .with_script(vec![session::Step::vbe(1024, 768, 32)]);
-    sc.overrides = ["0x70180=const:0", "0x71180=const:0", "0x72180=const:0"]
-        .iter()
-        .map(|o| RegisterOverride::parse(o).unwrap())
-        .collect();
+    let planes_off = ["0x70180=const:0", "0x71180=const:0", "0x72180=const:0"];
+    let mut sc = scenario(&rom, &planes_off, vbe_1024(), 20_000_000);
     let run = session::run(&rom, &sc).expect("runs");
     let vbe = &run.report.steps[1];
     assert!(vbe.returned && !vbe.succeeded, "{vbe:?}");
