@@ -607,11 +607,10 @@ pub(crate) fn gprs(uc: &Unicorn<'_, MachineState>) -> [u32; 8] {
     .map(|r| uc.reg_read(r).unwrap_or(0) as u32)
 }
 
-/// SS:SP as a linear address.
-pub(crate) fn stack_linear(uc: &Unicorn<'_, MachineState>) -> u32 {
+/// SS:SP as a linear address, given ESP (from [`gprs`]).
+pub(crate) fn stack_linear(uc: &Unicorn<'_, MachineState>, esp: u32) -> u32 {
     let ss = uc.reg_read(RegisterX86::SS).unwrap_or(0) as u32;
-    let sp = uc.reg_read(RegisterX86::SP).unwrap_or(0) as u32;
-    (ss << 4).wrapping_add(sp & 0xFFFF)
+    (ss << 4).wrapping_add(esp & 0xFFFF)
 }
 
 pub(crate) fn here(uc: &Unicorn<'_, MachineState>) -> CsIp {
@@ -1000,7 +999,7 @@ pub(crate) fn install_hooks(uc: &mut Unicorn<'_, MachineState>) -> Result<(), uc
     uc.add_insn_in_hook(|uc, port, size| {
         let at = port_here(uc);
         let regs = gprs(uc);
-        let stack = stack_linear(uc);
+        let stack = stack_linear(uc, regs[4]);
         let st = uc.get_data_mut();
         st.flow.set_regs(regs, stack);
         st.here = at;

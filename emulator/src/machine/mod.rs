@@ -984,7 +984,7 @@ fn map_bar(uc: &mut Unicorn<'_, MachineState>, d: &MappedBar, ram: Option<RamBac
             move |uc: &mut Unicorn<'_, MachineState>, off: u64, size: usize| {
                 let at = cpu::mem_here(uc, base.wrapping_add(off), false);
                 let regs = cpu::gprs(uc);
-                let stack = cpu::stack_linear(uc);
+                let stack = cpu::stack_linear(uc, regs[4]);
                 let st = uc.get_data_mut();
                 st.here = at;
                 st.flow.set_regs(regs, stack);
