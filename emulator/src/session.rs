@@ -860,22 +860,19 @@ pub fn run(rom_bytes: &[u8], scenario: &Scenario) -> Result<SessionRun, SessionE
     // An Intel vBIOS whose POST returned without writing a GTT entry: the
     // branches on device reads that led there, kept for the report should
     // nothing reach the GTT or the aperture later either.
-    let quiet_post = (alive
-        && loaded.image.vendor == INTEL_VENDOR_ID
+    let post_wrote_nothing = loaded.image.vendor == INTEL_VENDOR_ID
         && machine
             .device::<IgdFunction>(slot::DISPLAY)
-            .is_some_and(|f| f.gtt_ledger().writes() == 0))
-    .then(|| {
-        steps.last().and_then(|s| s.run.as_ref()).and_then(|o| {
-            diagnose_outcome(
-                &machine,
-                info.platform,
-                o,
-                Some("POST returned without writing a GTT entry"),
-            )
-        })
-    })
-    .flatten();
+            .is_some_and(|f| f.gtt_ledger().writes() == 0);
+    let quiet_post = match steps.last().and_then(|s| s.run.as_ref()) {
+        Some(o) if alive && post_wrote_nothing => diagnose_outcome(
+            &machine,
+            info.platform,
+            o,
+            Some("POST returned without writing a GTT entry"),
+        ),
+        _ => None,
+    };
     for step in &scenario.script {
         if !alive {
             steps.push(StepReport {

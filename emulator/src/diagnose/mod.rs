@@ -430,42 +430,32 @@ pub fn diagnose_wait(
     }
     // The deciding branch that ran most recently and kept going the same way.
     let branch_seq = |b: &DataBranch| record.branch_at(b.at).map_or(0, |r| r.seq);
-    let mut best: Option<(ReadRecord, Walk)> = None;
-    let mut first: Option<(ReadRecord, Walk)> = None;
-    for (r, w) in walks(code, record, ctx) {
-        match &w.branch {
-            Some(b) if b.streak >= 2 => {
-                let better = best
-                    .as_ref()
-                    .and_then(|(_, bw)| bw.branch.as_ref())
-                    .is_none_or(|bb| branch_seq(b) > branch_seq(bb));
-                if better {
-                    best = Some((r, w));
-                }
-            }
-            _ => {
-                if first.is_none() {
-                    first = Some((r, w));
-                }
-            }
-        }
-    }
+    let mut all: Vec<(ReadRecord, Walk)> = walks(code, record, ctx).collect();
+    let seq_of =
+        |(_, w): &(ReadRecord, Walk)| w.branch.as_ref().filter(|b| b.streak >= 2).map(&branch_seq);
+    // Ties go to the more recent read (the lower index).
+    let best = (0..all.len())
+        .filter_map(|i| Some((seq_of(all.get(i)?)?, std::cmp::Reverse(i))))
+        .max()
+        .map(|(_, std::cmp::Reverse(i))| i);
+    let first = all.iter().position(|rw| seq_of(rw).is_none());
     // A deciding branch that has not run since another site was read over
     // and over belongs to a loop the guest has left (it called a delay that
-    // never ends, say): the site read since is where it spins.
-    let latest = record.reads().into_iter().find(|r| ctx.relevant(r));
-    let best = match (best, &latest) {
-        (Some((r, w)), Some(l))
-            if (l.at, l.source) != (r.at, r.source)
-                && l.count >= 2
-                && w.branch.as_ref().is_some_and(|b| branch_seq(b) < l.seq) =>
+    // never ends, say): the site read since (the latest read) is where it
+    // spins.
+    let best = match (best, all.first()) {
+        (Some(i), Some((l, _)))
+            if i != 0 && l.count >= 2 && all.get(i).and_then(seq_of).is_some_and(|s| s < l.seq) =>
         {
-            let lw = walk::walk(code, record, l);
-            Some((*l, lw))
+            Some(0)
         }
         (b, _) => b,
     };
-    let (read, w) = best.or(first)?;
+    let pick = best.or(first)?;
+    if pick >= all.len() {
+        return None;
+    }
+    let (read, w) = all.swap_remove(pick);
     let register = polled(&read);
     let value_read = value_in_register(&read);
     let mut d = Diagnosis {

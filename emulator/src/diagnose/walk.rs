@@ -483,6 +483,15 @@ impl Walker<'_> {
         }
     }
 
+    /// The loop counts with `r` (its full register).
+    fn count_with(&mut self, r: Register) {
+        if let Some((full, _, _)) = slot(r) {
+            if !self.counted.contains(&full) {
+                self.counted.push(full);
+            }
+        }
+    }
+
     /// What a `pop` finds that the walk did not see pushed: the guest's
     /// stack memory at SS:SP of the read plus the walk's offset (the loop
     /// rewrites those slots each time round, so they hold its values).
@@ -702,10 +711,8 @@ impl Walker<'_> {
                 if i.mnemonic() == M::Sub && a.depends(w) && !b.is_constant(w) {
                     self.delta = true;
                 }
-                if let Some((full, _, _)) = dst.and_then(slot) {
-                    if !self.counted.contains(&full) {
-                        self.counted.push(full);
-                    }
+                if let Some(r) = dst {
+                    self.count_with(r);
                 }
                 let mut res = Sym::UNKNOWN;
                 if let (Some(x), Some(y)) = (a.constant_value(w), b.constant_value(w)) {
@@ -995,13 +1002,8 @@ fn predicate(flags: &Flags, cc: ConditionCode) -> Result<Predicate, String> {
                 (true, ConditionCode::l) => ConditionCode::g,
                 (true, ConditionCode::g) => ConditionCode::l,
                 (true, ConditionCode::ge) => ConditionCode::le,
-                (true, cc) => {
-                    if cc == ConditionCode::le {
-                        ConditionCode::ge
-                    } else {
-                        cc
-                    }
-                }
+                (true, ConditionCode::le) => ConditionCode::ge,
+                (true, cc) => cc,
             };
             // b: field < imm; ae: !(field < imm); a: !(field < imm + 1);
             // be: field < imm + 1.
@@ -1112,11 +1114,7 @@ pub fn walk(code: &dyn Code, record: &FlowRecord, read: &ReadRecord) -> Walk {
                 let rec = record.branch_at(at);
                 let counter = i.is_loop() || i.is_loopcc() || i.is_jcx_short();
                 if i.is_loop() || i.is_loopcc() {
-                    if let Some((full, _, _)) = slot(Register::CX) {
-                        if !w.counted.contains(&full) {
-                            w.counted.push(full);
-                        }
-                    }
+                    w.count_with(Register::CX);
                 }
                 if out.branch.is_none() && !counter {
                     match predicate(&w.st.flags, i.condition_code()) {
